@@ -1,0 +1,18 @@
+//! # informer
+//!
+//! Kubernetes client-go's informer/cache framework for async Rust.
+//!
+//! A Reflector lists and watches the API server and feeds a [`cache::DeltaFifo`]; a
+//! controller loop pops deltas into a thread-safe [`cache::Indexer`]; a shared processor
+//! fans events out to every registered handler. Objects are decoded once and shared as
+//! `Arc<K>` from the FIFO to the store, the indices and every handler.
+//!
+//! Modules:
+//! - [`meta`]: the object model (metadata, lists, watch events, statuses).
+//! - [`selector`]: label and field selectors.
+//! - [`cache`]: keys, the Indexer and the DeltaFifo.
+#![deny(missing_docs)]
+
+pub mod cache;
+pub mod meta;
+pub mod selector;
