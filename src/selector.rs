@@ -1,1 +1,900 @@
-//! Label and field selectors (work in progress).
+//! Label and field selectors: parse, match, render back to the query form.
+//!
+//! A selector string from a user or a list call's `labelSelector` parameter is parsed
+//! into a [`LabelSelector`] (a conjunction of requirements), which then matches objects'
+//! labels in memory (listers) or renders back into its query form (list and watch
+//! calls). [`FieldSelector`] does the same for the two fields every resource supports,
+//! `metadata.name` and `metadata.namespace`.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use informer::selector::LabelSelector;
+//!
+//! let sel = LabelSelector::parse("app in (web,api), tier!=db, !canary").unwrap();
+//! let labels: BTreeMap<String, String> =
+//!     [("app".into(), "web".into()), ("tier".into(), "frontend".into())].into();
+//! assert!(sel.matches(&labels));
+//! assert_eq!(sel.to_string(), "!canary,app in (api,web),tier!=db");
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::meta::Object;
+
+/// Why a selector string could not be parsed. The message quotes the offending part.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorError {
+    /// The syntax is wrong at the quoted part.
+    #[error("invalid selector {selector:?}: {problem} at {near:?}")]
+    Syntax {
+        /// The whole selector.
+        selector: String,
+        /// What is wrong.
+        problem: String,
+        /// The offending part.
+        near: String,
+    },
+    /// A label key is not a valid qualified name.
+    #[error("invalid label key {key:?} in selector {selector:?}: {reason}")]
+    InvalidKey {
+        /// The whole selector.
+        selector: String,
+        /// The offending key.
+        key: String,
+        /// Kubernetes' rule that it breaks.
+        reason: String,
+    },
+    /// A label value is not valid.
+    #[error("invalid label value {value:?} in selector {selector:?}: {reason}")]
+    InvalidValue {
+        /// The whole selector.
+        selector: String,
+        /// The offending value.
+        value: String,
+        /// Kubernetes' rule that it breaks.
+        reason: String,
+    },
+    /// A field selector names a field other than `metadata.name` or `metadata.namespace`.
+    #[error(
+        "field selector {selector:?}: field {field:?} is not supported \
+         (only metadata.name and metadata.namespace)"
+    )]
+    UnsupportedField {
+        /// The whole selector.
+        selector: String,
+        /// The offending field.
+        field: String,
+    },
+}
+
+/// The operator of one label requirement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operator {
+    /// `key=value`
+    Equals,
+    /// `key==value`
+    DoubleEquals,
+    /// `key!=value`
+    NotEquals,
+    /// `key in (a,b)`
+    In,
+    /// `key notin (a,b)`
+    NotIn,
+    /// `key`
+    Exists,
+    /// `!key`
+    DoesNotExist,
+    /// `key>n` (integer comparison)
+    GreaterThan,
+    /// `key<n` (integer comparison)
+    LessThan,
+}
+
+/// One requirement: a key, an operator and its values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Requirement {
+    key: String,
+    operator: Operator,
+    values: BTreeSet<String>,
+}
+
+impl Requirement {
+    /// The label key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The operator.
+    pub fn operator(&self) -> Operator {
+        self.operator
+    }
+
+    /// The values (sorted); empty for `Exists` and `DoesNotExist`.
+    pub fn values(&self) -> &BTreeSet<String> {
+        &self.values
+    }
+
+    /// Whether the labels satisfy this requirement.
+    pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        let value = labels.and_then(|l| l.get(&self.key));
+        match self.operator {
+            Operator::Equals | Operator::DoubleEquals | Operator::In => {
+                value.is_some_and(|v| self.values.contains(v))
+            }
+            Operator::NotEquals | Operator::NotIn => {
+                !value.is_some_and(|v| self.values.contains(v))
+            }
+            Operator::Exists => value.is_some(),
+            Operator::DoesNotExist => value.is_none(),
+            Operator::GreaterThan | Operator::LessThan => {
+                let (Some(v), Some(bound)) = (value, self.values.first()) else {
+                    return false;
+                };
+                match (v.parse::<i64>(), bound.parse::<i64>()) {
+                    (Ok(v), Ok(b)) if self.operator == Operator::GreaterThan => v > b,
+                    (Ok(v), Ok(b)) => v < b,
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let single = || self.values.first().map(String::as_str).unwrap_or_default();
+        let set = || self.values.iter().cloned().collect::<Vec<_>>().join(",");
+        match self.operator {
+            Operator::Equals => write!(f, "{}={}", self.key, single()),
+            Operator::DoubleEquals => write!(f, "{}=={}", self.key, single()),
+            Operator::NotEquals => write!(f, "{}!={}", self.key, single()),
+            Operator::In => write!(f, "{} in ({})", self.key, set()),
+            Operator::NotIn => write!(f, "{} notin ({})", self.key, set()),
+            Operator::Exists => write!(f, "{}", self.key),
+            Operator::DoesNotExist => write!(f, "!{}", self.key),
+            Operator::GreaterThan => write!(f, "{}>{}", self.key, single()),
+            Operator::LessThan => write!(f, "{}<{}", self.key, single()),
+        }
+    }
+}
+
+/// A label selector: requirements that must all hold. The empty selector matches
+/// everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LabelSelector {
+    requirements: Vec<Requirement>,
+}
+
+impl LabelSelector {
+    /// The selector that matches every object.
+    pub fn everything() -> Self {
+        LabelSelector::default()
+    }
+
+    /// Whether this selector matches every object.
+    pub fn is_everything(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
+    /// Parses Kubernetes' label selector syntax: `a=b`, `a==b`, `a!=b`, `a in (x,y)`,
+    /// `a notin (x)`, `a`, `!a`, `a>1`, `a<1`, joined by commas (AND).
+    pub fn parse(selector: &str) -> Result<Self, SelectorError> {
+        let mut requirements = Parser::new(selector).parse()?;
+        requirements.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(LabelSelector { requirements })
+    }
+
+    /// A selector requiring every given label to equal its value (like `matchLabels`).
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut requirements: Vec<Requirement> = labels
+            .into_iter()
+            .map(|(k, v)| Requirement {
+                key: k.to_owned(),
+                operator: Operator::Equals,
+                values: BTreeSet::from([v.to_owned()]),
+            })
+            .collect();
+        requirements.sort_by(|a, b| a.key.cmp(&b.key));
+        LabelSelector { requirements }
+    }
+
+    /// The requirements, sorted by key.
+    pub fn requirements(&self) -> &[Requirement] {
+        &self.requirements
+    }
+
+    /// Whether `labels` satisfy every requirement.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_labels(Some(labels))
+    }
+
+    /// Like [`LabelSelector::matches`], for objects that may have no labels at all.
+    pub fn matches_labels(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        self.requirements.iter().all(|r| r.matches(labels))
+    }
+
+    /// Whether the object's labels satisfy every requirement.
+    pub fn matches_object<K: Object>(&self, obj: &K) -> bool {
+        self.matches_labels(obj.labels())
+    }
+}
+
+impl FromStr for LabelSelector {
+    type Err = SelectorError;
+    fn from_str(s: &str) -> Result<Self, SelectorError> {
+        LabelSelector::parse(s)
+    }
+}
+
+impl fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.requirements.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{r}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token<'a> {
+    Ident(&'a str),
+    Eq,
+    DoubleEq,
+    NotEq,
+    Bang,
+    Open,
+    Close,
+    Comma,
+    Gt,
+    Lt,
+    In,
+    NotIn,
+}
+
+struct Parser<'a> {
+    input: &'a str,
+    pos: usize,
+    peeked: Option<(usize, Option<Token<'a>>)>,
+}
+
+fn is_special(c: char) -> bool {
+    c.is_whitespace() || matches!(c, ',' | '=' | '!' | '(' | ')' | '<' | '>')
+}
+
+impl<'a> Parser<'a> {
+    fn new(input: &'a str) -> Self {
+        Parser {
+            input,
+            pos: 0,
+            peeked: None,
+        }
+    }
+
+    fn error(&self, problem: impl Into<String>, at: usize) -> SelectorError {
+        let rest = &self.input[at.min(self.input.len())..];
+        SelectorError::Syntax {
+            selector: self.input.to_owned(),
+            problem: problem.into(),
+            near: if rest.is_empty() {
+                "end of input".to_owned()
+            } else {
+                rest.to_owned()
+            },
+        }
+    }
+
+    /// Reads the next token; returns its start offset too.
+    fn lex(&mut self) -> (usize, Option<Token<'a>>) {
+        let bytes = self.input.as_bytes();
+        while self.pos < bytes.len() && (bytes[self.pos] as char).is_ascii_whitespace() {
+            self.pos += 1;
+        }
+        let start = self.pos;
+        let rest = &self.input[start..];
+        let Some(c) = rest.chars().next() else {
+            return (start, None);
+        };
+        let two = rest.get(..2);
+        let (len, tok) = match (c, two) {
+            (_, Some("==")) => (2, Token::DoubleEq),
+            (_, Some("!=")) => (2, Token::NotEq),
+            ('=', _) => (1, Token::Eq),
+            ('!', _) => (1, Token::Bang),
+            ('(', _) => (1, Token::Open),
+            (')', _) => (1, Token::Close),
+            (',', _) => (1, Token::Comma),
+            ('>', _) => (1, Token::Gt),
+            ('<', _) => (1, Token::Lt),
+            _ => {
+                let len = rest.find(is_special).unwrap_or(rest.len());
+                let word = &rest[..len];
+                let tok = match word {
+                    "in" => Token::In,
+                    "notin" => Token::NotIn,
+                    _ => Token::Ident(word),
+                };
+                (len, tok)
+            }
+        };
+        self.pos = start + len;
+        (start, Some(tok))
+    }
+
+    fn next(&mut self) -> (usize, Option<Token<'a>>) {
+        self.peeked.take().unwrap_or_else(|| self.lex())
+    }
+
+    fn peek(&mut self) -> (usize, Option<Token<'a>>) {
+        if self.peeked.is_none() {
+            let t = self.lex();
+            self.peeked = Some(t);
+        }
+        self.peeked.clone().unwrap_or((self.input.len(), None))
+    }
+
+    fn parse(mut self) -> Result<Vec<Requirement>, SelectorError> {
+        let mut out = Vec::new();
+        if self.peek().1.is_none() {
+            return Ok(out);
+        }
+        loop {
+            out.push(self.requirement()?);
+            match self.next() {
+                (_, None) => return Ok(out),
+                (_, Some(Token::Comma)) => {
+                    if self.peek().1.is_none() {
+                        return Err(self.error("expected a requirement after ','", self.pos));
+                    }
+                }
+                (at, Some(_)) => return Err(self.error("expected ',' or end of input", at)),
+            }
+        }
+    }
+
+    fn key(&mut self) -> Result<String, SelectorError> {
+        match self.next() {
+            (_, Some(Token::Ident(k))) => {
+                validate_key(k).map_err(|reason| SelectorError::InvalidKey {
+                    selector: self.input.to_owned(),
+                    key: k.to_owned(),
+                    reason,
+                })?;
+                Ok(k.to_owned())
+            }
+            (at, _) => Err(self.error("expected a label key", at)),
+        }
+    }
+
+    fn value(&mut self, v: &str) -> Result<String, SelectorError> {
+        validate_value(v).map_err(|reason| SelectorError::InvalidValue {
+            selector: self.input.to_owned(),
+            value: v.to_owned(),
+            reason,
+        })?;
+        Ok(v.to_owned())
+    }
+
+    fn requirement(&mut self) -> Result<Requirement, SelectorError> {
+        if let (_, Some(Token::Bang)) = self.peek() {
+            self.next();
+            let key = self.key()?;
+            return Ok(Requirement {
+                key,
+                operator: Operator::DoesNotExist,
+                values: BTreeSet::new(),
+            });
+        }
+        let key = self.key()?;
+        let (at, op) = self.peek();
+        let operator = match op {
+            None | Some(Token::Comma) => {
+                return Ok(Requirement {
+                    key,
+                    operator: Operator::Exists,
+                    values: BTreeSet::new(),
+                })
+            }
+            Some(Token::Eq) => Operator::Equals,
+            Some(Token::DoubleEq) => Operator::DoubleEquals,
+            Some(Token::NotEq) => Operator::NotEquals,
+            Some(Token::In) => Operator::In,
+            Some(Token::NotIn) => Operator::NotIn,
+            Some(Token::Gt) => Operator::GreaterThan,
+            Some(Token::Lt) => Operator::LessThan,
+            Some(_) => {
+                return Err(self.error(
+                    "expected an operator (=, ==, !=, in, notin, >, <), ',' or end of input",
+                    at,
+                ))
+            }
+        };
+        self.next();
+        let values = match operator {
+            Operator::In | Operator::NotIn => self.value_set()?,
+            Operator::GreaterThan | Operator::LessThan => {
+                let (at, tok) = self.next();
+                match tok {
+                    Some(Token::Ident(v)) if v.parse::<i64>().is_ok() => {
+                        BTreeSet::from([v.to_owned()])
+                    }
+                    _ => return Err(self.error("expected an integer", at)),
+                }
+            }
+            _ => match self.peek() {
+                (_, Some(Token::Ident(v))) => {
+                    self.next();
+                    BTreeSet::from([self.value(v)?])
+                }
+                // `a=` selects the empty value, as in Kubernetes.
+                (_, None | Some(Token::Comma)) => BTreeSet::from([String::new()]),
+                (at, _) => return Err(self.error("expected a label value", at)),
+            },
+        };
+        Ok(Requirement {
+            key,
+            operator,
+            values,
+        })
+    }
+
+    fn value_set(&mut self) -> Result<BTreeSet<String>, SelectorError> {
+        let (at, tok) = self.next();
+        if tok != Some(Token::Open) {
+            return Err(self.error("expected '(' to open the set of values", at));
+        }
+        let open_at = at;
+        let mut values = BTreeSet::new();
+        let mut expect_value = true;
+        loop {
+            let (at, tok) = self.next();
+            match tok {
+                Some(Token::Ident(v)) if expect_value => {
+                    values.insert(self.value(v)?);
+                    expect_value = false;
+                }
+                Some(Token::Comma) => {
+                    if expect_value {
+                        values.insert(String::new());
+                    }
+                    expect_value = true;
+                }
+                Some(Token::Close) => {
+                    if expect_value && !values.is_empty() {
+                        values.insert(String::new());
+                    }
+                    if values.is_empty() {
+                        return Err(self.error("the set of values must not be empty", open_at));
+                    }
+                    return Ok(values);
+                }
+                None => return Err(self.error("missing ')' to close the set of values", open_at)),
+                _ => return Err(self.error("expected a value, ',' or ')'", at)),
+            }
+        }
+    }
+}
+
+fn is_name_part(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        })
+}
+
+/// Checks a label key: an optional DNS-subdomain prefix and `/`, then a name of at most
+/// 63 characters of alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
+pub fn validate_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        if !is_dns_subdomain(p) {
+            return Err(format!(
+                "prefix {p:?} must be a DNS subdomain (lower-case alphanumerics, '-' and '.', at most 253 characters)"
+            ));
+        }
+    }
+    if name.len() > 63 {
+        return Err("name part must be at most 63 characters".to_owned());
+    }
+    if !is_name_part(name) {
+        return Err(
+            "name part must consist of alphanumerics, '-', '_' or '.', and start and end with an alphanumeric"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Checks a label value: empty, or at most 63 characters of alphanumerics, `-`, `_` and
+/// `.`, starting and ending alphanumeric.
+pub fn validate_value(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if value.len() > 63 {
+        return Err("must be at most 63 characters".to_owned());
+    }
+    if !is_name_part(value) {
+        return Err(
+            "must consist of alphanumerics, '-', '_' or '.', and start and end with an alphanumeric"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// A field of a [`FieldSelector`] requirement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `metadata.name`
+    Name,
+    /// `metadata.namespace`
+    Namespace,
+}
+
+impl Field {
+    fn as_str(self) -> &'static str {
+        match self {
+            Field::Name => "metadata.name",
+            Field::Namespace => "metadata.namespace",
+        }
+    }
+}
+
+/// One field requirement: `field=value`, `field==value` or `field!=value`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FieldRequirement {
+    /// The field.
+    pub field: Field,
+    /// `true` for `!=`.
+    pub negated: bool,
+    /// The value compared with.
+    pub value: String,
+}
+
+/// A field selector over `metadata.name` and `metadata.namespace`.
+///
+/// ```
+/// use informer::selector::FieldSelector;
+/// use informer::meta::{DynamicObject, ObjectMeta};
+/// let sel = FieldSelector::parse("metadata.namespace=shop,metadata.name!=web").unwrap();
+/// let obj = DynamicObject {
+///     metadata: ObjectMeta { namespace: Some("shop".into()), name: Some("api".into()), ..Default::default() },
+///     ..Default::default()
+/// };
+/// assert!(sel.matches(&obj));
+/// assert!(FieldSelector::parse("spec.nodeName=n1").is_err());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FieldSelector {
+    requirements: Vec<FieldRequirement>,
+}
+
+impl FieldSelector {
+    /// The selector that matches every object.
+    pub fn everything() -> Self {
+        FieldSelector::default()
+    }
+
+    /// Whether this selector matches every object.
+    pub fn is_everything(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
+    /// Parses `field=value`, `field==value` and `field!=value` joined by commas, for the
+    /// fields `metadata.name` and `metadata.namespace`. `\,`, `\=` and `\\` escape those
+    /// characters in values.
+    pub fn parse(selector: &str) -> Result<Self, SelectorError> {
+        let mut requirements = Vec::new();
+        if selector.trim().is_empty() {
+            return Ok(FieldSelector { requirements });
+        }
+        for part in split_unescaped(selector, ',') {
+            let syntax = |problem: &str| SelectorError::Syntax {
+                selector: selector.to_owned(),
+                problem: problem.to_owned(),
+                near: part.to_owned(),
+            };
+            let (field, negated, value) = if let Some((f, v)) = part.split_once("!=") {
+                (f, true, v)
+            } else if let Some((f, v)) = part.split_once("==") {
+                (f, false, v)
+            } else if let Some((f, v)) = part.split_once('=') {
+                (f, false, v)
+            } else {
+                return Err(syntax("expected field=value, field==value or field!=value"));
+            };
+            let field = match field.trim() {
+                "metadata.name" => Field::Name,
+                "metadata.namespace" => Field::Namespace,
+                "" => return Err(syntax("missing field name")),
+                other => {
+                    return Err(SelectorError::UnsupportedField {
+                        selector: selector.to_owned(),
+                        field: other.to_owned(),
+                    })
+                }
+            };
+            requirements.push(FieldRequirement {
+                field,
+                negated,
+                value: unescape(value.trim()),
+            });
+        }
+        Ok(FieldSelector { requirements })
+    }
+
+    /// The requirements, in the order given.
+    pub fn requirements(&self) -> &[FieldRequirement] {
+        &self.requirements
+    }
+
+    /// Whether an object with this name and namespace satisfies every requirement; a
+    /// cluster-scoped object has the namespace `""`.
+    pub fn matches_fields(&self, name: &str, namespace: &str) -> bool {
+        self.requirements.iter().all(|r| {
+            let actual = match r.field {
+                Field::Name => name,
+                Field::Namespace => namespace,
+            };
+            (actual == r.value) != r.negated
+        })
+    }
+
+    /// Whether the object satisfies every requirement.
+    pub fn matches<K: Object>(&self, obj: &K) -> bool {
+        self.matches_fields(
+            obj.name().unwrap_or_default(),
+            obj.namespace().unwrap_or_default(),
+        )
+    }
+}
+
+impl FromStr for FieldSelector {
+    type Err = SelectorError;
+    fn from_str(s: &str) -> Result<Self, SelectorError> {
+        FieldSelector::parse(s)
+    }
+}
+
+impl fmt::Display for FieldSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.requirements.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            let op = if r.negated { "!=" } else { "=" };
+            write!(f, "{}{}{}", r.field.as_str(), op, escape(&r.value))?;
+        }
+        Ok(())
+    }
+}
+
+fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == sep {
+            parts.push(&s[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | ',' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_operator_parses_and_matches() {
+        let l = labels(&[("app", "web"), ("tier", "frontend"), ("n", "5")]);
+        let cases = [
+            ("app=web", true),
+            ("app==web", true),
+            ("app!=web", false),
+            ("app!=api", true),
+            ("missing!=x", true),
+            ("app in (web,api)", true),
+            ("app in (api)", false),
+            ("app notin (api)", true),
+            ("app notin (web)", false),
+            ("missing notin (web)", true),
+            ("app", true),
+            ("missing", false),
+            ("!missing", true),
+            ("!app", false),
+            ("n>4", true),
+            ("n<4", false),
+            ("missing>1", false),
+            ("app=web,tier=frontend", true),
+            ("app=web,tier=backend", false),
+            ("", true),
+            ("  app  =  web  ,  !x ", true),
+        ];
+        for (sel, want) in cases {
+            let s = LabelSelector::parse(sel).unwrap_or_else(|e| panic!("{sel}: {e}"));
+            assert_eq!(s.matches(&l), want, "{sel}");
+        }
+    }
+
+    #[test]
+    fn empty_value_is_allowed() {
+        let s = LabelSelector::parse("a=").unwrap();
+        assert!(s.matches(&labels(&[("a", "")])));
+        assert!(!s.matches(&labels(&[("a", "x")])));
+    }
+
+    #[test]
+    fn no_labels_at_all() {
+        assert!(LabelSelector::parse("!a").unwrap().matches_labels(None));
+        assert!(LabelSelector::parse("a!=b").unwrap().matches_labels(None));
+        assert!(!LabelSelector::parse("a").unwrap().matches_labels(None));
+    }
+
+    #[test]
+    fn renders_sorted_query_form_that_parses_back() {
+        for (input, rendered) in [
+            ("b=1,a in (y,x)", "a in (x,y),b=1"),
+            ("x==1", "x==1"),
+            (
+                "!z, y notin (q), x!=2, w, v>3, u<7",
+                "u<7,v>3,w,x!=2,y notin (q),!z",
+            ),
+            ("example.com/app=web", "example.com/app=web"),
+        ] {
+            let s = LabelSelector::parse(input).unwrap();
+            assert_eq!(s.to_string(), rendered);
+            assert_eq!(LabelSelector::parse(&s.to_string()).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn malformed_selectors_quote_the_offending_part() {
+        for (sel, near) in [
+            ("a=b,", "end of input"),
+            ("a in (b", "(b"),
+            ("a in b", "b"),
+            ("a in ()", "()"),
+            ("a=b c", "c"),
+            ("=b", "=b"),
+            ("a>b", "b"),
+            ("!", "end of input"),
+            ("a==(b)", "(b)"),
+        ] {
+            match LabelSelector::parse(sel) {
+                Err(SelectorError::Syntax { near: got, .. }) => assert_eq!(got, near, "{sel}"),
+                other => panic!("{sel}: expected a syntax error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_keys_and_values_are_rejected() {
+        for sel in [
+            "-a=b",
+            "a-=b",
+            "Example.com/a=b",
+            "a/b/c=d",
+            "/a=b",
+            &format!("{}=b", "k".repeat(64)),
+        ] {
+            assert!(
+                matches!(
+                    LabelSelector::parse(sel),
+                    Err(SelectorError::InvalidKey { .. })
+                ),
+                "{sel}"
+            );
+        }
+        for sel in [
+            "a=-b",
+            "a in (b,c-)",
+            &format!("a={}", "v".repeat(64)),
+            "a=b/c",
+        ] {
+            let err = LabelSelector::parse(sel).unwrap_err();
+            assert!(
+                matches!(err, SelectorError::InvalidValue { .. }),
+                "{sel}: {err:?}"
+            );
+            assert!(err.to_string().contains(sel), "{err}");
+        }
+        assert!(LabelSelector::parse(&format!("{}=b", "k".repeat(63))).is_ok());
+        assert!(LabelSelector::parse("app.kubernetes.io/name=a_b.c-d").is_ok());
+    }
+
+    #[test]
+    fn from_labels_matches_like_match_labels() {
+        let s = LabelSelector::from_labels([("app", "web"), ("tier", "fe")]);
+        assert_eq!(s.to_string(), "app=web,tier=fe");
+        assert!(s.matches(&labels(&[("app", "web"), ("tier", "fe"), ("x", "y")])));
+        assert!(!s.matches(&labels(&[("app", "web")])));
+    }
+
+    #[test]
+    fn field_selectors() {
+        let s = FieldSelector::parse("metadata.name=web,metadata.namespace!=kube-system").unwrap();
+        assert!(s.matches_fields("web", "shop"));
+        assert!(!s.matches_fields("web", "kube-system"));
+        assert!(!s.matches_fields("api", "shop"));
+        assert_eq!(
+            s.to_string(),
+            "metadata.name=web,metadata.namespace!=kube-system"
+        );
+        let s = FieldSelector::parse("metadata.name==a\\,b").unwrap();
+        assert!(s.matches_fields("a,b", ""));
+        assert_eq!(FieldSelector::parse(&s.to_string()).unwrap(), s);
+        assert!(FieldSelector::parse("").unwrap().is_everything());
+        match FieldSelector::parse("metadata.name=a,spec.nodeName=n1") {
+            Err(e @ SelectorError::UnsupportedField { .. }) => {
+                assert!(e.to_string().contains("spec.nodeName"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            FieldSelector::parse("metadata.name"),
+            Err(SelectorError::Syntax { .. })
+        ));
+    }
+}

@@ -467,7 +467,10 @@ impl<K> DeltaFifo<K> {
                     continue;
                 }
                 let Some(obj) = known.get_by_key(&key) else {
-                    tracing::warn!(key, "known object vanished during replace; no tombstone queued");
+                    tracing::warn!(
+                        key,
+                        "known object vanished during replace; no tombstone queued"
+                    );
                     continue;
                 };
                 queued_deletions += 1;
@@ -604,7 +607,12 @@ impl<K> DeltaFifo<K> {
 
     /// The queued keys, in the order they will pop.
     pub fn list_keys(&self) -> Vec<String> {
-        self.state.lock().queue.iter().map(|k| k.to_string()).collect()
+        self.state
+            .lock()
+            .queue
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
     }
 
     /// A copy of the deltas queued for `key`.

@@ -29,7 +29,10 @@ pub enum KeyError {
 /// assert_eq!(meta_namespace_key(&pod).unwrap(), "shop/web");
 /// ```
 pub fn meta_namespace_key<K: Object>(obj: &K) -> Result<String, KeyError> {
-    let name = obj.name().filter(|n| !n.is_empty()).ok_or(KeyError::MissingName)?;
+    let name = obj
+        .name()
+        .filter(|n| !n.is_empty())
+        .ok_or(KeyError::MissingName)?;
     Ok(match obj.namespace().filter(|ns| !ns.is_empty()) {
         Some(ns) => {
             let mut key = String::with_capacity(ns.len() + 1 + name.len());
@@ -57,9 +60,7 @@ pub fn split_meta_namespace_key(key: &str) -> Result<(Option<&str>, &str), KeyEr
     let mut parts = key.split('/');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(name), None, None) if !name.is_empty() => Ok((None, name)),
-        (Some(ns), Some(name), None) if !ns.is_empty() && !name.is_empty() => {
-            Ok((Some(ns), name))
-        }
+        (Some(ns), Some(name), None) if !ns.is_empty() && !name.is_empty() => Ok((Some(ns), name)),
         _ => Err(malformed()),
     }
 }
@@ -102,7 +103,10 @@ mod tests {
 
     #[test]
     fn namespaced_and_cluster_scoped_keys() {
-        assert_eq!(meta_namespace_key(&obj(Some("a"), Some("b"))).unwrap(), "a/b");
+        assert_eq!(
+            meta_namespace_key(&obj(Some("a"), Some("b"))).unwrap(),
+            "a/b"
+        );
         assert_eq!(meta_namespace_key(&obj(None, Some("b"))).unwrap(), "b");
         assert_eq!(meta_namespace_key(&obj(Some(""), Some("b"))).unwrap(), "b");
         assert_eq!(

@@ -13,8 +13,8 @@ pub use delta_fifo::{
     PopError, ProcessError,
 };
 pub use key::{
-    deletion_handling_meta_namespace_key, meta_namespace_key, split_meta_namespace_key,
-    KeyError, ObjectOrTombstone,
+    deletion_handling_meta_namespace_key, meta_namespace_key, split_meta_namespace_key, KeyError,
+    ObjectOrTombstone,
 };
 pub use store::{
     namespace_index, IndexFunc, IndexFuncError, Indexer, Indexers, KeyFunc, StoreError,

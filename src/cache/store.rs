@@ -378,7 +378,12 @@ impl<K> Indexer<K> {
 
     /// Every key, in no particular order.
     pub fn list_keys(&self) -> Vec<String> {
-        self.inner.read().items.keys().map(|k| k.to_string()).collect()
+        self.inner
+            .read()
+            .items
+            .keys()
+            .map(|k| k.to_string())
+            .collect()
     }
 
     /// Number of stored objects.
