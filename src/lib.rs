@@ -16,3 +16,8 @@
 pub mod cache;
 pub mod meta;
 pub mod selector;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
