@@ -57,7 +57,9 @@ fn realistic_pod_decodes_into_a_typed_struct() {
         managed[0].manager.as_deref(),
         Some("kube-controller-manager")
     );
-    assert!(managed[0].fields_v1.as_ref().unwrap()["f:metadata"].is_object());
+    let fields: serde_json::Value =
+        serde_json::from_str(managed[0].fields_v1.as_ref().unwrap().get()).unwrap();
+    assert!(fields["f:metadata"].is_object());
     assert!(!pod.spec.containers.is_empty());
     assert!(pod.status.as_ref().unwrap()["phase"].is_string());
 }
@@ -157,6 +159,34 @@ fn every_watch_event_type_decodes() {
             assert_eq!(s.status.as_deref(), Some("Failure"));
         }
         other => panic!("error decoded as {other:?}"),
+    }
+}
+
+#[test]
+fn watch_event_decodes_with_object_before_type() {
+    let pod: serde_json::Value = serde_json::from_str(POD).unwrap();
+    let pod_text = pod.to_string();
+    let line = format!(r#"{{"object":{pod_text},"type":"MODIFIED"}}"#);
+    match serde_json::from_str::<WatchEvent<DynamicObject>>(&line).unwrap() {
+        WatchEvent::Modified(o) => assert_eq!(serde_json::to_value(&o).unwrap(), pod),
+        other => panic!("decoded as {other:?}"),
+    }
+}
+
+#[test]
+fn malformed_watch_events_are_errors() {
+    for line in [
+        r#"{"object":{}}"#,
+        r#"{"type":"ADDED"}"#,
+        r#"{"type":"ADDED","type":"ADDED","object":{}}"#,
+        r#"{"type":"BOOKMARK","object":{"metadata":{}}}"#,
+        r#"{"object":{"metadata":{"name":1}},"type":"ADDED"}"#,
+        r#"[]"#,
+    ] {
+        assert!(
+            serde_json::from_str::<WatchEvent<DynamicObject>>(line).is_err(),
+            "{line}"
+        );
     }
 }
 
