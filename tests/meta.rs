@@ -216,3 +216,29 @@ fn status_with_details_round_trips() {
     let made = Status::failure(404, "NotFound", "pods \"x\" not found");
     assert_eq!(made.to_string(), "404 NotFound: pods \"x\" not found");
 }
+
+#[cfg(feature = "k8s-openapi")]
+#[test]
+fn k8s_openapi_types_are_objects_and_resources() {
+    use informer::meta::{MetaAccessor, Resource};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Node, Pod as K8sPod};
+
+    let mut pod: K8sPod = serde_json::from_str(POD).expect("fixture decodes as k8s-openapi Pod");
+    assert_eq!(pod.name(), Some("web-7d4b9c8f6d-x2k9p"));
+    assert_eq!(pod.namespace(), Some("shop"));
+    assert_eq!(pod.labels().unwrap()["tier"], "frontend");
+    assert_eq!(pod.owner_references()[0].name, "web-7d4b9c8f6d");
+    pod.meta_mut().set_resource_version(Some("7".into()));
+    pod.meta_mut().clear_managed_fields();
+    assert_eq!(pod.resource_version(), Some("7"));
+    assert!(pod.metadata.managed_fields.is_none());
+
+    let pods = K8sPod::api_resource();
+    assert_eq!((pods.plural.as_str(), pods.namespaced), ("pods", true));
+    assert_eq!(pods.api_version(), "v1");
+    let deployments = Deployment::api_resource();
+    assert_eq!(deployments.api_version(), "apps/v1");
+    assert_eq!(deployments.kind, "Deployment");
+    assert!(!Node::api_resource().namespaced);
+}
