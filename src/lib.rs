@@ -11,8 +11,11 @@
 //! - [`meta`]: the object model (metadata, lists, watch events, statuses).
 //! - [`selector`]: label and field selectors.
 //! - [`cache`]: keys, the Indexer and the DeltaFifo.
+//! - `testing` (feature `testing`): an embedded API server for tests.
 #![deny(missing_docs)]
 
 pub mod cache;
 pub mod meta;
 pub mod selector;
+#[cfg(feature = "testing")]
+pub mod testing;
