@@ -102,8 +102,7 @@ async fn list_page(
         }
     }
     if opts.continue_.is_some() && rv_text.is_some_and(|v| v != "0") {
-        return Err(errors::invalid_options(
-            "resourceVersion",
+        return Err(errors::bad_request(
             "specifying resource version is not allowed when using continue",
         ));
     }
