@@ -546,9 +546,9 @@ impl<K> DeltaFifo<K> {
     ///
     /// `process` runs under the FIFO's lock (producers wait meanwhile), so it must be
     /// quick and must not call back into this FIFO. Returning
-    /// [`ProcessError::Requeue`] puts the deltas back unless newer ones arrived. Returns
-    /// [`PopError::Closed`] once the FIFO is closed and empty... or closed at all: a closed
-    /// FIFO hands out nothing more.
+    /// [`ProcessError::Requeue`] puts the deltas back unless newer ones arrived. A closed
+    /// FIFO still hands out what it holds; once it is closed and empty, `pop` returns
+    /// [`PopError::Closed`].
     pub async fn pop<T, E, F>(&self, process: F) -> Result<T, PopError<E>>
     where
         F: FnOnce(&str, &Deltas<K>, bool) -> Result<T, ProcessError<E>>,
@@ -559,9 +559,6 @@ impl<K> DeltaFifo<K> {
             notified.as_mut().enable();
             {
                 let mut state = self.state.lock();
-                if state.closed {
-                    return Err(PopError::Closed);
-                }
                 while let Some(key) = state.queue.pop_front() {
                     let is_in_initial_list = !state.has_synced();
                     if state.initial_population_count > 0 {
@@ -582,6 +579,9 @@ impl<K> DeltaFifo<K> {
                             Err(PopError::Process(e))
                         }
                     };
+                }
+                if state.closed {
+                    return Err(PopError::Closed);
                 }
             }
             notified.await;
