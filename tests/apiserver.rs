@@ -702,6 +702,19 @@ fn future_resource_versions() {
         assert_eq!(s["details"]["causes"][0]["reason"], "ResourceVersionTooLarge");
         assert_eq!(s["details"]["retryAfterSeconds"], 1);
 
+        // A version reached while the list waits is served.
+        let soon = server.resource_version() + 1;
+        let soon_path = format!("/api/v1/pods?resourceVersion={soon}");
+        let (code, _) = tokio::join!(
+            http.get(&soon_path),
+            async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                server.create(&pods(), pod("default", "early", json!({}))).expect("create");
+            }
+        )
+        .0;
+        assert_eq!(code, 200);
+        let future = server.resource_version() + 2;
         let mut w = http
             .watch(&format!("/api/v1/pods?watch=1&resourceVersion={future}"))
             .await;

@@ -192,6 +192,8 @@ struct Inner {
     resources: BTreeMap<ResKey, ResourceData>,
     watchers: Vec<Watcher>,
     next_watcher_id: u64,
+    /// Publishes `rv` to requests waiting for a future resourceVersion.
+    rv_tx: watch::Sender<u64>,
 }
 
 /// Where a list reads: the latest state, or the state at an exact resourceVersion.
@@ -264,7 +266,6 @@ pub(crate) type Filter<'a> = &'a dyn Fn(&Stored) -> bool;
 /// The server's state. See the module documentation.
 pub(crate) struct Storage {
     inner: Mutex<Inner>,
-    rv_tx: watch::Sender<u64>,
 }
 
 fn decode_meta(value: &Value) -> Result<ObjectMeta, Status> {
@@ -344,8 +345,8 @@ impl Storage {
                 resources,
                 watchers: Vec::new(),
                 next_watcher_id: 0,
+                rv_tx,
             }),
-            rv_tx,
         };
         let namespaces = storage
             .lookup("", "v1", "namespaces")
@@ -406,7 +407,7 @@ impl Storage {
 
     /// A receiver of the current resourceVersion, to wait for it to move.
     pub(crate) fn rv_receiver(&self) -> watch::Receiver<u64> {
-        self.rv_tx.subscribe()
+        self.inner.lock().rv_tx.subscribe()
     }
 
     /// The object `ns/name`.
@@ -560,22 +561,28 @@ impl Storage {
         if !new.is_object() {
             return Err(errors::bad_request("the body of the request must be a JSON object"));
         }
-        let new_meta = decode_meta(&new)?;
-        if let Some(n) = new_meta.name.as_deref().filter(|n| !n.is_empty()) {
+        let meta_str = |v: &'_ Value, f: &str| -> Option<String> {
+            v.get("metadata")
+                .and_then(|m| m.get(f))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        if let Some(n) = meta_str(&new, "name") {
             if n != name {
                 return Err(errors::bad_request(format!(
                     "the name of the object ({n}) does not match the name on the URL ({name})"
                 )));
             }
         }
-        if let Some(n) = new_meta.namespace.as_deref().filter(|n| !n.is_empty()) {
+        if let Some(n) = meta_str(&new, "namespace") {
             if api.namespaced && n != key.namespace {
                 return Err(errors::bad_request(
                     "the namespace of the provided object does not match the namespace sent on the request",
                 ));
             }
         }
-        if let Some(rv) = new_meta.resource_version.as_deref().filter(|r| !r.is_empty()) {
+        if let Some(rv) = meta_str(&new, "resourceVersion") {
             if rv.parse::<u64>().ok() != Some(old.rv) {
                 return Err(errors::conflict(api, name, errors::STALE));
             }
@@ -592,7 +599,8 @@ impl Storage {
             merged
         } else {
             let mut merged = new;
-            let old_meta = old.value.get("metadata").cloned().unwrap_or_default();
+            let no_meta = Value::Null;
+            let old_meta = old.value.get("metadata").unwrap_or(&no_meta);
             for f in [
                 "uid",
                 "creationTimestamp",
@@ -631,9 +639,11 @@ impl Storage {
         if merged == old.value {
             return Ok(old);
         }
-        let merged_meta = decode_meta(&merged)?;
-        let finished = merged_meta.deletion_timestamp.is_some()
-            && merged_meta.finalizers.as_ref().is_none_or(|f| f.is_empty());
+        let finished = merged.pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null())
+            && merged
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty());
         let kind = if finished {
             EventType::Deleted
         } else {
@@ -936,6 +946,7 @@ impl Inner {
         }
         self.watchers
             .retain(|w| w.res != *rk || w.tx.send(WatchMsg::Event(event.clone())).is_ok());
+        self.rv_tx.send_replace(rv);
         Ok(stored)
     }
 }
