@@ -22,6 +22,9 @@ pub const INITIAL_EVENTS_END_ANNOTATION: &str = "k8s.io/initial-events-end";
 ///     other => panic!("unexpected {other:?}"),
 /// }
 /// ```
+// `K` is usually far larger than `Status` (a decoded Pod is kilobytes), so boxing the
+// rare error variant would not make the enum smaller where it matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "object", rename_all = "UPPERCASE")]
 pub enum WatchEvent<K> {
