@@ -272,7 +272,11 @@ pub(crate) fn resolve_command(command: &str, base: Option<&std::path::Path>) -> 
     let p = PathBuf::from(command);
     match base {
         Some(dir) if p.is_relative() && command.contains('/') => {
-            dir.join(p).to_string_lossy().into_owned()
+            let rel: PathBuf = p
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
+            dir.join(rel).to_string_lossy().into_owned()
         }
         _ => command.to_owned(),
     }

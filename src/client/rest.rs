@@ -109,10 +109,12 @@ impl RestClient {
             .user_agent(config.user_agent.clone())
             .tcp_nodelay(true)
             .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90));
-        if config.cluster_url.starts_with("https://") {
-            builder = builder.tls_backend_preconfigured(tls::build(&config.tls)?);
-        } else if config.tls.client_certificate.is_some() {
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::none())
+            // reqwest needs a TLS backend even for plain HTTP; with redirects off it is
+            // used only for https:// servers.
+            .tls_backend_preconfigured(tls::build(&config.tls)?);
+        if !config.cluster_url.starts_with("https://") && config.tls.client_certificate.is_some() {
             return Err(Error::Config(format!(
                 "a client certificate is configured but the server URL {} is not https",
                 config.cluster_url

@@ -229,7 +229,10 @@ pub(crate) fn explain(err: &(dyn std::error::Error + 'static)) -> Option<String>
         chain.push_str(&e.to_string());
         cur = e.source();
     }
-    let hint = if chain.contains("UnknownIssuer") || chain.contains("unknown issuer") {
+    let hint = if chain.contains("UnknownIssuer")
+        || chain.contains("unknown issuer")
+        || chain.contains("BadSignature")
+    {
         "the server's certificate is not signed by the configured certificate authority; \
          check certificate-authority(-data) in the kubeconfig"
     } else if chain.contains("NotValidForName") || chain.contains("not valid for name") {
