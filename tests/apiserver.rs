@@ -864,6 +864,8 @@ fn injected_watch_faults() {
         faults.restart(true);
         let end = w.next_raw().await;
         assert!(end.is_none(), "a restart cuts the watch");
+        // The restart cut the pooled connections too: use a fresh client.
+        let http = Http::new(&server);
         let (code, s) = http.get(&format!("/api/v1/pods?watch=1&resourceVersion={from}")).await;
         assert_eq!(code, 200);
         assert_eq!(s["type"], "ERROR", "history compacted by the restart");

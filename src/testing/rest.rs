@@ -288,7 +288,10 @@ async fn dispatch(
                     && fields.matches_fields(o.name(), o.namespace())
             };
             let deleted = storage.delete_collection(&t.info, ns, &filter)?;
-            let items: Vec<&Value> = deleted.iter().map(|o| &o.value).collect();
+            let items = deleted
+                .iter()
+                .map(|o| o.value())
+                .collect::<Result<Vec<Value>, Status>>()?;
             Ok(http::json_value(
                 200,
                 &serde_json::json!({

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use super::errors;
 use super::ids;
 use super::resources::{self, ResourceInfo};
-use crate::meta::{ApiResource, Object, ObjectMeta, Status};
+use crate::meta::{ApiResource, Status};
 
 /// A resource's identity in the storage: `(group, plural)`.
 pub(crate) type ResKey = (String, String);
@@ -70,30 +70,61 @@ impl ObjKey {
     }
 }
 
-/// One stored version of an object: its JSON value, its decoded metadata and its bytes
-/// on the wire, made once and shared by every list page and watch that sends it.
+/// The metadata fields the storage and the selectors read, decoded once per version.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredMeta {
+    /// `metadata.name`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `metadata.namespace`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `metadata.uid`.
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// `metadata.generation`.
+    #[serde(default)]
+    pub generation: Option<i64>,
+    /// `metadata.labels`.
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `metadata.finalizers`.
+    #[serde(default)]
+    pub finalizers: Option<Vec<String>>,
+    /// `metadata.deletionTimestamp`.
+    #[serde(default)]
+    pub deletion_timestamp: Option<String>,
+}
+
+/// One stored version of an object: its bytes on the wire, made once and shared by every
+/// list page and watch that sends it, and the metadata needed to select it. The JSON
+/// value is parsed again from the bytes only when a write needs it, which keeps the
+/// history small.
 #[derive(Debug)]
 pub(crate) struct Stored {
     /// The resourceVersion of this version.
     pub rv: u64,
     /// Decoded metadata, for keys and selectors.
-    pub meta: ObjectMeta,
-    /// The object.
-    pub value: Value,
-    /// `value` serialised.
+    pub meta: StoredMeta,
+    /// The object serialised.
     pub json: Bytes,
 }
 
 impl Stored {
-    fn build(value: Value, rv: u64) -> Result<Stored, Status> {
-        let meta = decode_meta(&value)?;
-        let json = serde_json::to_vec(&value).map_err(|e| errors::internal(e.to_string()))?;
+    fn build(value: &Value, rv: u64) -> Result<Stored, Status> {
+        let meta = decode_meta(value)?;
+        let json = serde_json::to_vec(value).map_err(|e| errors::internal(e.to_string()))?;
         Ok(Stored {
             rv,
             meta,
-            value,
             json: Bytes::from(json),
         })
+    }
+
+    /// The object as JSON.
+    pub(crate) fn value(&self) -> Result<Value, Status> {
+        serde_json::from_slice(&self.json).map_err(|e| errors::internal(e.to_string()))
     }
 
     /// The object's key.
@@ -112,16 +143,6 @@ impl Stored {
     /// `metadata.namespace`, empty when cluster-scoped.
     pub(crate) fn namespace(&self) -> &str {
         self.meta.namespace.as_deref().unwrap_or_default()
-    }
-}
-
-impl Object for Stored {
-    type Meta = ObjectMeta;
-    fn meta(&self) -> &ObjectMeta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.meta
     }
 }
 
@@ -268,10 +289,10 @@ pub(crate) struct Storage {
     inner: Mutex<Inner>,
 }
 
-fn decode_meta(value: &Value) -> Result<ObjectMeta, Status> {
+fn decode_meta(value: &Value) -> Result<StoredMeta, Status> {
     match value.get("metadata") {
-        None | Some(Value::Null) => Ok(ObjectMeta::default()),
-        Some(m) => ObjectMeta::deserialize(m)
+        None | Some(Value::Null) => Ok(StoredMeta::default()),
+        Some(m) => StoredMeta::deserialize(m)
             .map_err(|e| errors::bad_request(format!("invalid metadata: {e}"))),
     }
 }
@@ -457,7 +478,11 @@ impl Storage {
         };
         let name = match meta.name.as_deref().filter(|n| !n.is_empty()) {
             Some(n) => n.to_owned(),
-            None => match meta.generate_name.as_deref().filter(|g| !g.is_empty()) {
+            None => match body
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .filter(|g| !g.is_empty())
+            {
                 Some(prefix) => format!("{prefix}{}", ids::name_suffix()),
                 None => {
                     return Err(errors::invalid(
@@ -557,7 +582,8 @@ impl Storage {
             .and_then(|d| d.objects.get(&key))
             .cloned()
             .ok_or_else(|| errors::not_found(api, name))?;
-        let new = change(&old.value)?;
+        let old_value = old.value()?;
+        let new = change(&old_value)?;
         if !new.is_object() {
             return Err(errors::bad_request("the body of the request must be a JSON object"));
         }
@@ -589,7 +615,7 @@ impl Storage {
         }
 
         let mut merged = if status_only {
-            let mut merged = old.value.clone();
+            let mut merged = old_value.clone();
             if let Value::Object(m) = &mut merged {
                 match new.get("status") {
                     Some(s) => m.insert("status".to_owned(), s.clone()),
@@ -600,7 +626,7 @@ impl Storage {
         } else {
             let mut merged = new;
             let no_meta = Value::Null;
-            let old_meta = old.value.get("metadata").unwrap_or(&no_meta);
+            let old_meta = old_value.get("metadata").unwrap_or(&no_meta);
             for f in [
                 "uid",
                 "creationTimestamp",
@@ -617,13 +643,13 @@ impl Storage {
             }
             if info.status_subresource {
                 if let Value::Object(m) = &mut merged {
-                    match old.value.get("status") {
+                    match old_value.get("status") {
                         Some(s) => m.insert("status".to_owned(), s.clone()),
                         None => m.remove("status"),
                     };
                 }
             }
-            if spec_changed(&old.value, &merged) {
+            if spec_changed(&old_value, &merged) {
                 let generation = old.meta.generation.unwrap_or(1) + 1;
                 set_meta(&mut merged, "generation", Value::from(generation));
             }
@@ -636,7 +662,7 @@ impl Storage {
             "resourceVersion",
             Value::String(old.rv.to_string()),
         );
-        if merged == old.value {
+        if merged == old_value {
             return Ok(old);
         }
         let finished = merged.pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null())
@@ -702,7 +728,7 @@ impl Storage {
             if old.meta.deletion_timestamp.is_some() {
                 return Ok(old);
             }
-            let mut value = old.value.clone();
+            let mut value = old.value()?;
             set_meta(
                 &mut value,
                 "deletionTimestamp",
@@ -714,7 +740,7 @@ impl Storage {
         if api.group.is_empty() && api.plural == "namespaces" {
             inner.empty_namespace(name)?;
         }
-        let value = old.value.clone();
+        let value = old.value()?;
         inner.commit(&rk, EventType::Deleted, value, Some(old))
     }
 
@@ -901,7 +927,7 @@ impl Inner {
             })
             .collect();
         for (rk, obj) in doomed {
-            let value = obj.value.clone();
+            let value = obj.value()?;
             self.commit(&rk, EventType::Deleted, value, Some(obj))?;
         }
         Ok(())
@@ -917,7 +943,7 @@ impl Inner {
     ) -> Result<Arc<Stored>, Status> {
         let rv = self.rv + 1;
         set_meta(&mut value, "resourceVersion", Value::String(rv.to_string()));
-        let stored = Arc::new(Stored::build(value, rv)?);
+        let stored = Arc::new(Stored::build(&value, rv)?);
         let data = self
             .resources
             .get_mut(rk)
