@@ -14,7 +14,7 @@
 //! let labels: BTreeMap<String, String> =
 //!     [("app".into(), "web".into()), ("tier".into(), "frontend".into())].into();
 //! assert!(sel.matches(&labels));
-//! assert_eq!(sel.to_string(), "!canary,app in (api,web),tier!=db");
+//! assert_eq!(sel.to_string(), "app in (api,web),!canary,tier!=db");
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
