@@ -647,6 +647,29 @@ fn bookmarks_and_timeouts() {
         assert_eq!(obj["kind"], "Pod");
         assert_eq!(rv(&obj), server.resource_version());
 
+        // With the default 60 s interval, a bookmark still comes about 2 s before
+        // timeoutSeconds ends the watch.
+        let quiet = ApiServer::start().await.expect("start");
+        let qhttp = Http::new(&quiet);
+        let from = quiet.resource_version();
+        let began = tokio::time::Instant::now();
+        let mut q = qhttp
+            .watch(&format!(
+                "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion={from}"
+            ))
+            .await;
+        quiet
+            .create(&cm, json!({"metadata": {"name": "c", "namespace": "default"}}))
+            .expect("create");
+        let (kind, obj) = q.expect().await;
+        assert_eq!(kind, "BOOKMARK");
+        assert_eq!(rv(&obj), quiet.resource_version());
+        let at = began.elapsed();
+        assert!(at >= Duration::from_millis(800) && at < Duration::from_millis(2500), "{at:?}");
+        assert!(q.next_raw().await.is_none());
+        assert!(began.elapsed() >= Duration::from_millis(2900));
+        quiet.shutdown().await;
+
         // timeoutSeconds ends the stream cleanly.
         let began = tokio::time::Instant::now();
         let mut t = http.watch("/api/v1/pods?watch=1&timeoutSeconds=1").await;
@@ -683,6 +706,16 @@ fn streaming_initial_list() {
         server.create(&pods(), pod("default", "d", json!({}))).expect("create");
         let (kind, obj) = w.expect().await;
         assert_eq!((kind.as_str(), name(&obj)), ("ADDED", "d"));
+
+        // sendInitialEvents=false: no initial state, only what happens next.
+        let mut later = http
+            .watch(
+                "/api/v1/pods?watch=1&sendInitialEvents=false&resourceVersionMatch=NotOlderThan",
+            )
+            .await;
+        server.create(&pods(), pod("default", "e", json!({}))).expect("create");
+        let (kind, obj) = later.expect().await;
+        assert_eq!((kind.as_str(), name(&obj)), ("ADDED", "e"));
         server.shutdown().await;
     });
 }

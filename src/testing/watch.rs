@@ -154,9 +154,11 @@ fn start_watch(
         ));
     }
     let rv = opts.rv_number()?;
-    let start = match (streaming, rv) {
-        (true, _) | (false, None | Some(0)) => WatchStart::State,
-        (false, Some(n)) => WatchStart::From(n),
+    let start = match (opts.send_initial_events, rv) {
+        (Some(true), _) | (None, None | Some(0)) => WatchStart::State,
+        // sendInitialEvents=false without a version: only changes from now on.
+        (Some(false), None | Some(0)) => WatchStart::From(storage.current_rv()),
+        (_, Some(n)) => WatchStart::From(n),
     };
     let sub = match storage.subscribe(info, ns, start) {
         Ok(sub) => sub,
