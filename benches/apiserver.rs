@@ -36,7 +36,12 @@ fn fixture() -> Value {
     let mut pod: Value =
         serde_json::from_str(include_str!("../tests/fixtures/pod.json")).expect("fixture");
     let meta = pod["metadata"].as_object_mut().expect("metadata");
-    for f in ["uid", "resourceVersion", "creationTimestamp", "generateName"] {
+    for f in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generateName",
+    ] {
         meta.remove(f);
     }
     meta.insert("namespace".into(), Value::String("default".into()));
@@ -126,7 +131,9 @@ async fn paged_list_bytes(client: &Client<HttpConnector, Empty<Bytes>>, url: &st
 
 fn bench_list(c: &mut Criterion) {
     let rt = runtime();
-    let server = rt.block_on(ApiServer::builder().history_limit(1_000).start()).expect("start");
+    let server = rt
+        .block_on(ApiServer::builder().history_limit(1_000).start())
+        .expect("start");
     let template = fixture();
     for i in 0..PODS {
         server
@@ -167,10 +174,16 @@ fn open_watches(
     let client = rt.block_on(async { client() });
     let mut tasks = Vec::new();
     for _ in 0..watchers {
-        let uri = format!("{}/api/v1/pods?watch=1&resourceVersion={from}", server.url());
+        let uri = format!(
+            "{}/api/v1/pods?watch=1&resourceVersion={from}",
+            server.url()
+        );
         let client = client.clone();
         let resp = rt.block_on(async move {
-            client.get(uri.parse().expect("uri")).await.expect("response")
+            client
+                .get(uri.parse().expect("uri"))
+                .await
+                .expect("response")
         });
         tasks.push(rt.spawn(async move {
             let mut body = resp.into_body();

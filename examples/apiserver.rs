@@ -69,7 +69,9 @@ fn pod(i: usize) -> serde_json::Value {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args().map_err(|e| format!("{e}\nusage: apiserver [--port N] [--churn-ms MS] [--tls] [--token T]"))?;
+    let args = parse_args().map_err(|e| {
+        format!("{e}\nusage: apiserver [--port N] [--churn-ms MS] [--tls] [--token T]")
+    })?;
     let mut builder = ApiServer::builder().port(args.port).tls(args.tls);
     if let Some(token) = &args.token {
         builder = builder.token(token.clone());
@@ -96,7 +98,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("API server: {}", server.url());
     println!("kubeconfig: {}", server.kubeconfig().display());
-    println!("try: kubectl --kubeconfig {} get pods -A -w", server.kubeconfig().display());
+    println!(
+        "try: kubectl --kubeconfig {} get pods -A -w",
+        server.kubeconfig().display()
+    );
 
     let churn = async {
         let Some(interval) = args.churn else {
@@ -111,8 +116,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 0 => server.create(&pods, pod(n)).map(|_| ()),
                 1 => {
                     let victim = pod(n - 1 - 3 * 5);
-                    let ns = victim["metadata"]["namespace"].as_str().unwrap_or("shop").to_owned();
-                    let name = victim["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                    let ns = victim["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("shop")
+                        .to_owned();
+                    let name = victim["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
                     server.delete(&pods, Some(&ns), &name).map(|_| ())
                 }
                 _ => {

@@ -323,10 +323,13 @@ impl ApiServer {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_default();
-        let stored =
-            self.shared
-                .storage
-                .update(&info, Self::scope(api, ns.as_deref()), &name, obj, false)?;
+        let stored = self.shared.storage.update(
+            &info,
+            Self::scope(api, ns.as_deref()),
+            &name,
+            obj,
+            false,
+        )?;
         stored.value()
     }
 

@@ -462,7 +462,9 @@ impl Storage {
     ) -> Result<Arc<Stored>, Status> {
         let api = &info.api;
         if !body.is_object() {
-            return Err(errors::bad_request("the body of the request must be a JSON object"));
+            return Err(errors::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         let meta = decode_meta(&body)?;
         let namespace = if api.namespaced {
@@ -523,7 +525,11 @@ impl Storage {
             Value::String(ids::now_rfc3339()),
         );
         set_meta(&mut body, "generation", Value::from(1));
-        for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for f in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             remove_meta(&mut body, f);
         }
         if api.group.is_empty() && api.plural == "namespaces" {
@@ -587,7 +593,9 @@ impl Storage {
         let old_value = &old.value;
         let new = change(old_value)?;
         if !new.is_object() {
-            return Err(errors::bad_request("the body of the request must be a JSON object"));
+            return Err(errors::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         let meta_str = |v: &'_ Value, f: &str| -> Option<String> {
             v.get("metadata")
@@ -667,7 +675,9 @@ impl Storage {
         if merged == *old_value {
             return Ok(old);
         }
-        let finished = merged.pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null())
+        let finished = merged
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|d| !d.is_null())
             && merged
                 .pointer("/metadata/finalizers")
                 .and_then(Value::as_array)
@@ -1086,8 +1096,12 @@ mod tests {
         let s = Storage::new(2);
         let p = pods(&s);
         for i in 0..5 {
-            s.create(&p, Some("default"), json!({"metadata": {"name": format!("p{i}")}}))
-                .expect("create");
+            s.create(
+                &p,
+                Some("default"),
+                json!({"metadata": {"name": format!("p{i}")}}),
+            )
+            .expect("create");
         }
         assert_eq!(s.compacted_rv(), s.current_rv() - 2);
         assert!(s.subscribe(&p, None, WatchStart::From(1)).is_err());

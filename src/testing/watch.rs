@@ -245,7 +245,12 @@ impl Runner {
     }
 }
 
-async fn run(storage: Arc<Storage>, mut sub: Subscription, spec: WatchSpec, tx: mpsc::Sender<Bytes>) {
+async fn run(
+    storage: Arc<Storage>,
+    mut sub: Subscription,
+    spec: WatchSpec,
+    tx: mpsc::Sender<Bytes>,
+) {
     let _guard = Unsubscribe {
         storage: storage.clone(),
         id: sub.id,
