@@ -19,3 +19,8 @@ pub mod meta;
 pub mod selector;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

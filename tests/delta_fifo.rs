@@ -53,7 +53,9 @@ async fn pop_into(
                 DeltaType::Deleted => {
                     store.delete_by_key(key).unwrap();
                 }
-                _ => store.add(d.object.object().clone()).unwrap(),
+                _ => {
+                    store.add(d.object.object().clone()).unwrap();
+                }
             }
         }
         Ok::<_, ProcessError<()>>((key.to_owned(), view(deltas), initial))

@@ -296,19 +296,23 @@ impl<K> Indexer<K> {
         &self.key_func
     }
 
-    /// Inserts or replaces an object (client-go's `Add`).
-    pub fn add(&self, obj: Arc<K>) -> Result<(), StoreError> {
+    /// Inserts or replaces an object (client-go's `Add`); returns the object it replaced.
+    pub fn add(&self, obj: Arc<K>) -> Result<Option<Arc<K>>, StoreError> {
         let key = self.key_of(&obj)?;
         self.upsert(key, obj)
     }
 
-    /// Inserts or replaces an object (client-go's `Update`; the same as [`Indexer::add`]).
-    pub fn update(&self, obj: Arc<K>) -> Result<(), StoreError> {
+    /// Inserts or replaces an object (client-go's `Update`; the same as [`Indexer::add`]);
+    /// returns the object it replaced.
+    pub fn update(&self, obj: Arc<K>) -> Result<Option<Arc<K>>, StoreError> {
         self.add(obj)
     }
 
-    /// Inserts or replaces the object stored under `key`.
-    pub fn upsert(&self, key: String, obj: Arc<K>) -> Result<(), StoreError> {
+    /// Inserts or replaces the object stored under `key`; returns the object it replaced.
+    ///
+    /// The replaced object is handed back rather than dropped under the store's lock, so
+    /// that freeing a large object never holds up readers.
+    pub fn upsert(&self, key: String, obj: Arc<K>) -> Result<Option<Arc<K>>, StoreError> {
         // The new object's index values do not depend on the store: compute them before
         // taking the write lock, so that readers wait only for the map updates.
         let spec = self.inner.read().spec.clone();
@@ -329,17 +333,18 @@ impl<K> Indexer<K> {
                     remove_index_entries(&mut inner.indices, &key, &old_values);
                     insert_index_entries(&mut inner.indices, &stored_key, new_values);
                 }
-                if let Some(slot) = inner.items.get_mut(key.as_str()) {
-                    *slot = obj;
-                }
+                Ok(inner
+                    .items
+                    .get_mut(key.as_str())
+                    .map(|slot| std::mem::replace(slot, obj)))
             }
             None => {
                 let key: Arc<str> = Arc::from(key);
                 insert_index_entries(&mut inner.indices, &key, new_values);
                 inner.items.insert(key, obj);
+                Ok(None)
             }
         }
-        Ok(())
     }
 
     /// Removes the object with the key of `obj`; removing an absent object is not an error.
@@ -403,18 +408,26 @@ impl<K> Indexer<K> {
     /// with client-go's `Store` interface; the store itself does not use it. If any key
     /// or index function fails, nothing changes. When a key occurs twice in `list`, the
     /// later object wins.
-    pub fn replace(&self, list: Vec<Arc<K>>, resource_version: &str) -> Result<(), StoreError> {
-        let spec = self.inner.read().spec.clone();
-        let (items, indices) = build(&self.key_func, &spec, list)?;
-        let mut inner = self.inner.write();
-        if !Arc::ptr_eq(&spec, &inner.spec) {
+    pub fn replace(&self, list: Vec<Arc<K>>, _resource_version: &str) -> Result<(), StoreError> {
+        let mut list = list;
+        loop {
+            let spec = self.inner.read().spec.clone();
+            let (items, indices) = build(&self.key_func, &spec, list)?;
+            let mut inner = self.inner.write();
+            if !Arc::ptr_eq(&spec, &inner.spec) {
+                // Indexers were added while we built (rare): build again with them.
+                drop(inner);
+                list = items.into_values().collect();
+                continue;
+            }
+            let old_items = std::mem::replace(&mut inner.items, items);
+            let old_indices = std::mem::replace(&mut inner.indices, indices);
             drop(inner);
-            // Indexers were added while we built (rare): build again with them.
-            return self.replace(items.into_values().collect(), resource_version);
+            // Free the old content after the lock is released: readers need not wait.
+            drop(old_items);
+            drop(old_indices);
+            return Ok(());
         }
-        inner.items = items;
-        inner.indices = indices;
-        Ok(())
     }
 
     /// Objects that share any value of index `index_name` with `obj`.
