@@ -8,7 +8,7 @@
 //!
 //! Sample data: three namespaces (`shop`, `payments`, `monitoring`), 50 pods spread over
 //! them, and a few configmaps. With `--churn-ms`, one pod is relabelled, created or
-//! deleted at that interval. Ctrl-C stops the server.
+//! deleted at that interval. Ctrl-C (or SIGTERM) stops the server and removes the kubeconfig.
 
 use std::time::Duration;
 
@@ -65,6 +65,20 @@ fn pod(i: usize) -> serde_json::Value {
         "spec": {"containers": [{"name": app, "image": format!("example.com/{app}:1.0")}]},
         "status": {"phase": "Running"}
     })
+}
+
+/// Resolves on SIGTERM (where there is such a signal), so that the kubeconfig is removed
+/// when the process is stopped with `kill` too.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 #[tokio::main]
@@ -139,6 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
+        _ = terminated() => {}
         _ = churn => {}
     }
     server.shutdown().await;
