@@ -1173,3 +1173,85 @@ fn tls() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn namespaces_cascade_and_option_errors() {
+    bounded(async {
+        let server = ApiServer::start().await.expect("start");
+        let http = Http::new(&server);
+        let (code, ns) = http
+            .call(
+                Method::POST,
+                "/api/v1/namespaces",
+                Some(json!({"metadata": {"name": "shop"}})),
+            )
+            .await;
+        assert_eq!(code, 201);
+        assert_eq!(ns["status"]["phase"], "Active");
+        let (code, _) = http
+            .call(
+                Method::POST,
+                "/api/v1/namespaces",
+                Some(json!({"metadata": {"name": "a.b"}})),
+            )
+            .await;
+        assert_eq!(code, 422, "namespace names are DNS labels");
+        server
+            .create(&pods(), pod("shop", "p", json!({})))
+            .expect("create");
+        let mut w = http
+            .watch(&format!(
+                "/api/v1/namespaces/shop/pods?watch=1&resourceVersion={}",
+                server.resource_version()
+            ))
+            .await;
+        let (code, _) = http
+            .call(Method::DELETE, "/api/v1/namespaces/shop", None)
+            .await;
+        assert_eq!(code, 200);
+        let (kind, obj) = w.expect().await;
+        assert_eq!((kind.as_str(), name(&obj)), ("DELETED", "p"));
+        assert_eq!(http.get("/api/v1/namespaces/shop/pods/p").await.0, 404);
+        assert_eq!(http.get("/api/v1/namespaces/shop").await.0, 404);
+
+        let (code, s) = http.get("/api/v1/pods?resourceVersionMatch=Exact").await;
+        assert_eq!((code, s["reason"].as_str()), (422, Some("Invalid")));
+        let (code, _) = http
+            .get("/api/v1/pods?resourceVersion=0&resourceVersionMatch=Exact")
+            .await;
+        assert_eq!(code, 422);
+        let (code, _) = http.get("/api/v1/pods?resourceVersion=abc").await;
+        assert_eq!(code, 400);
+        let (code, _) = http.get("/api/v1/pods?limit=-1").await;
+        assert_eq!(code, 400);
+        // NotOlderThan a past version serves the latest state.
+        let (code, list) = http
+            .get("/api/v1/pods?resourceVersion=1&resourceVersionMatch=NotOlderThan")
+            .await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            list["metadata"]["resourceVersion"],
+            server.resource_version().to_string()
+        );
+        // Watching one object by its path.
+        server
+            .create(&pods(), pod("default", "one", json!({})))
+            .expect("create");
+        server
+            .create(&pods(), pod("default", "two", json!({})))
+            .expect("create");
+        let mut one = http
+            .watch("/api/v1/namespaces/default/pods/one?watch=1")
+            .await;
+        let (kind, obj) = one.expect().await;
+        assert_eq!((kind.as_str(), name(&obj)), ("ADDED", "one"));
+        assert!(one.silent_for(Duration::from_millis(100)).await);
+        // An injected 410 on a get is Gone.
+        server
+            .faults()
+            .fail_next(1, Some(Verb::Get), "/pods/one", Failure::status(410));
+        let (code, s) = http.get("/api/v1/namespaces/default/pods/one").await;
+        assert_eq!((code, s["reason"].as_str()), (410, Some("Gone")));
+        server.shutdown().await;
+    });
+}
