@@ -816,6 +816,21 @@ fn bookmarks_and_timeouts() {
         assert!(began.elapsed() >= Duration::from_millis(2900));
         quiet.shutdown().await;
 
+        // An absurd timeoutSeconds is no deadline (and no panic).
+        let mut huge = http
+            .watch(
+                "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=18446744073709551615",
+            )
+            .await;
+        server
+            .create(
+                &cm,
+                json!({"metadata": {"name": "c2", "namespace": "default"}}),
+            )
+            .expect("create");
+        let (kind, _) = huge.expect().await;
+        assert_eq!(kind, "BOOKMARK");
+
         // timeoutSeconds ends the stream cleanly.
         let began = tokio::time::Instant::now();
         let mut t = http.watch("/api/v1/pods?watch=1&timeoutSeconds=1").await;

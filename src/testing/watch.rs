@@ -287,7 +287,8 @@ async fn run(
     }
 
     let now = Instant::now();
-    let deadline = r.spec.timeout.map(|t| now + t);
+    // A timeout too large to add to the clock means no deadline.
+    let deadline = r.spec.timeout.and_then(|t| now.checked_add(t));
     // The bookmark shortly before the deadline, sent once.
     let mut last_call = deadline.map(|d| {
         d.checked_sub(BOOKMARK_BEFORE_TIMEOUT)
@@ -295,11 +296,11 @@ async fn run(
             .max(now)
     });
     let interval = r.spec.bookmark_interval.max(Duration::from_millis(1));
-    let mut next_periodic = now + interval;
+    let mut next_periodic = now.checked_add(interval);
     loop {
-        let next_bookmark = match last_call {
-            Some(l) => l.min(next_periodic),
-            None => next_periodic,
+        let next_bookmark = match (last_call, next_periodic) {
+            (Some(l), Some(p)) => Some(l.min(p)),
+            (l, p) => l.or(p),
         };
         let mut go_on = true;
         tokio::select! {
@@ -315,7 +316,7 @@ async fn run(
                     }
                 }
             },
-            _ = tokio::time::sleep_until(next_bookmark), if r.spec.bookmarks => {
+            _ = sleep_until_opt(next_bookmark), if r.spec.bookmarks => {
                 // Every event up to `current` is already queued for this watch: take
                 // them first, so that the bookmark never goes back in time.
                 let current = storage.current_rv();
@@ -333,8 +334,8 @@ async fn run(
                 if last_call.is_some_and(|l| l <= fired) {
                     last_call = None;
                 }
-                if next_periodic <= fired {
-                    next_periodic = fired + interval;
+                if next_periodic.is_some_and(|p| p <= fired) {
+                    next_periodic = fired.checked_add(interval);
                 }
             }
             _ = sleep_until_opt(deadline) => go_on = false,
