@@ -36,7 +36,12 @@ fn fixture() -> Value {
     let mut pod: Value =
         serde_json::from_str(include_str!("../tests/fixtures/pod.json")).expect("fixture");
     let meta = pod["metadata"].as_object_mut().expect("metadata");
-    for f in ["uid", "resourceVersion", "creationTimestamp", "generateName"] {
+    for f in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generateName",
+    ] {
         meta.remove(f);
     }
     meta.insert("namespace".into(), Value::String("default".into()));
@@ -91,9 +96,44 @@ async fn paged_list(client: &Client<HttpConnector, Empty<Bytes>>, url: &str) -> 
     }
 }
 
+/// The continue token of a page, read from the list metadata before `items` without
+/// parsing the objects (the server writes `metadata` first).
+fn token_of(page: &[u8]) -> Option<String> {
+    let head = &page[..page.len().min(4096)];
+    let key = b"\"continue\":\"";
+    let start = head.windows(key.len()).position(|w| w == key)? + key.len();
+    let len = head[start..].iter().position(|b| *b == b'"')?;
+    String::from_utf8(head[start..start + len].to_vec()).ok()
+}
+
+/// Fetches every page, reading the bytes but not parsing the objects: the server's cost
+/// and the transfer, without the client's JSON decoding. Returns the number of pages.
+async fn paged_list_bytes(client: &Client<HttpConnector, Empty<Bytes>>, url: &str) -> usize {
+    let mut pages = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let uri = match &token {
+            Some(t) => format!("{url}/api/v1/pods?limit={PAGE}&continue={t}"),
+            None => format!("{url}/api/v1/pods?limit={PAGE}"),
+        };
+        let resp = client
+            .get(uri.parse().expect("uri"))
+            .await
+            .expect("response");
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        pages += 1;
+        match token_of(&body) {
+            Some(t) => token = Some(t),
+            None => return pages,
+        }
+    }
+}
+
 fn bench_list(c: &mut Criterion) {
     let rt = runtime();
-    let server = rt.block_on(ApiServer::builder().history_limit(1_000).start()).expect("start");
+    let server = rt
+        .block_on(ApiServer::builder().history_limit(1_000).start())
+        .expect("start");
     let template = fixture();
     for i in 0..PODS {
         server
@@ -112,6 +152,12 @@ fn bench_list(c: &mut Criterion) {
             assert_eq!(n, PODS);
         })
     });
+    group.bench_function("paged_list_100k_pods_limit_500_bytes_only", |b| {
+        b.iter(|| {
+            let pages = rt.block_on(paged_list_bytes(&client, &url));
+            assert_eq!(pages, PODS / PAGE);
+        })
+    });
     group.finish();
     rt.block_on(server.shutdown());
 }
@@ -128,10 +174,16 @@ fn open_watches(
     let client = rt.block_on(async { client() });
     let mut tasks = Vec::new();
     for _ in 0..watchers {
-        let uri = format!("{}/api/v1/pods?watch=1&resourceVersion={from}", server.url());
+        let uri = format!(
+            "{}/api/v1/pods?watch=1&resourceVersion={from}",
+            server.url()
+        );
         let client = client.clone();
         let resp = rt.block_on(async move {
-            client.get(uri.parse().expect("uri")).await.expect("response")
+            client
+                .get(uri.parse().expect("uri"))
+                .await
+                .expect("response")
         });
         tasks.push(rt.spawn(async move {
             let mut body = resp.into_body();

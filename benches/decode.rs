@@ -51,7 +51,8 @@ fn benches(c: &mut Criterion) {
     let lines: Vec<Bytes> = pods
         .iter()
         .map(|p| {
-            let mut l = serde_json::to_vec(&serde_json::json!({"type": "MODIFIED", "object": p})).unwrap();
+            let mut l =
+                serde_json::to_vec(&serde_json::json!({"type": "MODIFIED", "object": p})).unwrap();
             l.push(b'\n');
             Bytes::from(l)
         })
@@ -103,10 +104,13 @@ fn benches(c: &mut Criterion) {
             assert_eq!(n, N);
         })
     });
-    for (name, chunks) in [("informer_event_chunks", &lines), ("informer_16k_chunks", &watch_chunks)] {
+    for (name, chunks) in [
+        ("informer_event_chunks", &lines),
+        ("informer_16k_chunks", &watch_chunks),
+    ] {
         g.bench_function(BenchmarkId::new(name, N), |b| {
             b.iter(|| {
-                let body = futures::stream::iter(chunks.iter().cloned().map(Ok::<_, BoxError>));
+                let body = futures::stream::iter(chunks.clone().into_iter().map(Ok::<_, BoxError>));
                 let n = futures::executor::block_on(
                     decode_watch::<Pod, _, _>(body, 64 << 20, "bench".into())
                         .fold(0usize, |n, ev| async move {
@@ -140,7 +144,10 @@ fn main() {
     };
     let n = N.to_string();
     println!();
-    println!("{:<34} {:>12} {:>12} {:>14} {:>8}", "decode (median)", "per run", "MB/s", "events/s", "ratio");
+    println!(
+        "{:<34} {:>12} {:>12} {:>14} {:>8}",
+        "decode (median)", "per run", "MB/s", "events/s", "ratio"
+    );
     let base_list = support::median_ns("decode_list", "serde_json", &n);
     for f in ["serde_json", "informer"] {
         if let Some(ns) = support::median_ns("decode_list", f, &n) {

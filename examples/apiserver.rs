@@ -8,7 +8,7 @@
 //!
 //! Sample data: three namespaces (`shop`, `payments`, `monitoring`), 50 pods spread over
 //! them, and a few configmaps. With `--churn-ms`, one pod is relabelled, created or
-//! deleted at that interval. Ctrl-C stops the server.
+//! deleted at that interval. Ctrl-C (or SIGTERM) stops the server and removes the kubeconfig.
 
 use std::time::Duration;
 
@@ -67,9 +67,25 @@ fn pod(i: usize) -> serde_json::Value {
     })
 }
 
+/// Resolves on SIGTERM (where there is such a signal), so that the kubeconfig is removed
+/// when the process is stopped with `kill` too.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args().map_err(|e| format!("{e}\nusage: apiserver [--port N] [--churn-ms MS] [--tls] [--token T]"))?;
+    let args = parse_args().map_err(|e| {
+        format!("{e}\nusage: apiserver [--port N] [--churn-ms MS] [--tls] [--token T]")
+    })?;
     let mut builder = ApiServer::builder().port(args.port).tls(args.tls);
     if let Some(token) = &args.token {
         builder = builder.token(token.clone());
@@ -96,7 +112,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("API server: {}", server.url());
     println!("kubeconfig: {}", server.kubeconfig().display());
-    println!("try: kubectl --kubeconfig {} get pods -A -w", server.kubeconfig().display());
+    println!(
+        "try: kubectl --kubeconfig {} get pods -A -w",
+        server.kubeconfig().display()
+    );
 
     let churn = async {
         let Some(interval) = args.churn else {
@@ -111,8 +130,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 0 => server.create(&pods, pod(n)).map(|_| ()),
                 1 => {
                     let victim = pod(n - 1 - 3 * 5);
-                    let ns = victim["metadata"]["namespace"].as_str().unwrap_or("shop").to_owned();
-                    let name = victim["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                    let ns = victim["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("shop")
+                        .to_owned();
+                    let name = victim["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
                     server.delete(&pods, Some(&ns), &name).map(|_| ())
                 }
                 _ => {
@@ -128,6 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
+        _ = terminated() => {}
         _ = churn => {}
     }
     server.shutdown().await;

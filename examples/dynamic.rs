@@ -30,7 +30,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (group, version, resource) = match parts[..] {
         [v, r] => ("", v, r),
         [g, v, r] => (g, v, r),
-        _ => return Err(format!("expected group/version/resource or version/resource, got {gvr:?}").into()),
+        _ => {
+            return Err(
+                format!("expected group/version/resource or version/resource, got {gvr:?}").into(),
+            )
+        }
     };
 
     let server = match &kubeconfig {
@@ -69,7 +73,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let api: Api<DynamicObject> = Api::all_with(client, &api_resource);
     let list = api.list(&ListParams::default()).await?;
-    println!("{} {} ({}):", list.items.len(), api_resource.plural, api_resource.kind);
+    println!(
+        "{} {} ({}):",
+        list.items.len(),
+        api_resource.plural,
+        api_resource.kind
+    );
     for obj in list.items {
         let fields: Vec<String> = obj
             .data

@@ -13,7 +13,9 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use informer::client::{Api, Config, KubeConfigOptions, Kubeconfig, ListParams, RestClient, WatchParams};
+use informer::client::{
+    Api, Config, KubeConfigOptions, Kubeconfig, ListParams, RestClient, WatchParams,
+};
 use informer::meta::{ApiResource, WatchEvent};
 use informer::testing::ApiServer;
 use k8s_openapi::api::core::v1::Pod;
@@ -81,7 +83,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let server = sample_server().await?;
             println!("embedded API server at {}", server.url());
-            (Config::from_kubeconfig_file(server.kubeconfig())?, Some(server))
+            (
+                Config::from_kubeconfig_file(server.kubeconfig())?,
+                Some(server),
+            )
         }
     };
     let client = RestClient::new(config)?;
@@ -115,7 +120,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Watch from the list's resourceVersion for a few seconds.
     let rv = list.metadata.resource_version.unwrap_or_default();
-    let mut events = pods.watch(&WatchParams::default().at(rv).timeout(5)).await?;
+    let mut events = pods
+        .watch(&WatchParams::default().at(rv).timeout(5))
+        .await?;
     if let Some(server) = &server {
         let api = ApiResource::new("", "v1", "Pod", "pods", true);
         let _ = server.delete(&api, Some("default"), "db-0");

@@ -138,7 +138,10 @@ impl Lines {
 
     async fn expect(&mut self) -> (String, Value) {
         let e = self.next().await.expect("another event");
-        (e["type"].as_str().unwrap_or_default().to_owned(), e["object"].clone())
+        (
+            e["type"].as_str().unwrap_or_default().to_owned(),
+            e["object"].clone(),
+        )
     }
 
     /// Nothing arrives within `d`.
@@ -172,7 +175,11 @@ fn create_get_list_and_errors() {
         let http = Http::new(&server);
         let path = "/api/v1/namespaces/default/pods";
         let (code, created) = http
-            .call(Method::POST, path, Some(pod("default", "a", json!({"app": "web"}))))
+            .call(
+                Method::POST,
+                path,
+                Some(pod("default", "a", json!({"app": "web"}))),
+            )
             .await;
         assert_eq!(code, 201);
         assert_eq!(created["kind"], "Pod");
@@ -207,7 +214,11 @@ fn create_get_list_and_errors() {
         assert!(name(&gen).starts_with("web-") && name(&gen).len() == 9);
 
         let (code, status) = http
-            .call(Method::POST, path, Some(json!({"metadata": {"name": "Bad_Name"}})))
+            .call(
+                Method::POST,
+                path,
+                Some(json!({"metadata": {"name": "Bad_Name"}})),
+            )
             .await;
         assert_eq!((code, status["reason"].as_str()), (422, Some("Invalid")));
 
@@ -222,7 +233,11 @@ fn create_get_list_and_errors() {
         assert_eq!(status["message"], "namespaces \"nowhere\" not found");
 
         let (code, status) = http
-            .call(Method::POST, path, Some(json!({"metadata": {"name": "x", "namespace": "kube-system"}})))
+            .call(
+                Method::POST,
+                path,
+                Some(json!({"metadata": {"name": "x", "namespace": "kube-system"}})),
+            )
             .await;
         assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
 
@@ -230,13 +245,21 @@ fn create_get_list_and_errors() {
         assert_eq!(code, 200);
         assert_eq!(list["kind"], "PodList");
         assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
-        assert_eq!(list["metadata"]["resourceVersion"], server.resource_version().to_string());
+        assert_eq!(
+            list["metadata"]["resourceVersion"],
+            server.resource_version().to_string()
+        );
 
         let (code, status) = http.get("/api/v1/nothings").await;
         assert_eq!((code, status["reason"].as_str()), (404, Some("NotFound")));
         let (code, status) = http.call(Method::PUT, path, None).await;
-        assert_eq!((code, status["reason"].as_str()), (405, Some("MethodNotAllowed")));
-        let (code, status) = http.call_as(Method::POST, path, "application/json", None).await;
+        assert_eq!(
+            (code, status["reason"].as_str()),
+            (405, Some("MethodNotAllowed"))
+        );
+        let (code, status) = http
+            .call_as(Method::POST, path, "application/json", None)
+            .await;
         assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
         server.shutdown().await;
     });
@@ -248,7 +271,9 @@ fn replace_detects_conflicts_and_bumps_generation() {
         let server = ApiServer::start().await.expect("start");
         let http = Http::new(&server);
         let path = "/api/v1/namespaces/default/pods/a";
-        let created = server.create(&pods(), pod("default", "a", json!({}))).expect("create");
+        let created = server
+            .create(&pods(), pod("default", "a", json!({})))
+            .expect("create");
         let mut next = created.clone();
         next["spec"]["x"] = json!(2);
         next["status"] = json!({"phase": "Ignored"});
@@ -302,7 +327,10 @@ fn patches() {
             .expect("start");
         let http = Http::new(&server);
         server
-            .create(&pods(), pod("default", "a", json!({"app": "web", "old": "x"})))
+            .create(
+                &pods(),
+                pod("default", "a", json!({"app": "web", "old": "x"})),
+            )
             .expect("create");
         let path = "/api/v1/namespaces/default/pods/a";
         let (code, p) = http
@@ -346,14 +374,26 @@ fn patches() {
             .await;
         assert_eq!((code, s["reason"].as_str()), (409, Some("Conflict")));
         let (code, s) = http
-            .call_as(Method::PATCH, path, "application/apply-patch+yaml", Some(json!({})))
+            .call_as(
+                Method::PATCH,
+                path,
+                "application/apply-patch+yaml",
+                Some(json!({})),
+            )
             .await;
-        assert_eq!((code, s["reason"].as_str()), (415, Some("UnsupportedMediaType")));
+        assert_eq!(
+            (code, s["reason"].as_str()),
+            (415, Some("UnsupportedMediaType"))
+        );
 
         // Custom resources take merge patches but not strategic ones.
         let widgets = "/apis/example.com/v1/namespaces/default/widgets";
         let (code, _) = http
-            .call(Method::POST, widgets, Some(json!({"metadata": {"name": "w"}, "spec": {"size": 1}})))
+            .call(
+                Method::POST,
+                widgets,
+                Some(json!({"metadata": {"name": "w"}, "spec": {"size": 1}})),
+            )
             .await;
         assert_eq!(code, 201);
         let (code, _) = http
@@ -391,7 +431,10 @@ fn delete_finalizers_preconditions_and_collections() {
         with_finalizer["metadata"]["finalizers"] = json!(["example.com/hold"]);
         let created = server.create(&pods(), with_finalizer).expect("create");
         let mut w = http
-            .watch(&format!("{base}?watch=true&resourceVersion={}", rv(&created)))
+            .watch(&format!(
+                "{base}?watch=true&resourceVersion={}",
+                rv(&created)
+            ))
             .await;
 
         let (code, s) = http
@@ -420,7 +463,10 @@ fn delete_finalizers_preconditions_and_collections() {
             .await;
         assert_eq!(code, 200);
         let (kind, obj) = w.expect().await;
-        assert_eq!(kind, "DELETED", "removing the last finalizer sends only DELETED");
+        assert_eq!(
+            kind, "DELETED",
+            "removing the last finalizer sends only DELETED"
+        );
         assert_eq!(name(&obj), "f");
         assert_eq!(http.get(&format!("{base}/f")).await.0, 404);
 
@@ -430,12 +476,21 @@ fn delete_finalizers_preconditions_and_collections() {
                 .expect("create");
         }
         let (code, deleted) = http
-            .call(Method::DELETE, &format!("{base}?labelSelector=app%3Dweb"), None)
+            .call(
+                Method::DELETE,
+                &format!("{base}?labelSelector=app%3Dweb"),
+                None,
+            )
             .await;
         assert_eq!(code, 200);
         assert_eq!(deleted["items"].as_array().map(Vec::len), Some(2));
         let (_, list) = http.get(base).await;
-        let names: Vec<&str> = list["items"].as_array().expect("items").iter().map(name).collect();
+        let names: Vec<&str> = list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(name)
+            .collect();
         assert_eq!(names, ["c"]);
         server.shutdown().await;
     });
@@ -449,18 +504,30 @@ fn selectors_and_paging() {
         for i in 0..10 {
             let app = if i % 2 == 0 { "web" } else { "db" };
             server
-                .create(&pods(), pod("default", &format!("p{i}"), json!({"app": app})))
+                .create(
+                    &pods(),
+                    pod("default", &format!("p{i}"), json!({"app": app})),
+                )
                 .expect("create");
         }
         let (_, list) = http.get("/api/v1/pods?labelSelector=app%3Dweb").await;
         assert_eq!(list["items"].as_array().map(Vec::len), Some(5));
-        let (_, list) = http.get("/api/v1/pods?labelSelector=app+in+%28web%2Cdb%29%2C%21missing").await;
+        let (_, list) = http
+            .get("/api/v1/pods?labelSelector=app+in+%28web%2Cdb%29%2C%21missing")
+            .await;
         assert_eq!(list["items"].as_array().map(Vec::len), Some(10));
-        let (_, list) = http.get("/api/v1/pods?fieldSelector=metadata.name%3Dp3").await;
+        let (_, list) = http
+            .get("/api/v1/pods?fieldSelector=metadata.name%3Dp3")
+            .await;
         assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
-        let (code, s) = http.get("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1").await;
+        let (code, s) = http
+            .get("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1")
+            .await;
         assert_eq!((code, s["reason"].as_str()), (400, Some("BadRequest")));
-        assert!(s["message"].as_str().unwrap_or_default().contains("spec.nodeName"));
+        assert!(s["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spec.nodeName"));
         let (code, _) = http.get("/api/v1/pods?labelSelector=%3D%3D%3D").await;
         assert_eq!(code, 400);
 
@@ -468,32 +535,59 @@ fn selectors_and_paging() {
         let (_, first) = http.get("/api/v1/namespaces/default/pods?limit=4").await;
         assert_eq!(first["items"].as_array().map(Vec::len), Some(4));
         assert_eq!(first["metadata"]["remainingItemCount"], 6);
-        let token = first["metadata"]["continue"].as_str().expect("continue").to_owned();
+        let token = first["metadata"]["continue"]
+            .as_str()
+            .expect("continue")
+            .to_owned();
         server
             .create(&pods(), pod("default", "p99", json!({})))
             .expect("a write between pages");
         let (_, second) = http
-            .get(&format!("/api/v1/namespaces/default/pods?limit=4&continue={token}"))
+            .get(&format!(
+                "/api/v1/namespaces/default/pods?limit=4&continue={token}"
+            ))
             .await;
-        assert_eq!(second["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"]);
-        let names: Vec<&str> = second["items"].as_array().expect("items").iter().map(name).collect();
+        assert_eq!(
+            second["metadata"]["resourceVersion"],
+            first["metadata"]["resourceVersion"]
+        );
+        let names: Vec<&str> = second["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(name)
+            .collect();
         assert_eq!(names, ["p4", "p5", "p6", "p7"]);
         // Tokens can be reused.
         let (_, again) = http
-            .get(&format!("/api/v1/namespaces/default/pods?limit=4&continue={token}"))
+            .get(&format!(
+                "/api/v1/namespaces/default/pods?limit=4&continue={token}"
+            ))
             .await;
         assert_eq!(again["items"], second["items"]);
-        let token2 = second["metadata"]["continue"].as_str().expect("continue").to_owned();
+        let token2 = second["metadata"]["continue"]
+            .as_str()
+            .expect("continue")
+            .to_owned();
         let (_, third) = http
-            .get(&format!("/api/v1/namespaces/default/pods?limit=4&continue={token2}"))
+            .get(&format!(
+                "/api/v1/namespaces/default/pods?limit=4&continue={token2}"
+            ))
             .await;
-        let names: Vec<&str> = third["items"].as_array().expect("items").iter().map(name).collect();
+        let names: Vec<&str> = third["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(name)
+            .collect();
         assert_eq!(names, ["p8", "p9"], "the snapshot does not see p99");
         assert!(third["metadata"].get("continue").is_none());
         assert!(third["metadata"].get("remainingItemCount").is_none());
 
         // With a selector: no remainingItemCount.
-        let (_, sel) = http.get("/api/v1/pods?limit=2&labelSelector=app%3Dweb").await;
+        let (_, sel) = http
+            .get("/api/v1/pods?limit=2&labelSelector=app%3Dweb")
+            .await;
         assert!(sel["metadata"]["continue"].is_string());
         assert!(sel["metadata"].get("remainingItemCount").is_none());
         // resourceVersion=0 ignores limit.
@@ -501,7 +595,9 @@ fn selectors_and_paging() {
         assert_eq!(all["items"].as_array().map(Vec::len), Some(11));
         // continue with an exact resourceVersion is a bad request.
         let (code, s) = http
-            .get(&format!("/api/v1/pods?limit=2&resourceVersion=5&continue={token}"))
+            .get(&format!(
+                "/api/v1/pods?limit=2&resourceVersion=5&continue={token}"
+            ))
             .await;
         assert_eq!((code, s["reason"].as_str()), (400, Some("BadRequest")));
         let (code, _) = http.get("/api/v1/pods?continue=bm90LWEtdG9rZW4").await;
@@ -513,7 +609,11 @@ fn selectors_and_paging() {
 #[test]
 fn compaction_expires_lists_tokens_and_watches() {
     bounded(async {
-        let server = ApiServer::builder().history_limit(5).start().await.expect("start");
+        let server = ApiServer::builder()
+            .history_limit(5)
+            .start()
+            .await
+            .expect("start");
         let http = Http::new(&server);
         for i in 0..6 {
             server
@@ -521,39 +621,65 @@ fn compaction_expires_lists_tokens_and_watches() {
                 .expect("create");
         }
         let (_, first) = http.get("/api/v1/namespaces/default/pods?limit=2").await;
-        let token = first["metadata"]["continue"].as_str().expect("continue").to_owned();
-        let list_rv = first["metadata"]["resourceVersion"].as_str().expect("rv").to_owned();
+        let token = first["metadata"]["continue"]
+            .as_str()
+            .expect("continue")
+            .to_owned();
+        let list_rv = first["metadata"]["resourceVersion"]
+            .as_str()
+            .expect("rv")
+            .to_owned();
         // An exact list at the current version works.
         let (code, _) = http
-            .get(&format!("/api/v1/pods?resourceVersion={list_rv}&resourceVersionMatch=Exact"))
+            .get(&format!(
+                "/api/v1/pods?resourceVersion={list_rv}&resourceVersionMatch=Exact"
+            ))
             .await;
         assert_eq!(code, 200);
-        server.create(&pods(), pod("default", "later", json!({}))).expect("create");
+        server
+            .create(&pods(), pod("default", "later", json!({})))
+            .expect("create");
         server.faults().compact();
 
         let (code, s) = http
-            .get(&format!("/api/v1/namespaces/default/pods?limit=2&continue={token}"))
+            .get(&format!(
+                "/api/v1/namespaces/default/pods?limit=2&continue={token}"
+            ))
             .await;
         assert_eq!(code, 410);
         assert_eq!(s["reason"], "Expired");
-        assert!(s["message"]
+        assert!(s["message"].as_str().unwrap_or_default().starts_with(
+            "The provided continue parameter is too old to display a consistent list result."
+        ));
+        let fresh = s["metadata"]["continue"]
             .as_str()
-            .unwrap_or_default()
-            .starts_with("The provided continue parameter is too old to display a consistent list result."));
-        let fresh = s["metadata"]["continue"].as_str().expect("a fresh token").to_owned();
+            .expect("a fresh token")
+            .to_owned();
         let (code, rest) = http
-            .get(&format!("/api/v1/namespaces/default/pods?limit=100&continue={fresh}"))
+            .get(&format!(
+                "/api/v1/namespaces/default/pods?limit=100&continue={fresh}"
+            ))
             .await;
         assert_eq!(code, 200);
-        let names: Vec<&str> = rest["items"].as_array().expect("items").iter().map(name).collect();
+        let names: Vec<&str> = rest["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(name)
+            .collect();
         assert_eq!(names, ["p2", "p3", "p4", "p5"]);
 
         let (code, s) = http
-            .get(&format!("/api/v1/pods?resourceVersion={list_rv}&resourceVersionMatch=Exact"))
+            .get(&format!(
+                "/api/v1/pods?resourceVersion={list_rv}&resourceVersionMatch=Exact"
+            ))
             .await;
         assert_eq!(code, 410);
         assert_eq!(s["reason"], "Expired");
-        assert_eq!(s["message"], "The resourceVersion for the provided list is too old.");
+        assert_eq!(
+            s["message"],
+            "The resourceVersion for the provided list is too old."
+        );
 
         let mut w = http.watch("/api/v1/pods?watch=1&resourceVersion=1").await;
         let line = w.next_raw().await.expect("an ERROR event");
@@ -566,7 +692,10 @@ fn compaction_expires_lists_tokens_and_watches() {
                  \"reason\":\"Expired\",\"code\":410}}}}"
             )
         );
-        assert!(w.next_raw().await.is_none(), "the stream ends after the error");
+        assert!(
+            w.next_raw().await.is_none(),
+            "the stream ends after the error"
+        );
         server.shutdown().await;
     });
 }
@@ -579,10 +708,14 @@ fn watch_replays_history_and_follows_selectors() {
         let a = server
             .create(&pods(), pod("default", "a", json!({"app": "web"})))
             .expect("create");
-        server.create(&pods(), pod("default", "b", json!({"app": "db"}))).expect("create");
+        server
+            .create(&pods(), pod("default", "b", json!({"app": "db"})))
+            .expect("create");
 
         // resourceVersion=0: synthetic ADDED for the current state.
-        let mut all = http.watch("/api/v1/namespaces/default/pods?watch=1&resourceVersion=0").await;
+        let mut all = http
+            .watch("/api/v1/namespaces/default/pods?watch=1&resourceVersion=0")
+            .await;
         assert_eq!(name(&all.expect().await.1), "a");
         assert_eq!(name(&all.expect().await.1), "b");
 
@@ -609,7 +742,11 @@ fn watch_replays_history_and_follows_selectors() {
         let moved_out = server.replace(&pods(), b).expect("replace");
         let (kind, obj) = web.expect().await;
         assert_eq!((kind.as_str(), name(&obj)), ("DELETED", "b"));
-        assert_eq!(rv(&obj), rv(&moved_out), "DELETED carries the new resourceVersion");
+        assert_eq!(
+            rv(&obj),
+            rv(&moved_out),
+            "DELETED carries the new resourceVersion"
+        );
 
         for expected in ["MODIFIED", "MODIFIED"] {
             let (kind, obj) = replay.expect().await;
@@ -640,12 +777,59 @@ fn bookmarks_and_timeouts() {
         );
         let cm = ApiResource::new("", "v1", "ConfigMap", "configmaps", true);
         server
-            .create(&cm, json!({"metadata": {"name": "c", "namespace": "default"}}))
+            .create(
+                &cm,
+                json!({"metadata": {"name": "c", "namespace": "default"}}),
+            )
             .expect("create");
         let (kind, obj) = w.expect().await;
         assert_eq!(kind, "BOOKMARK");
         assert_eq!(obj["kind"], "Pod");
         assert_eq!(rv(&obj), server.resource_version());
+
+        // With the default 60 s interval, a bookmark still comes about 2 s before
+        // timeoutSeconds ends the watch.
+        let quiet = ApiServer::start().await.expect("start");
+        let qhttp = Http::new(&quiet);
+        let from = quiet.resource_version();
+        let began = tokio::time::Instant::now();
+        let mut q = qhttp
+            .watch(&format!(
+                "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion={from}"
+            ))
+            .await;
+        quiet
+            .create(
+                &cm,
+                json!({"metadata": {"name": "c", "namespace": "default"}}),
+            )
+            .expect("create");
+        let (kind, obj) = q.expect().await;
+        assert_eq!(kind, "BOOKMARK");
+        assert_eq!(rv(&obj), quiet.resource_version());
+        let at = began.elapsed();
+        assert!(
+            at >= Duration::from_millis(800) && at < Duration::from_millis(2500),
+            "{at:?}"
+        );
+        assert!(q.next_raw().await.is_none());
+        assert!(began.elapsed() >= Duration::from_millis(2900));
+        quiet.shutdown().await;
+
+        // An absurd timeoutSeconds is no deadline (and no panic).
+        let mut huge = http
+            .watch(
+                "/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=18446744073709551615",
+            )
+            .await;
+        server
+            .create(
+                &cm,
+                json!({"metadata": {"name": "c2", "namespace": "default"}}),
+            )
+            .expect("create");
+        let (kind, _) = huge.expect().await;
+        assert_eq!(kind, "BOOKMARK");
 
         // timeoutSeconds ends the stream cleanly.
         let began = tokio::time::Instant::now();
@@ -662,9 +846,13 @@ fn streaming_initial_list() {
         let server = ApiServer::start().await.expect("start");
         let http = Http::new(&server);
         for n in ["c", "a", "b"] {
-            server.create(&pods(), pod("default", n, json!({}))).expect("create");
+            server
+                .create(&pods(), pod("default", n, json!({})))
+                .expect("create");
         }
-        let (code, s) = http.get("/api/v1/pods?watch=1&sendInitialEvents=true").await;
+        let (code, s) = http
+            .get("/api/v1/pods?watch=1&sendInitialEvents=true")
+            .await;
         assert_eq!((code, s["reason"].as_str()), (422, Some("Invalid")));
         let mut w = http
             .watch(
@@ -678,11 +866,26 @@ fn streaming_initial_list() {
         }
         let (kind, obj) = w.expect().await;
         assert_eq!(kind, "BOOKMARK");
-        assert_eq!(obj["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+        assert_eq!(
+            obj["metadata"]["annotations"]["k8s.io/initial-events-end"],
+            "true"
+        );
         assert_eq!(rv(&obj), server.resource_version());
-        server.create(&pods(), pod("default", "d", json!({}))).expect("create");
+        server
+            .create(&pods(), pod("default", "d", json!({})))
+            .expect("create");
         let (kind, obj) = w.expect().await;
         assert_eq!((kind.as_str(), name(&obj)), ("ADDED", "d"));
+
+        // sendInitialEvents=false: no initial state, only what happens next.
+        let mut later = http
+            .watch("/api/v1/pods?watch=1&sendInitialEvents=false&resourceVersionMatch=NotOlderThan")
+            .await;
+        server
+            .create(&pods(), pod("default", "e", json!({})))
+            .expect("create");
+        let (kind, obj) = later.expect().await;
+        assert_eq!((kind.as_str(), name(&obj)), ("ADDED", "e"));
         server.shutdown().await;
     });
 }
@@ -697,30 +900,40 @@ fn future_resource_versions() {
             .expect("start");
         let http = Http::new(&server);
         let future = server.resource_version() + 2;
-        let (code, s) = http.get(&format!("/api/v1/pods?resourceVersion={future}")).await;
+        let (code, s) = http
+            .get(&format!("/api/v1/pods?resourceVersion={future}"))
+            .await;
         assert_eq!(code, 504);
-        assert_eq!(s["details"]["causes"][0]["reason"], "ResourceVersionTooLarge");
+        assert_eq!(
+            s["details"]["causes"][0]["reason"],
+            "ResourceVersionTooLarge"
+        );
         assert_eq!(s["details"]["retryAfterSeconds"], 1);
 
         // A version reached while the list waits is served.
         let soon = server.resource_version() + 1;
         let soon_path = format!("/api/v1/pods?resourceVersion={soon}");
-        let (code, _) = tokio::join!(
-            http.get(&soon_path),
-            async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                server.create(&pods(), pod("default", "early", json!({}))).expect("create");
-            }
-        )
+        let (code, _) = tokio::join!(http.get(&soon_path), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            server
+                .create(&pods(), pod("default", "early", json!({})))
+                .expect("create");
+        })
         .0;
         assert_eq!(code, 200);
         let future = server.resource_version() + 2;
         let mut w = http
             .watch(&format!("/api/v1/pods?watch=1&resourceVersion={future}"))
             .await;
-        server.create(&pods(), pod("default", "a", json!({}))).expect("create");
-        server.create(&pods(), pod("default", "b", json!({}))).expect("create");
-        server.create(&pods(), pod("default", "c", json!({}))).expect("create");
+        server
+            .create(&pods(), pod("default", "a", json!({})))
+            .expect("create");
+        server
+            .create(&pods(), pod("default", "b", json!({})))
+            .expect("create");
+        server
+            .create(&pods(), pod("default", "c", json!({})))
+            .expect("create");
         let (kind, obj) = w.expect().await;
         assert_eq!((kind.as_str(), name(&obj)), ("ADDED", "c"));
         server.shutdown().await;
@@ -750,7 +963,16 @@ fn discovery() {
             .iter()
             .filter_map(|r| r["name"].as_str())
             .collect();
-        for n in ["pods", "pods/status", "namespaces", "configmaps", "secrets", "services", "nodes", "events"] {
+        for n in [
+            "pods",
+            "pods/status",
+            "namespaces",
+            "configmaps",
+            "secrets",
+            "services",
+            "nodes",
+            "events",
+        ] {
             assert!(names.contains(&n), "{n} in {names:?}");
         }
         let (_, apis) = http.get("/apis").await;
@@ -768,7 +990,11 @@ fn discovery() {
         assert_eq!(http.get("/apis/example.com").await.0, 200);
         assert_eq!(http.get("/apis/nothing.example/v1").await.0, 404);
         let (code, _) = http
-            .call(Method::POST, "/apis/example.com/v1/widgets", Some(json!({"metadata": {"name": "w"}})))
+            .call(
+                Method::POST,
+                "/apis/example.com/v1/widgets",
+                Some(json!({"metadata": {"name": "w"}})),
+            )
             .await;
         assert_eq!(code, 201);
         server.shutdown().await;
@@ -782,14 +1008,20 @@ fn injected_request_failures_and_delay() {
         let http = Http::new(&server);
         let faults = server.faults();
         faults.fail_next(1, Some(Verb::List), "/pods", Failure::too_many_requests(7));
-        let resp = http.send(Method::GET, "/api/v1/pods", "application/json", None).await;
+        let resp = http
+            .send(Method::GET, "/api/v1/pods", "application/json", None)
+            .await;
         assert_eq!(resp.status().as_u16(), 429);
         assert_eq!(resp.headers()["retry-after"], "7");
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         let s: Value = serde_json::from_slice(&body).expect("status");
         assert_eq!(s["reason"], "TooManyRequests");
         assert_eq!(s["details"]["retryAfterSeconds"], 7);
-        assert_eq!(http.get("/api/v1/pods").await.0, 200, "only the next one fails");
+        assert_eq!(
+            http.get("/api/v1/pods").await.0,
+            200,
+            "only the next one fails"
+        );
 
         faults.fail_next(2, None, "/configmaps", Failure::status(500));
         faults.fail_next(1, None, "/configmaps", Failure::status(503));
@@ -799,14 +1031,20 @@ fn injected_request_failures_and_delay() {
             http.get("/api/v1/configmaps").await,
             http.get("/api/v1/configmaps").await,
         ];
-        assert_eq!(codes.iter().map(|c| c.0).collect::<Vec<_>>(), [500, 500, 503, 200]);
+        assert_eq!(
+            codes.iter().map(|c| c.0).collect::<Vec<_>>(),
+            [500, 500, 503, 200]
+        );
         assert_eq!(codes[0].1["reason"], "InternalError");
         assert_eq!(codes[2].1["reason"], "ServiceUnavailable");
 
         faults.fail_next(1, Some(Verb::Watch), "/pods", Failure::status(410));
         let mut w = http.watch("/api/v1/pods?watch=1").await;
         let (kind, obj) = w.expect().await;
-        assert_eq!((kind.as_str(), obj["reason"].as_str()), ("ERROR", Some("Expired")));
+        assert_eq!(
+            (kind.as_str(), obj["reason"].as_str()),
+            ("ERROR", Some("Expired"))
+        );
         faults.fail_next(1, Some(Verb::List), "/pods", Failure::status(410));
         let (code, s) = http.get("/api/v1/pods").await;
         assert_eq!((code, s["reason"].as_str()), (410, Some("Expired")));
@@ -842,11 +1080,16 @@ fn injected_watch_faults() {
         }
         faults.drop_watches_after(2);
         for n in ["a", "b", "c"] {
-            server.create(&pods(), pod("default", n, json!({}))).expect("create");
+            server
+                .create(&pods(), pod("default", n, json!({})))
+                .expect("create");
         }
         assert_eq!(name(&w.expect().await.1), "a");
         assert_eq!(name(&w.expect().await.1), "b");
-        assert!(w.next_raw().await.is_none(), "the watch ends after two events");
+        assert!(
+            w.next_raw().await.is_none(),
+            "the watch ends after two events"
+        );
 
         let now = server.resource_version();
         let mut w = http
@@ -856,7 +1099,9 @@ fn injected_watch_faults() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         faults.malformed_line();
-        server.create(&pods(), pod("default", "d", json!({}))).expect("create");
+        server
+            .create(&pods(), pod("default", "d", json!({})))
+            .expect("create");
         let bad = w.next_raw().await.expect("a line");
         assert!(serde_json::from_str::<Value>(&bad).is_err());
         assert_eq!(name(&w.expect().await.1), "d", "then the events continue");
@@ -864,10 +1109,18 @@ fn injected_watch_faults() {
         faults.restart(true);
         let end = w.next_raw().await;
         assert!(end.is_none(), "a restart cuts the watch");
-        let (code, s) = http.get(&format!("/api/v1/pods?watch=1&resourceVersion={from}")).await;
+        // The restart cut the pooled connections too: use a fresh client.
+        let http = Http::new(&server);
+        let (code, s) = http
+            .get(&format!("/api/v1/pods?watch=1&resourceVersion={from}"))
+            .await;
         assert_eq!(code, 200);
         assert_eq!(s["type"], "ERROR", "history compacted by the restart");
-        assert_eq!(http.get("/api/v1/namespaces/default/pods/a").await.0, 200, "state kept");
+        assert_eq!(
+            http.get("/api/v1/namespaces/default/pods/a").await.0,
+            200,
+            "state kept"
+        );
         server.shutdown().await;
     });
 }
@@ -875,7 +1128,11 @@ fn injected_watch_faults() {
 #[test]
 fn bearer_token_auth() {
     bounded(async {
-        let server = ApiServer::builder().token("s3cret").start().await.expect("start");
+        let server = ApiServer::builder()
+            .token("s3cret")
+            .start()
+            .await
+            .expect("start");
         let mut http = Http::new(&server);
         assert_eq!(http.get("/api/v1/pods").await.0, 200);
         http.token = Some("wrong".into());
@@ -900,8 +1157,8 @@ fn tls() {
     bounded(async {
         let server = ApiServer::builder().tls(true).start().await.expect("start");
         assert!(server.url().starts_with("https://127.0.0.1:"));
-        let ca = CertificateDer::from_pem_slice(server.ca_pem().expect("a CA").as_bytes())
-            .expect("PEM");
+        let ca =
+            CertificateDer::from_pem_slice(server.ca_pem().expect("a CA").as_bytes()).expect("PEM");
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca).expect("CA");
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -911,7 +1168,9 @@ fn tls() {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-        let tcp = tokio::net::TcpStream::connect(server.addr()).await.expect("connect");
+        let tcp = tokio::net::TcpStream::connect(server.addr())
+            .await
+            .expect("connect");
         let name = ServerName::try_from("127.0.0.1").expect("name");
         let tls = connector.connect(name, tcp).await.expect("handshake");
         let (mut send, conn) =
@@ -926,6 +1185,88 @@ fn tls() {
         assert_eq!(resp.status().as_u16(), 200);
         drop(send);
         conn.abort();
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn namespaces_cascade_and_option_errors() {
+    bounded(async {
+        let server = ApiServer::start().await.expect("start");
+        let http = Http::new(&server);
+        let (code, ns) = http
+            .call(
+                Method::POST,
+                "/api/v1/namespaces",
+                Some(json!({"metadata": {"name": "shop"}})),
+            )
+            .await;
+        assert_eq!(code, 201);
+        assert_eq!(ns["status"]["phase"], "Active");
+        let (code, _) = http
+            .call(
+                Method::POST,
+                "/api/v1/namespaces",
+                Some(json!({"metadata": {"name": "a.b"}})),
+            )
+            .await;
+        assert_eq!(code, 422, "namespace names are DNS labels");
+        server
+            .create(&pods(), pod("shop", "p", json!({})))
+            .expect("create");
+        let mut w = http
+            .watch(&format!(
+                "/api/v1/namespaces/shop/pods?watch=1&resourceVersion={}",
+                server.resource_version()
+            ))
+            .await;
+        let (code, _) = http
+            .call(Method::DELETE, "/api/v1/namespaces/shop", None)
+            .await;
+        assert_eq!(code, 200);
+        let (kind, obj) = w.expect().await;
+        assert_eq!((kind.as_str(), name(&obj)), ("DELETED", "p"));
+        assert_eq!(http.get("/api/v1/namespaces/shop/pods/p").await.0, 404);
+        assert_eq!(http.get("/api/v1/namespaces/shop").await.0, 404);
+
+        let (code, s) = http.get("/api/v1/pods?resourceVersionMatch=Exact").await;
+        assert_eq!((code, s["reason"].as_str()), (422, Some("Invalid")));
+        let (code, _) = http
+            .get("/api/v1/pods?resourceVersion=0&resourceVersionMatch=Exact")
+            .await;
+        assert_eq!(code, 422);
+        let (code, _) = http.get("/api/v1/pods?resourceVersion=abc").await;
+        assert_eq!(code, 400);
+        let (code, _) = http.get("/api/v1/pods?limit=-1").await;
+        assert_eq!(code, 400);
+        // NotOlderThan a past version serves the latest state.
+        let (code, list) = http
+            .get("/api/v1/pods?resourceVersion=1&resourceVersionMatch=NotOlderThan")
+            .await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            list["metadata"]["resourceVersion"],
+            server.resource_version().to_string()
+        );
+        // Watching one object by its path.
+        server
+            .create(&pods(), pod("default", "one", json!({})))
+            .expect("create");
+        server
+            .create(&pods(), pod("default", "two", json!({})))
+            .expect("create");
+        let mut one = http
+            .watch("/api/v1/namespaces/default/pods/one?watch=1")
+            .await;
+        let (kind, obj) = one.expect().await;
+        assert_eq!((kind.as_str(), name(&obj)), ("ADDED", "one"));
+        assert!(one.silent_for(Duration::from_millis(100)).await);
+        // An injected 410 on a get is Gone.
+        server
+            .faults()
+            .fail_next(1, Some(Verb::Get), "/pods/one", Failure::status(410));
+        let (code, s) = http.get("/api/v1/namespaces/default/pods/one").await;
+        assert_eq!((code, s["reason"].as_str()), (410, Some("Gone")));
         server.shutdown().await;
     });
 }

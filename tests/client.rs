@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use informer::cache::{ListPager, ListWatch, ListerWatcher};
 use informer::client::{
-    Api, Config, DeleteParams, DeleteResponse, Discovery, Error, ListParams, Patch,
-    PatchParams, PostParams, RateLimit, RestClient, RetryPolicy, WatchParams,
+    Api, Config, DeleteParams, DeleteResponse, Discovery, Error, ListParams, Patch, PatchParams,
+    PostParams, RateLimit, RestClient, RetryPolicy, WatchParams,
 };
 use informer::meta::{ApiResource, DynamicObject, Object, ObjectMeta, Resource, WatchEvent};
 use informer::testing::{ApiServer, Failure, Verb};
@@ -112,7 +112,10 @@ fn typed_crud_and_error_helpers() {
         let api: Api<ConfigMap> = Api::namespaced(client(&server), "shop");
         let pp = PostParams::default();
 
-        let created = api.create(&pp, &cm("settings", &[("a", "1")])).await.unwrap();
+        let created = api
+            .create(&pp, &cm("settings", &[("a", "1")]))
+            .await
+            .unwrap();
         assert_eq!(created.metadata.namespace.as_deref(), Some("shop"));
         assert!(created.metadata.resource_version.is_some());
         assert!(created.metadata.uid.is_some());
@@ -138,7 +141,11 @@ fn typed_crud_and_error_helpers() {
 
         // Merge, JSON and strategic merge patches.
         let p = api
-            .patch("settings", &PatchParams::default(), &Patch::Merge(json!({"data": {"c": "3"}})))
+            .patch(
+                "settings",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"c": "3"}})),
+            )
             .await
             .unwrap();
         assert_eq!(p.data["c"], "3");
@@ -152,7 +159,11 @@ fn typed_crud_and_error_helpers() {
             .unwrap();
         assert!(!p.data.contains_key("a"));
         let p = api
-            .patch("settings", &PatchParams::default(), &Patch::Strategic(json!({"data": {"d": "4"}})))
+            .patch(
+                "settings",
+                &PatchParams::default(),
+                &Patch::Strategic(json!({"data": {"d": "4"}})),
+            )
             .await
             .unwrap();
         assert_eq!(p.data["d"], "4");
@@ -162,17 +173,27 @@ fn typed_crud_and_error_helpers() {
         assert_eq!(list.items.len(), 1);
         assert!(list.metadata.resource_version.is_some());
         let all: Api<ConfigMap> = Api::all(client(&server));
-        assert_eq!(all.list(&ListParams::default()).await.unwrap().items.len(), 1);
+        assert_eq!(
+            all.list(&ListParams::default()).await.unwrap().items.len(),
+            1
+        );
         let err = all.create(&pp, &cm("x", &[])).await.unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)), "{err}");
 
         // Delete with a stale precondition conflicts; then deletes.
         let err = api
-            .delete("settings", &DeleteParams::default().if_resource_version("1"))
+            .delete(
+                "settings",
+                &DeleteParams::default().if_resource_version("1"),
+            )
             .await
             .unwrap_err();
         assert!(err.is_conflict(), "{err}");
-        match api.delete("settings", &DeleteParams::background()).await.unwrap() {
+        match api
+            .delete("settings", &DeleteParams::background())
+            .await
+            .unwrap()
+        {
             DeleteResponse::Object(o) => assert_eq!(o.metadata.name.as_deref(), Some("settings")),
             DeleteResponse::Status(s) => assert_eq!(s.status.as_deref(), Some("Success")),
         }
@@ -205,7 +226,14 @@ fn dynamic_api_status_subresource_and_delete_collection() {
             .unwrap();
         assert_eq!(one.items.len(), 1);
         let sel = informer::selector::LabelSelector::parse("tier in (db)").unwrap();
-        assert_eq!(api.list(&ListParams::default().labels(&sel)).await.unwrap().items.len(), 2);
+        assert_eq!(
+            api.list(&ListParams::default().labels(&sel))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
 
         // Status subresource.
         let mut p0 = api.get_status("p0").await.unwrap();
@@ -213,23 +241,37 @@ fn dynamic_api_status_subresource_and_delete_collection() {
         let updated = api.replace_status("p0", &pp, &p0).await.unwrap();
         assert_eq!(updated.data["status"]["phase"], "Running");
         let patched = api
-            .patch_status("p0", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Succeeded"}})))
+            .patch_status(
+                "p0",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Succeeded"}})),
+            )
             .await
             .unwrap();
         assert_eq!(patched.data["status"]["phase"], "Succeeded");
 
         // Cluster-scoped resource.
-        let ns_api: Api<DynamicObject> =
-            Api::all_with(c.clone(), &ApiResource::new("", "v1", "Namespace", "namespaces", false));
-        let ns: DynamicObject =
-            serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})).unwrap();
+        let ns_api: Api<DynamicObject> = Api::all_with(
+            c.clone(),
+            &ApiResource::new("", "v1", "Namespace", "namespaces", false),
+        );
+        let ns: DynamicObject = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}),
+        )
+        .unwrap();
         ns_api.create(&pp, &ns).await.unwrap();
-        assert_eq!(ns_api.get("team-a").await.unwrap().metadata.name.as_deref(), Some("team-a"));
+        assert_eq!(
+            ns_api.get("team-a").await.unwrap().metadata.name.as_deref(),
+            Some("team-a")
+        );
 
         // delete_collection by label.
-        api.delete_collection(&DeleteParams::default(), &ListParams::default().labels("tier=db"))
-            .await
-            .unwrap();
+        api.delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("tier=db"),
+        )
+        .await
+        .unwrap();
         let left = api.list(&ListParams::default()).await.unwrap();
         assert_eq!(left.items.len(), 3);
         server.shutdown().await;
@@ -253,9 +295,13 @@ fn watch_events_bookmarks_and_expiry() {
             .await
             .unwrap();
         api.create(&pp, &pod("a", json!({}))).await.unwrap();
-        api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})))
-            .await
-            .unwrap();
+        api.patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
         api.delete("a", &DeleteParams::default()).await.unwrap();
         let mut seen = Vec::new();
         let mut bookmark = false;
@@ -335,7 +381,10 @@ fn watch_of_a_large_object() {
         let small: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
         let mut w = small.watch(&WatchParams::default().at("1")).await.unwrap();
         let err = w.next().await.unwrap().unwrap_err();
-        assert!(matches!(err, Error::EventTooLarge { limit } if limit == 1 << 20), "{err}");
+        assert!(
+            matches!(err, Error::EventTooLarge { limit } if limit == 1 << 20),
+            "{err}"
+        );
         server.shutdown().await;
     });
 }
@@ -346,14 +395,22 @@ fn https_with_the_kubeconfig_ca() {
         let server = ApiServer::builder().tls(true).start().await.unwrap();
         assert!(server.url().starts_with("https://"));
         let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
-        api.create(&PostParams::default(), &cm("tls", &[])).await.unwrap();
-        assert_eq!(api.list(&ListParams::default()).await.unwrap().items.len(), 1);
+        api.create(&PostParams::default(), &cm("tls", &[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            api.list(&ListParams::default()).await.unwrap().items.len(),
+            1
+        );
         let mut w = api
             .watch(&WatchParams::default().at(server.resource_version().to_string()))
             .await
             .unwrap();
         api.delete("tls", &DeleteParams::default()).await.unwrap();
-        assert!(matches!(w.next().await.unwrap().unwrap(), WatchEvent::Deleted(_)));
+        assert!(matches!(
+            w.next().await.unwrap().unwrap(),
+            WatchEvent::Deleted(_)
+        ));
         server.shutdown().await;
     });
 }
@@ -413,7 +470,11 @@ fn client_certificate_auth() {
 #[test]
 fn bearer_tokens() {
     bounded(async {
-        let server = ApiServer::builder().token("s3cr3t-token").start().await.unwrap();
+        let server = ApiServer::builder()
+            .token("s3cr3t-token")
+            .start()
+            .await
+            .unwrap();
         // The kubeconfig carries the token.
         let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
         api.list(&ListParams::default()).await.unwrap();
@@ -431,7 +492,11 @@ fn bearer_tokens() {
 #[test]
 fn token_file_rotated_during_the_test() {
     bounded(async {
-        let server = ApiServer::builder().token("rotated-token").start().await.unwrap();
+        let server = ApiServer::builder()
+            .token("rotated-token")
+            .start()
+            .await
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
         std::fs::write(&file, "old-token\n").unwrap();
@@ -441,7 +506,11 @@ fn token_file_rotated_during_the_test() {
         config.token_refresh = Duration::from_millis(200);
         config.rate_limit = None;
         let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
-        assert!(api.list(&ListParams::default()).await.unwrap_err().is_unauthorized());
+        assert!(api
+            .list(&ListParams::default())
+            .await
+            .unwrap_err()
+            .is_unauthorized());
         // Rotate: the next request after the refresh interval uses the new token.
         std::fs::write(&file, "rotated-token\n").unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -451,7 +520,11 @@ fn token_file_rotated_during_the_test() {
         std::fs::write(&file, "bad-again\n").unwrap();
         api.list(&ListParams::default()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(api.list(&ListParams::default()).await.unwrap_err().is_unauthorized());
+        assert!(api
+            .list(&ListParams::default())
+            .await
+            .unwrap_err()
+            .is_unauthorized());
         server.shutdown().await;
     });
 }
@@ -490,7 +563,11 @@ fn runs(dir: &Path) -> usize {
 #[test]
 fn exec_plugin_with_expiry() {
     bounded(async {
-        let server = ApiServer::builder().token("exec-token").start().await.unwrap();
+        let server = ApiServer::builder()
+            .token("exec-token")
+            .start()
+            .await
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let script = write_exec_plugin(dir.path(), "exec-token", 2);
         // A kubeconfig whose user is the plugin.
@@ -508,7 +585,10 @@ fn exec_plugin_with_expiry() {
         )
         .unwrap();
         let mut config = Config::from_kubeconfig_file(&kubeconfig).unwrap();
-        assert_eq!(config.auth.exec.as_ref().unwrap().command, script.to_string_lossy());
+        assert_eq!(
+            config.auth.exec.as_ref().unwrap().command,
+            script.to_string_lossy()
+        );
         config.rate_limit = None;
         let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
         let lp = ListParams::default();
@@ -516,10 +596,18 @@ fn exec_plugin_with_expiry() {
         a.unwrap();
         b.unwrap();
         api.list(&ListParams::default()).await.unwrap();
-        assert_eq!(runs(dir.path()), 1, "the credential is cached until it expires");
+        assert_eq!(
+            runs(dir.path()),
+            1,
+            "the credential is cached until it expires"
+        );
         tokio::time::sleep(Duration::from_millis(2600)).await;
         api.list(&ListParams::default()).await.unwrap();
-        assert_eq!(runs(dir.path()), 2, "an expired credential is fetched again");
+        assert_eq!(
+            runs(dir.path()),
+            2,
+            "an expired credential is fetched again"
+        );
 
         // A failing plugin: the error quotes its standard error.
         let mut config = Config::from_kubeconfig_file(&kubeconfig).unwrap();
@@ -539,26 +627,41 @@ fn too_many_requests_waits_for_retry_after() {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
-        server
-            .faults()
-            .fail_next(1, Some(Verb::List), "/configmaps", Failure::too_many_requests(1));
+        server.faults().fail_next(
+            1,
+            Some(Verb::List),
+            "/configmaps",
+            Failure::too_many_requests(1),
+        );
         let start = Instant::now();
         api.list(&ListParams::default()).await.unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(950), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(950),
+            "{:?}",
+            start.elapsed()
+        );
 
         // A POST answered 429 is retried too: the server did not process it.
-        server
-            .faults()
-            .fail_next(1, Some(Verb::Create), "/configmaps", Failure::too_many_requests(1));
-        api.create(&PostParams::default(), &cm("after-429", &[])).await.unwrap();
+        server.faults().fail_next(
+            1,
+            Some(Verb::Create),
+            "/configmaps",
+            Failure::too_many_requests(1),
+        );
+        api.create(&PostParams::default(), &cm("after-429", &[]))
+            .await
+            .unwrap();
 
         // Without retries the error carries the delay.
         let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
         config.retry = RetryPolicy::none();
         let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
-        server
-            .faults()
-            .fail_next(1, Some(Verb::List), "/configmaps", Failure::too_many_requests(7));
+        server.faults().fail_next(
+            1,
+            Some(Verb::List),
+            "/configmaps",
+            Failure::too_many_requests(7),
+        );
         let err = api.list(&ListParams::default()).await.unwrap_err();
         assert!(err.is_too_many_requests(), "{err}");
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
@@ -571,7 +674,9 @@ fn server_errors_are_retried_for_get_not_for_post() {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
-        api.create(&PostParams::default(), &cm("one", &[])).await.unwrap();
+        api.create(&PostParams::default(), &cm("one", &[]))
+            .await
+            .unwrap();
         server
             .faults()
             .fail_next(2, Some(Verb::Get), "/configmaps/one", Failure::status(500));
@@ -586,11 +691,19 @@ fn server_errors_are_retried_for_get_not_for_post() {
         server
             .faults()
             .fail_next(2, Some(Verb::Create), "/configmaps", Failure::status(500));
-        let err = api.create(&PostParams::default(), &cm("two", &[])).await.unwrap_err();
+        let err = api
+            .create(&PostParams::default(), &cm("two", &[]))
+            .await
+            .unwrap_err();
         assert!(err.is_internal_error(), "{err}");
-        let err = api.create(&PostParams::default(), &cm("two", &[])).await.unwrap_err();
+        let err = api
+            .create(&PostParams::default(), &cm("two", &[]))
+            .await
+            .unwrap_err();
         assert!(err.is_internal_error(), "{err}");
-        api.create(&PostParams::default(), &cm("two", &[])).await.unwrap();
+        api.create(&PostParams::default(), &cm("two", &[]))
+            .await
+            .unwrap();
 
         // Retries give up after max_retries.
         let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
@@ -619,32 +732,52 @@ fn error_reasons_from_the_server_map_to_helpers() {
         let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
         config.retry = RetryPolicy::none();
         let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
-        api.create(&PostParams::default(), &cm("x", &[])).await.unwrap();
+        api.create(&PostParams::default(), &cm("x", &[]))
+            .await
+            .unwrap();
 
         let e = api.get("missing").await.unwrap_err();
         assert!(e.is_not_found() && !e.is_conflict());
-        let e = api.create(&PostParams::default(), &cm("x", &[])).await.unwrap_err();
+        let e = api
+            .create(&PostParams::default(), &cm("x", &[]))
+            .await
+            .unwrap_err();
         assert!(e.is_already_exists() && !e.is_conflict());
         let mut stale = api.get("x").await.unwrap();
         let mut changed = stale.clone();
         changed.data.insert("k".into(), "1".into());
-        api.replace("x", &PostParams::default(), &changed).await.unwrap();
+        api.replace("x", &PostParams::default(), &changed)
+            .await
+            .unwrap();
         stale.data.insert("k".into(), "v".into());
-        let e = api.replace("x", &PostParams::default(), &stale).await.unwrap_err();
+        let e = api
+            .replace("x", &PostParams::default(), &stale)
+            .await
+            .unwrap_err();
         assert!(e.is_conflict() && !e.is_already_exists());
 
         // A list at an exact, compacted resourceVersion: 410 Expired.
-        api.create(&PostParams::default(), &cm("y", &[])).await.unwrap();
+        api.create(&PostParams::default(), &cm("y", &[]))
+            .await
+            .unwrap();
         server.faults().compact();
         let e = api
-            .list(&ListParams::default().at("1").matching(informer::client::ResourceVersionMatch::Exact))
+            .list(
+                &ListParams::default()
+                    .at("1")
+                    .matching(informer::client::ResourceVersionMatch::Exact),
+            )
             .await
             .unwrap_err();
         assert!(e.is_gone() && e.is_expired(), "{e}");
 
         // A future resourceVersion: 504 with ResourceVersionTooLarge.
         let e = api
-            .list(&ListParams::default().at("999999").matching(informer::client::ResourceVersionMatch::NotOlderThan))
+            .list(
+                &ListParams::default()
+                    .at("999999")
+                    .matching(informer::client::ResourceVersionMatch::NotOlderThan),
+            )
             .await
             .unwrap_err();
         assert!(e.is_too_large_resource_version() && e.is_timeout(), "{e}");
@@ -675,7 +808,10 @@ fn rate_limiter_holds_its_rate() {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
-        config.rate_limit = Some(RateLimit { qps: 20.0, burst: 5 });
+        config.rate_limit = Some(RateLimit {
+            qps: 20.0,
+            burst: 5,
+        });
         let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
         let start = Instant::now();
         // 5 at once from the burst, then 20 more at 20 per second: at least ~1 s.
@@ -705,18 +841,34 @@ fn discovery_of_the_embedded_server() {
         let pods = core.iter().find(|r| r.api.plural == "pods").unwrap();
         assert!(pods.supports("watch"));
         assert!(pods.subresources.iter().any(|s| s == "status"));
-        let deploy = d.resolve_gvk("apps", "v1", "Deployment").await.unwrap().unwrap();
+        let deploy = d
+            .resolve_gvk("apps", "v1", "Deployment")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(deploy.plural, "deployments");
         assert!(deploy.namespaced);
         let node = d.resolve_gvr("", "v1", "nodes").await.unwrap().unwrap();
         assert!(!node.namespaced);
-        assert!(d.resolve_gvk("example.com", "v1", "Widget").await.unwrap().is_none());
+        assert!(d
+            .resolve_gvk("example.com", "v1", "Widget")
+            .await
+            .unwrap()
+            .is_none());
 
         // A resource registered later is found after the refresh a miss triggers.
         server.register(informer::testing::ResourceInfo::new(ApiResource::new(
-            "example.com", "v1", "Widget", "widgets", true,
+            "example.com",
+            "v1",
+            "Widget",
+            "widgets",
+            true,
         )));
-        let w = d.resolve_gvk("example.com", "v1", "Widget").await.unwrap().unwrap();
+        let w = d
+            .resolve_gvk("example.com", "v1", "Widget")
+            .await
+            .unwrap()
+            .unwrap();
         let api: Api<DynamicObject> = Api::namespaced_with(client(&server), "default", &w);
         let obj: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 2}
@@ -742,7 +894,11 @@ fn list_watch_with_selectors_and_tweaks() {
             .labels("tier=web")
             .tweak_list(|p| p.field_selector = Some("metadata.name!=c".into()));
         let list = lw.list(&ListParams::default()).await.unwrap();
-        let names: Vec<_> = list.items.iter().filter_map(|o| o.metadata.name.clone()).collect();
+        let names: Vec<_> = list
+            .items
+            .iter()
+            .filter_map(|o| o.metadata.name.clone())
+            .collect();
         assert_eq!(names, ["a"]);
         let rv = list.metadata.resource_version.clone().unwrap();
         let mut w = lw.watch(&WatchParams::default().at(&rv)).await.unwrap();
@@ -758,7 +914,15 @@ fn list_watch_with_selectors_and_tweaks() {
         }
         // Usable as a trait object.
         let dyn_lw: std::sync::Arc<dyn ListerWatcher<DynamicObject>> = std::sync::Arc::new(lw);
-        assert_eq!(dyn_lw.list(&ListParams::default()).await.unwrap().items.len(), 2);
+        assert_eq!(
+            dyn_lw
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
         server.shutdown().await;
     });
 }
@@ -776,8 +940,10 @@ impl ListerWatcher<DynamicObject> for CompactAfterFirstPage {
     fn list<'a>(
         &'a self,
         params: &'a ListParams,
-    ) -> futures::future::BoxFuture<'a, informer::client::Result<informer::meta::ObjectList<DynamicObject>>>
-    {
+    ) -> futures::future::BoxFuture<
+        'a,
+        informer::client::Result<informer::meta::ObjectList<DynamicObject>>,
+    > {
         use futures::FutureExt;
         async move {
             let n = {
@@ -802,8 +968,10 @@ impl ListerWatcher<DynamicObject> for CompactAfterFirstPage {
     fn watch<'a>(
         &'a self,
         params: &'a WatchParams,
-    ) -> futures::future::BoxFuture<'a, informer::client::Result<informer::cache::WatchStream<DynamicObject>>>
-    {
+    ) -> futures::future::BoxFuture<
+        'a,
+        informer::client::Result<informer::cache::WatchStream<DynamicObject>>,
+    > {
         self.inner.watch(params)
     }
 }
@@ -819,12 +987,18 @@ fn pager_lists_in_pages_and_falls_back_on_expired_token() {
                 .unwrap();
         }
         let lw = ListWatch::new(api.clone());
-        let paged = ListPager::new(3).list(&lw, &ListParams::default()).await.unwrap();
+        let paged = ListPager::new(3)
+            .list(&lw, &ListParams::default())
+            .await
+            .unwrap();
         assert!(paged.paginated);
         assert_eq!(paged.list.items.len(), 10);
         assert!(paged.list.metadata.continue_.is_none());
         assert!(paged.list.metadata.resource_version.is_some());
-        let one = ListPager::new(50).list(&lw, &ListParams::default()).await.unwrap();
+        let one = ListPager::new(50)
+            .list(&lw, &ListParams::default())
+            .await
+            .unwrap();
         assert!(!one.paginated);
         assert_eq!(one.list.items.len(), 10);
 
@@ -835,7 +1009,10 @@ fn pager_lists_in_pages_and_falls_back_on_expired_token() {
             calls: Default::default(),
             late: "late",
         };
-        let paged = ListPager::new(4).list(&tricky, &ListParams::default()).await.unwrap();
+        let paged = ListPager::new(4)
+            .list(&tricky, &ListParams::default())
+            .await
+            .unwrap();
         // The full list after the fallback includes the object created meanwhile.
         assert_eq!(paged.list.items.len(), 11);
         let calls = tricky.calls.lock().unwrap().clone();
@@ -857,7 +1034,10 @@ fn pager_lists_in_pages_and_falls_back_on_expired_token() {
             page_size: 4,
             full_list_if_expired: false,
         };
-        let err = pager.list(&tricky, &ListParams::default()).await.unwrap_err();
+        let err = pager
+            .list(&tricky, &ListParams::default())
+            .await
+            .unwrap_err();
         assert!(err.is_expired(), "{err}");
         server.shutdown().await;
     });

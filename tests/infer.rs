@@ -8,7 +8,8 @@ use informer::client::Config;
 #[test]
 fn infer_uses_kubeconfig_paths_then_reports_what_was_tried() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubeconfig");
-    let joined = std::env::join_paths([dir.join("merge-a.yaml"), dir.join("merge-b.yaml")]).unwrap();
+    let joined =
+        std::env::join_paths([dir.join("merge-a.yaml"), dir.join("merge-b.yaml")]).unwrap();
     std::env::set_var("KUBECONFIG", &joined);
     let c = Config::infer().unwrap();
     assert_eq!(c.cluster_url, "https://from-a.example.com");

@@ -59,7 +59,10 @@ fn token_file_relative_path() {
     let c = load("token-file.yaml");
     let p = c.auth.token_file.clone().unwrap();
     assert!(p.is_absolute(), "{p:?}");
-    assert_eq!(std::fs::read_to_string(p).unwrap().trim(), "fixture-token-from-file");
+    assert_eq!(
+        std::fs::read_to_string(p).unwrap().trim(),
+        "fixture-token-from-file"
+    );
 }
 
 #[test]
@@ -71,7 +74,10 @@ fn basic_auth_insecure_and_proxy() {
         Some("fixture-password")
     );
     assert!(c.tls.insecure_skip_verify);
-    assert_eq!(c.proxy_url.as_deref(), Some("http://proxy.example.com:3128"));
+    assert_eq!(
+        c.proxy_url.as_deref(),
+        Some("http://proxy.example.com:3128")
+    );
 }
 
 #[test]
@@ -115,7 +121,10 @@ fn chosen_context_cluster_and_user() {
             ..Default::default()
         })
         .unwrap_err();
-    assert!(err.to_string().contains("no context named \"nope\""), "{err}");
+    assert!(
+        err.to_string().contains("no context named \"nope\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,7 +157,10 @@ fn merged_paths_first_file_wins() {
 #[test]
 fn merged_paths_none_exist() {
     let err = Kubeconfig::read_paths(&[fixture("nope-1"), fixture("nope-2")]).unwrap_err();
-    assert!(err.to_string().contains("no kubeconfig file found"), "{err}");
+    assert!(
+        err.to_string().contains("no kubeconfig file found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -160,7 +172,10 @@ fn errors_say_what_is_wrong() {
     let err = Config::from_kubeconfig_file(fixture("invalid.yaml")).unwrap_err();
     assert!(err.to_string().contains("invalid.yaml"), "{err}");
     let err = Config::from_kubeconfig_file(fixture("missing.yaml")).unwrap_err();
-    assert!(err.to_string().contains("cannot read the kubeconfig"), "{err}");
+    assert!(
+        err.to_string().contains("cannot read the kubeconfig"),
+        "{err}"
+    );
     let err = Config::new("ftp://x").unwrap_err();
     assert!(err.to_string().contains("https://"), "{err}");
 }
@@ -176,7 +191,11 @@ fn secrets_never_in_debug_output() {
     ] {
         let kc = Kubeconfig::read_from(fixture(file)).unwrap();
         let config = kc.to_config(&KubeConfigOptions::default()).unwrap();
-        let dumps = [format!("{kc:?}"), format!("{config:?}"), format!("{config:#?}")];
+        let dumps = [
+            format!("{kc:?}"),
+            format!("{config:?}"),
+            format!("{config:#?}"),
+        ];
         for dump in &dumps {
             for s in secrets {
                 assert!(!dump.contains(s), "{file}: {s} shows in {dump}");
@@ -210,7 +229,10 @@ fn in_cluster_from_env_and_files() {
     let c = Config::incluster_from(&env, dir.path()).unwrap();
     assert_eq!(c.cluster_url, "https://10.96.0.1:443");
     assert_eq!(c.default_namespace, "payments");
-    assert_eq!(c.auth.token_file.as_deref(), Some(dir.path().join("token").as_path()));
+    assert_eq!(
+        c.auth.token_file.as_deref(),
+        Some(dir.path().join("token").as_path())
+    );
     assert!(c.tls.root_certificates.is_some());
     assert!(c.token_refresh <= Duration::from_secs(60));
 

@@ -29,7 +29,9 @@ fn kubectl_available() -> bool {
         if std::env::var("INFORMER_REQUIRE_KUBECTL").as_deref() == Ok("1") {
             panic!("kubectl is not on PATH and INFORMER_REQUIRE_KUBECTL=1");
         }
-        eprintln!("skipping: kubectl is not on PATH (set INFORMER_REQUIRE_KUBECTL=1 to fail instead)");
+        eprintln!(
+            "skipping: kubectl is not on PATH (set INFORMER_REQUIRE_KUBECTL=1 to fail instead)"
+        );
     }
     found
 }
@@ -94,8 +96,14 @@ fn pods() -> ApiResource {
 async fn seeded() -> ApiServer {
     let server = ApiServer::start().await.expect("start");
     let ns = ApiResource::new("", "v1", "Namespace", "namespaces", false);
-    server.create(&ns, json!({"metadata": {"name": "shop"}})).expect("namespace");
-    for (ns, name, app) in [("default", "a", "web"), ("shop", "b", "db"), ("shop", "c", "web")] {
+    server
+        .create(&ns, json!({"metadata": {"name": "shop"}}))
+        .expect("namespace");
+    for (ns, name, app) in [
+        ("default", "a", "web"),
+        ("shop", "b", "db"),
+        ("shop", "c", "web"),
+    ] {
         server
             .create(
                 &pods(),
@@ -123,7 +131,11 @@ fn kubectl_get_matches_server_state() {
         assert!(!ok);
         assert!(err.contains("pods \"missing\" not found"), "{err}");
 
-        let out = kubectl_ok(&server, &["get", "pods", "-n", "shop", "-l", "app=web", "-o", "name"]).await;
+        let out = kubectl_ok(
+            &server,
+            &["get", "pods", "-n", "shop", "-l", "app=web", "-o", "name"],
+        )
+        .await;
         assert_eq!(out.trim(), "pod/c");
         server.shutdown().await;
     });
@@ -159,7 +171,10 @@ fn kubectl_watch_sees_changes() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         server
-            .create(&pods(), json!({"metadata": {"name": "d", "namespace": "shop"}}))
+            .create(
+                &pods(),
+                json!({"metadata": {"name": "d", "namespace": "shop"}}),
+            )
             .expect("create");
         assert_eq!(next(&mut lines).await, "pod/d", "the new pod");
         server.delete(&pods(), Some("shop"), "b").expect("delete");
@@ -189,8 +204,16 @@ fn kubectl_writes() {
         let (ok, _, err) = kubectl(&server, &["create", "-f", &manifest, "--validate=false"]).await;
         assert!(!ok && err.contains("already exists"), "{err}");
 
-        kubectl_ok(&server, &["label", "pod", "b", "-n", "shop", "tier=backend"]).await;
-        kubectl_ok(&server, &["annotate", "pod", "b", "-n", "shop", "note=hello"]).await;
+        kubectl_ok(
+            &server,
+            &["label", "pod", "b", "-n", "shop", "tier=backend"],
+        )
+        .await;
+        kubectl_ok(
+            &server,
+            &["annotate", "pod", "b", "-n", "shop", "note=hello"],
+        )
+        .await;
         kubectl_ok(&server, &["label", "pod", "b", "-n", "shop", "app-"]).await;
         let b = server.get(&pods(), Some("shop"), "b").expect("get");
         assert_eq!(b["metadata"]["labels"], json!({"tier": "backend"}));
@@ -207,7 +230,11 @@ fn kubectl_writes() {
 #[test]
 fn kubectl_discovery_and_raw() {
     bounded(async {
-        let server = ApiServer::builder().history_limit(2).start().await.expect("start");
+        let server = ApiServer::builder()
+            .history_limit(2)
+            .start()
+            .await
+            .expect("start");
         let out = kubectl_ok(&server, &["api-resources"]).await;
         for line in ["pods", "deployments", "leases", "configmaps"] {
             assert!(out.lines().any(|l| l.starts_with(line)), "{line} in {out}");
@@ -218,7 +245,10 @@ fn kubectl_discovery_and_raw() {
 
         for n in ["a", "b", "c"] {
             server
-                .create(&pods(), json!({"metadata": {"name": n, "namespace": "default"}}))
+                .create(
+                    &pods(),
+                    json!({"metadata": {"name": n, "namespace": "default"}}),
+                )
                 .expect("create");
         }
         let out = kubectl_ok(
@@ -252,7 +282,10 @@ fn kubectl_over_tls_with_a_token() {
         assert!(out.contains("namespace/default"), "{out}");
         let (ok, _, err) = kubectl(&server, &["get", "pods", "--token", "wrong"]).await;
         assert!(!ok);
-        assert!(err.contains("Unauthorized") || err.contains("unauthorized"), "{err}");
+        assert!(
+            err.contains("Unauthorized") || err.contains("unauthorized"),
+            "{err}"
+        );
         server.shutdown().await;
     });
 }

@@ -57,7 +57,9 @@ fn realistic_pod_decodes_into_a_typed_struct() {
         managed[0].manager.as_deref(),
         Some("kube-controller-manager")
     );
-    assert!(managed[0].fields_v1.as_ref().unwrap()["f:metadata"].is_object());
+    let fields: serde_json::Value =
+        serde_json::from_str(managed[0].fields_v1.as_ref().unwrap().get()).unwrap();
+    assert!(fields["f:metadata"].is_object());
     assert!(!pod.spec.containers.is_empty());
     assert!(pod.status.as_ref().unwrap()["phase"].is_string());
 }
@@ -161,6 +163,34 @@ fn every_watch_event_type_decodes() {
 }
 
 #[test]
+fn watch_event_decodes_with_object_before_type() {
+    let pod: serde_json::Value = serde_json::from_str(POD).unwrap();
+    let pod_text = pod.to_string();
+    let line = format!(r#"{{"object":{pod_text},"type":"MODIFIED"}}"#);
+    match serde_json::from_str::<WatchEvent<DynamicObject>>(&line).unwrap() {
+        WatchEvent::Modified(o) => assert_eq!(serde_json::to_value(&o).unwrap(), pod),
+        other => panic!("decoded as {other:?}"),
+    }
+}
+
+#[test]
+fn malformed_watch_events_are_errors() {
+    for line in [
+        r#"{"object":{}}"#,
+        r#"{"type":"ADDED"}"#,
+        r#"{"type":"ADDED","type":"ADDED","object":{}}"#,
+        r#"{"type":"BOOKMARK","object":{"metadata":{}}}"#,
+        r#"{"object":{"metadata":{"name":1}},"type":"ADDED"}"#,
+        r#"[]"#,
+    ] {
+        assert!(
+            serde_json::from_str::<WatchEvent<DynamicObject>>(line).is_err(),
+            "{line}"
+        );
+    }
+}
+
+#[test]
 fn unknown_watch_event_type_is_an_error_not_a_panic() {
     let r = serde_json::from_str::<WatchEvent<DynamicObject>>(r#"{"type":"EXPLODED","object":{}}"#);
     assert!(r.is_err());
@@ -185,4 +215,30 @@ fn status_with_details_round_trips() {
     assert_eq!(serde_json::to_value(&s).unwrap(), json);
     let made = Status::failure(404, "NotFound", "pods \"x\" not found");
     assert_eq!(made.to_string(), "404 NotFound: pods \"x\" not found");
+}
+
+#[cfg(feature = "k8s-openapi")]
+#[test]
+fn k8s_openapi_types_are_objects_and_resources() {
+    use informer::meta::{MetaAccessor, Resource};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Node, Pod as K8sPod};
+
+    let mut pod: K8sPod = serde_json::from_str(POD).expect("fixture decodes as k8s-openapi Pod");
+    assert_eq!(pod.name(), Some("web-7d4b9c8f6d-x2k9p"));
+    assert_eq!(pod.namespace(), Some("shop"));
+    assert_eq!(pod.labels().unwrap()["tier"], "frontend");
+    assert_eq!(pod.owner_references()[0].name, "web-7d4b9c8f6d");
+    pod.meta_mut().set_resource_version(Some("7".into()));
+    pod.meta_mut().clear_managed_fields();
+    assert_eq!(pod.resource_version(), Some("7"));
+    assert!(pod.metadata.managed_fields.is_none());
+
+    let pods = K8sPod::api_resource();
+    assert_eq!((pods.plural.as_str(), pods.namespaced), ("pods", true));
+    assert_eq!(pods.api_version(), "v1");
+    let deployments = Deployment::api_resource();
+    assert_eq!(deployments.api_version(), "apps/v1");
+    assert_eq!(deployments.kind, "Deployment");
+    assert!(!Node::api_resource().namespaced);
 }

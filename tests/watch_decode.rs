@@ -113,7 +113,10 @@ fn several_mebibyte_objects_decode() {
     // The same over a 1 MiB cap: an error, not an allocation of the whole line.
     let chunks: Vec<Bytes> = data.chunks(16 * 1024).map(Bytes::copy_from_slice).collect();
     let got = decode(chunks, 1 << 20);
-    assert!(matches!(&got[..], [Item::Other(m)] if m.contains("exceeded")), "{got:?}");
+    assert!(
+        matches!(&got[..], [Item::Other(m)] if m.contains("exceeded")),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -124,7 +127,10 @@ fn malformed_line_ends_the_stream_after_the_good_ones() {
     assert!(matches!(got[0], Item::Event(WatchEvent::Added(_))));
     assert!(matches!(&got[1], Item::Other(m) if m.contains("malformed watch event")));
     // An unknown event type is malformed too.
-    let got = decode(vec![Bytes::from("{\"type\":\"WAT\",\"object\":{}}\n")], 1 << 20);
+    let got = decode(
+        vec![Bytes::from("{\"type\":\"WAT\",\"object\":{}}\n")],
+        1 << 20,
+    );
     assert!(matches!(&got[..], [Item::Other(_)]), "{got:?}");
 }
 
@@ -143,14 +149,19 @@ fn blank_lines_and_missing_final_newline() {
 
 #[test]
 fn broken_connection_is_an_error_after_the_complete_events() {
-    let good = Bytes::from("{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n{\"type\":");
+    let good =
+        Bytes::from("{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n{\"type\":");
     let body = futures::stream::iter(vec![
         Ok(good),
         Err::<Bytes, BoxError>("connection reset".into()),
     ]);
-    let got: Vec<_> = block_on(decode_watch::<DynamicObject, _, _>(body, 1 << 20, "w".into()).collect());
+    let got: Vec<_> =
+        block_on(decode_watch::<DynamicObject, _, _>(body, 1 << 20, "w".into()).collect());
     assert_eq!(got.len(), 2);
     assert!(got[0].is_ok());
     let err = got[1].as_ref().unwrap_err();
-    assert!(err.is_transport() && err.to_string().contains("connection reset"), "{err}");
+    assert!(
+        err.is_transport() && err.to_string().contains("connection reset"),
+        "{err}"
+    );
 }

@@ -247,7 +247,10 @@ impl ListPager {
             let page = match lw.list(&options).await {
                 Ok(p) => p,
                 Err(e) => {
-                    let on_later_page = options.continue_token.as_deref().is_some_and(|c| !c.is_empty());
+                    let on_later_page = options
+                        .continue_token
+                        .as_deref()
+                        .is_some_and(|c| !c.is_empty());
                     if !(e.is_expired() && self.full_list_if_expired && on_later_page) {
                         return Err(e);
                     }

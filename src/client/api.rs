@@ -23,6 +23,9 @@ use crate::meta::{ApiResource, ObjectList, Resource, Status, WatchEvent};
 
 /// What a delete answered: the object (still there while finalizers run, or as it was
 /// deleted), or a `Status` of success.
+// `T` is an object (usually kilobytes once decoded), so the `Status` variant is not the
+// one that makes the enum large; clippy cannot see that through the type parameter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeleteResponse<T> {
     /// The object (or, for `delete_collection`, the list of objects).
@@ -192,7 +195,10 @@ impl<K> Api<K> {
     }
 }
 
-fn with_query(path: String, fill: impl FnOnce(&mut form_urlencoded::Serializer<'_, String>)) -> String {
+fn with_query(
+    path: String,
+    fill: impl FnOnce(&mut form_urlencoded::Serializer<'_, String>),
+) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
     fill(&mut q);
     let q = q.finish();
@@ -305,7 +311,9 @@ where
         self.need_namespace("patch")?;
         let path = with_query(self.object_path(name, sub)?, |q| params.query(q));
         let body = Body::json_as(patch.body(), patch.content_type())?;
-        self.client.request_json(Method::PATCH, &path, Some(body)).await
+        self.client
+            .request_json(Method::PATCH, &path, Some(body))
+            .await
     }
 }
 
@@ -318,7 +326,9 @@ where
         self.need_namespace("create")?;
         let path = with_query(self.collection_path(), |q| params.query(q));
         let body = Body::json(obj)?;
-        self.client.request_json(Method::POST, &path, Some(body)).await
+        self.client
+            .request_json(Method::POST, &path, Some(body))
+            .await
     }
 
     /// Replaces an object (its `metadata.resourceVersion`, if set, must be current, or the
@@ -342,7 +352,9 @@ where
         self.need_namespace("replace")?;
         let path = with_query(self.object_path(name, sub)?, |q| params.query(q));
         let body = Body::json(obj)?;
-        self.client.request_json(Method::PUT, &path, Some(body)).await
+        self.client
+            .request_json(Method::PUT, &path, Some(body))
+            .await
     }
 }
 

@@ -112,7 +112,11 @@ pub(crate) fn bearer(token: &str) -> Result<HeaderValue> {
 }
 
 impl Authenticator {
-    pub(crate) fn new(auth: &AuthInfo, refresh: Duration, cluster: Option<serde_json::Value>) -> Result<Self> {
+    pub(crate) fn new(
+        auth: &AuthInfo,
+        refresh: Duration,
+        cluster: Option<serde_json::Value>,
+    ) -> Result<Self> {
         if let Some(exec) = &auth.exec {
             return Ok(Authenticator::Exec(ExecRunner::new(exec.clone(), cluster)));
         }

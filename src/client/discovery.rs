@@ -194,7 +194,8 @@ impl Discovery {
                     } else {
                         format!("/apis/{group}/{version}")
                     };
-                    let doc: Result<ResourceListDoc> = c.request_json(Method::GET, &path, None).await;
+                    let doc: Result<ResourceListDoc> =
+                        c.request_json(Method::GET, &path, None).await;
                     (group, version, doc)
                 }
             })
@@ -288,7 +289,12 @@ impl Discovery {
     }
 
     /// The resource of a kind (GVK → `ApiResource`); refreshes once on a miss.
-    pub async fn resolve_gvk(&self, group: &str, version: &str, kind: &str) -> Result<Option<ApiResource>> {
+    pub async fn resolve_gvk(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Result<Option<ApiResource>> {
         Ok(self
             .find(group, version, |r| r.api.kind == kind)
             .await?
@@ -297,7 +303,12 @@ impl Discovery {
 
     /// The resource of a plural name or short name (GVR → `ApiResource`); refreshes once
     /// on a miss.
-    pub async fn resolve_gvr(&self, group: &str, version: &str, resource: &str) -> Result<Option<ApiResource>> {
+    pub async fn resolve_gvr(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+    ) -> Result<Option<ApiResource>> {
         Ok(self
             .find(group, version, |r| {
                 r.api.plural == resource || r.short_names.iter().any(|s| s == resource)

@@ -156,7 +156,8 @@ impl ExecRunner {
                 spec["cluster"] = cluster.clone();
             }
         }
-        let info = serde_json::json!({"apiVersion": api_version, "kind": "ExecCredential", "spec": spec});
+        let info =
+            serde_json::json!({"apiVersion": api_version, "kind": "ExecCredential", "spec": spec});
         let mut cmd = tokio::process::Command::new(&c.command);
         cmd.args(&c.args)
             .env("KUBERNETES_EXEC_INFO", info.to_string())
@@ -301,8 +302,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
         return None;
     }
     let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
         return None;
     }
     let mut i = 19;

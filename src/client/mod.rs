@@ -43,7 +43,7 @@ pub use api::{Api, DeleteResponse};
 pub use auth::{AuthInfo, Secret};
 pub use config::kubeconfig::{KubeConfigOptions, Kubeconfig};
 pub use config::{Config, DEFAULT_MAX_WATCH_EVENT_SIZE};
-pub use discovery::{ApiGroupInfo, Discovery, DiscoveredResource, ServerVersion};
+pub use discovery::{ApiGroupInfo, DiscoveredResource, Discovery, ServerVersion};
 pub use error::{BoxError, Error, Result};
 pub use exec::{ExecConfig, ExecEnvVar};
 pub use http::Method;

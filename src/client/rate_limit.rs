@@ -21,7 +21,10 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit { qps: 5.0, burst: 10 }
+        RateLimit {
+            qps: 5.0,
+            burst: 10,
+        }
     }
 }
 
@@ -73,13 +76,22 @@ mod tests {
 
     #[test]
     fn burst_then_rate() {
-        let l = RateLimiter::new(RateLimit { qps: 10.0, burst: 3 });
+        let l = RateLimiter::new(RateLimit {
+            qps: 10.0,
+            burst: 3,
+        });
         for _ in 0..3 {
             assert_eq!(l.reserve(), Duration::ZERO);
         }
         let w = l.reserve();
-        assert!(w > Duration::from_millis(90) && w <= Duration::from_millis(100), "{w:?}");
+        assert!(
+            w > Duration::from_millis(90) && w <= Duration::from_millis(100),
+            "{w:?}"
+        );
         let w = l.reserve();
-        assert!(w > Duration::from_millis(190) && w <= Duration::from_millis(200), "{w:?}");
+        assert!(
+            w > Duration::from_millis(190) && w <= Duration::from_millis(200),
+            "{w:?}"
+        );
     }
 }

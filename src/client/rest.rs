@@ -104,7 +104,11 @@ fn cluster_info(config: &Config) -> serde_json::Value {
 impl RestClient {
     /// Builds a client from a config: TLS, credentials, connection pool, limits.
     pub fn new(config: Config) -> Result<RestClient> {
-        let auth = Authenticator::new(&config.auth, config.token_refresh, Some(cluster_info(&config)))?;
+        let auth = Authenticator::new(
+            &config.auth,
+            config.token_refresh,
+            Some(cluster_info(&config)),
+        )?;
         let mut builder = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .tcp_nodelay(true)
@@ -198,7 +202,9 @@ impl RestClient {
                 req = req.header(AUTHORIZATION, h);
             }
             if let Some(b) = &body {
-                req = req.header(CONTENT_TYPE, b.content_type).body(b.bytes.clone());
+                req = req
+                    .header(CONTENT_TYPE, b.content_type)
+                    .body(b.bytes.clone());
             }
             if !watch {
                 if let Some(t) = inner.timeout {
@@ -246,7 +252,9 @@ impl RestClient {
         path_and_query: &str,
         body: Option<Body>,
     ) -> Result<Bytes> {
-        let resp = self.send(method.clone(), path_and_query, body, false).await?;
+        let resp = self
+            .send(method.clone(), path_and_query, body, false)
+            .await?;
         resp.bytes()
             .await
             .map_err(|e| transport_error(&method, &self.url(path_and_query), e))
@@ -259,10 +267,15 @@ impl RestClient {
         path_and_query: &str,
         body: Option<Body>,
     ) -> Result<T> {
-        let bytes = self.request_bytes(method.clone(), path_and_query, body).await?;
+        let bytes = self
+            .request_bytes(method.clone(), path_and_query, body)
+            .await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             Error::decode(
-                format!("decoding the answer to {method} {}", self.url(path_and_query)),
+                format!(
+                    "decoding the answer to {method} {}",
+                    self.url(path_and_query)
+                ),
                 e,
             )
         })

@@ -116,7 +116,9 @@ mod tests {
         );
         assert!(p.decide(0, true, Some(404), None).is_none());
         assert!(p.decide(5, true, Some(503), None).is_none());
-        assert!(p.decide(0, true, Some(429), Some(Duration::from_secs(600))).is_none());
+        assert!(p
+            .decide(0, true, Some(429), Some(Duration::from_secs(600)))
+            .is_none());
     }
 
     #[test]

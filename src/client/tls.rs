@@ -71,14 +71,16 @@ pub(crate) fn build(tls: &TlsConfig) -> Result<ClientConfig> {
                     .to_owned(),
             ));
         }
-        tracing::warn!("TLS verification of the API server is switched off (insecure-skip-tls-verify)");
+        tracing::warn!(
+            "TLS verification of the API server is switched off (insecure-skip-tls-verify)"
+        );
         Arc::new(NoVerification(provider.clone()))
     } else if let Some(pem) = &tls.root_certificates {
         let mut roots = RootCertStore::empty();
         for cert in certificates(pem, "the certificate authority")? {
-            roots.add(cert).map_err(|e| {
-                tls_err(format!("the certificate authority cannot be used: {e}"))
-            })?;
+            roots
+                .add(cert)
+                .map_err(|e| tls_err(format!("the certificate authority cannot be used: {e}")))?;
         }
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
@@ -91,9 +93,14 @@ pub(crate) fn build(tls: &TlsConfig) -> Result<ClientConfig> {
     let verifier = match &tls.server_name {
         Some(name) if !tls.insecure_skip_verify => {
             let name = ServerName::try_from(name.clone()).map_err(|e| {
-                tls_err(format!("tls-server-name {name:?} is not a valid server name: {e}"))
+                tls_err(format!(
+                    "tls-server-name {name:?} is not a valid server name: {e}"
+                ))
             })?;
-            Arc::new(OtherName { inner: verifier, name }) as Arc<dyn ServerCertVerifier>
+            Arc::new(OtherName {
+                inner: verifier,
+                name,
+            }) as Arc<dyn ServerCertVerifier>
         }
         _ => verifier,
     };

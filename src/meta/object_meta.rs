@@ -81,7 +81,11 @@ pub struct OwnerReference {
 }
 
 /// One entry of `metadata.managedFields`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// `fieldsV1` is kept as the raw JSON text it arrived as: it is large, deeply nested and
+/// almost never read, and as text it takes a fraction of the memory a parsed
+/// `serde_json::Value` would (parse it on demand with `serde_json::from_str`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedFieldsEntry {
     /// Name of the manager (the client) that owns these fields.
@@ -99,10 +103,23 @@ pub struct ManagedFieldsEntry {
     /// Format of `fieldsV1`; always `FieldsV1` today.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields_type: Option<String>,
-    /// The owned field set, kept as raw JSON.
+    /// The owned field set, as raw JSON text.
     #[serde(default, rename = "fieldsV1", skip_serializing_if = "Option::is_none")]
-    pub fields_v1: Option<serde_json::Value>,
+    pub fields_v1: Option<Box<serde_json::value::RawValue>>,
     /// Subresource the fields were written through, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subresource: Option<String>,
+}
+
+impl PartialEq for ManagedFieldsEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.manager == other.manager
+            && self.operation == other.operation
+            && self.api_version == other.api_version
+            && self.time == other.time
+            && self.fields_type == other.fields_type
+            && self.fields_v1.as_deref().map(|r| r.get())
+                == other.fields_v1.as_deref().map(|r| r.get())
+            && self.subresource == other.subresource
+    }
 }

@@ -1,8 +1,11 @@
 //! `WatchEvent<K>`: one line of a watch stream.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Status;
 
@@ -25,7 +28,7 @@ pub const INITIAL_EVENTS_END_ANNOTATION: &str = "k8s.io/initial-events-end";
 // `K` is usually far larger than `Status` (a decoded Pod is kilobytes), so boxing the
 // rare error variant would not make the enum smaller where it matters.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", content = "object", rename_all = "UPPERCASE")]
 pub enum WatchEvent<K> {
     /// An object was created (or started matching the watch's selector).
@@ -39,6 +42,104 @@ pub enum WatchEvent<K> {
     Bookmark(Bookmark),
     /// The watch failed; the stream ends after it.
     Error(Status),
+}
+
+/// Decodes `{"type": ..., "object": ...}` with the keys in either order.
+///
+/// The API server writes `type` first, and then the object decodes straight from the
+/// input. When `object` comes first it is kept as raw JSON text until the type is known,
+/// instead of serde's generic buffering, which cannot hold the raw JSON fields
+/// (`fieldsV1`) of [`ObjectMeta`](super::ObjectMeta).
+impl<'de, K: DeserializeOwned> Deserialize<'de> for WatchEvent<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor(PhantomData))
+    }
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+enum EventType {
+    Added,
+    Modified,
+    Deleted,
+    Bookmark,
+    Error,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum EventField {
+    Type,
+    Object,
+    #[serde(other)]
+    Other,
+}
+
+struct EventVisitor<K>(PhantomData<K>);
+
+impl<K> EventVisitor<K> {
+    fn object<'de, A: MapAccess<'de>>(ty: EventType, map: &mut A) -> Result<WatchEvent<K>, A::Error>
+    where
+        K: DeserializeOwned,
+    {
+        Ok(match ty {
+            EventType::Added => WatchEvent::Added(map.next_value()?),
+            EventType::Modified => WatchEvent::Modified(map.next_value()?),
+            EventType::Deleted => WatchEvent::Deleted(map.next_value()?),
+            EventType::Bookmark => WatchEvent::Bookmark(map.next_value()?),
+            EventType::Error => WatchEvent::Error(map.next_value()?),
+        })
+    }
+
+    fn from_raw<E: de::Error>(ty: EventType, raw: &str) -> Result<WatchEvent<K>, E>
+    where
+        K: DeserializeOwned,
+    {
+        let event = match ty {
+            EventType::Added => serde_json::from_str(raw).map(WatchEvent::Added),
+            EventType::Modified => serde_json::from_str(raw).map(WatchEvent::Modified),
+            EventType::Deleted => serde_json::from_str(raw).map(WatchEvent::Deleted),
+            EventType::Bookmark => serde_json::from_str(raw).map(WatchEvent::Bookmark),
+            EventType::Error => serde_json::from_str(raw).map(WatchEvent::Error),
+        };
+        event.map_err(E::custom)
+    }
+}
+
+impl<'de, K: DeserializeOwned> Visitor<'de> for EventVisitor<K> {
+    type Value = WatchEvent<K>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a watch event with \"type\" and \"object\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut ty: Option<EventType> = None;
+        let mut event: Option<WatchEvent<K>> = None;
+        let mut raw: Option<Box<serde_json::value::RawValue>> = None;
+        while let Some(field) = map.next_key::<EventField>()? {
+            match field {
+                EventField::Type if ty.is_some() => return Err(de::Error::duplicate_field("type")),
+                EventField::Type => ty = Some(map.next_value()?),
+                EventField::Object if event.is_some() || raw.is_some() => {
+                    return Err(de::Error::duplicate_field("object"))
+                }
+                EventField::Object => match ty {
+                    Some(t) => event = Some(Self::object(t, &mut map)?),
+                    None => raw = Some(map.next_value()?),
+                },
+                EventField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let ty = ty.ok_or_else(|| de::Error::missing_field("type"))?;
+        match (event, raw) {
+            (Some(event), _) => Ok(event),
+            (None, Some(raw)) => Self::from_raw(ty, raw.get()),
+            (None, None) => Err(de::Error::missing_field("object")),
+        }
+    }
 }
 
 /// The object of a `BOOKMARK` event: only a resourceVersion and maybe annotations.

@@ -112,7 +112,11 @@ pub(crate) fn group(resources: &[ResourceInfo], group: &str) -> Response<Body> {
 }
 
 /// `/api/v1` or `/apis/{group}/{version}`.
-pub(crate) fn resource_list(resources: &[ResourceInfo], group: &str, version: &str) -> Response<Body> {
+pub(crate) fn resource_list(
+    resources: &[ResourceInfo],
+    group: &str,
+    version: &str,
+) -> Response<Body> {
     let mut list = Vec::new();
     for r in resources
         .iter()

@@ -31,7 +31,11 @@ pub(crate) fn qualified(res: &ApiResource, name: &str) -> String {
 
 /// `404 NotFound` for a missing object.
 pub(crate) fn not_found(res: &ApiResource, name: &str) -> Status {
-    let status = Status::failure(404, "NotFound", format!("{} not found", qualified(res, name)));
+    let status = Status::failure(
+        404,
+        "NotFound",
+        format!("{} not found", qualified(res, name)),
+    );
     with_details(status, name, res)
 }
 
@@ -43,7 +47,11 @@ pub(crate) fn namespace_not_found(namespace: &str) -> Status {
 
 /// `404 NotFound` for a path that names nothing.
 pub(crate) fn path_not_found() -> Status {
-    let mut status = Status::failure(404, "NotFound", "the server could not find the requested resource");
+    let mut status = Status::failure(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    );
     status.details = Some(StatusDetails::default());
     status
 }
@@ -63,7 +71,10 @@ pub(crate) fn conflict(res: &ApiResource, name: &str, why: &str) -> Status {
     let status = Status::failure(
         409,
         "Conflict",
-        format!("Operation cannot be fulfilled on {}: {why}", qualified(res, name)),
+        format!(
+            "Operation cannot be fulfilled on {}: {why}",
+            qualified(res, name)
+        ),
     );
     with_details(status, name, res)
 }

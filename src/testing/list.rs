@@ -47,7 +47,9 @@ pub(crate) fn decode_token(token: &str) -> Result<(i64, ObjKey), Status> {
         .map_err(|e| invalid(&e.to_string()))?;
     let token: Token = serde_json::from_slice(&bytes).map_err(|e| invalid(&e.to_string()))?;
     if token.v != "meta.k8s.io/v1" {
-        return Err(invalid("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"));
+        return Err(invalid(
+            "incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        ));
     }
     let start = token.start.strip_suffix('\u{0}').unwrap_or(&token.start);
     if start.is_empty() {
@@ -116,7 +118,8 @@ async fn list_page(
     let labels = &opts.labels;
     let fields = &opts.fields;
     let filter = |o: &Stored| {
-        labels.matches_labels(o.meta.labels.as_ref()) && fields.matches_fields(o.name(), o.namespace())
+        labels.matches_labels(o.meta.labels.as_ref())
+            && fields.matches_fields(o.name(), o.namespace())
     };
     let count = !opts.has_selector();
     // resourceVersion=0 is served from the "cache": the whole list, limit ignored.

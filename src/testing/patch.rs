@@ -54,7 +54,11 @@ pub(crate) fn apply(kind: PatchKind, current: &Value, patch: &[u8]) -> Result<Va
             let ops: Vec<PatchOperation> = serde_json::from_value(patch)
                 .map_err(|e| errors::bad_request(format!("error decoding JSON patch: {e}")))?;
             json_patch::patch(&mut doc, &Patch(ops)).map_err(|e| {
-                Status::failure(422, "Invalid", format!("the JSON patch could not be applied: {e}"))
+                Status::failure(
+                    422,
+                    "Invalid",
+                    format!("the JSON patch could not be applied: {e}"),
+                )
             })?;
         }
         PatchKind::Merge => json_patch::merge(&mut doc, &patch),

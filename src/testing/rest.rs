@@ -237,7 +237,9 @@ async fn dispatch(
             }
             Ok(object(200, &storage.get(&t.info, ns, &name)?))
         }
-        Verb::List => Ok(list::list(storage, &t.info, ns, &opts, shared.config.too_large_wait).await),
+        Verb::List => {
+            Ok(list::list(storage, &t.info, ns, &opts, shared.config.too_large_wait).await)
+        }
         Verb::Watch => {
             let mut opts = opts;
             if let Some(name) = t.name.as_deref() {
@@ -245,7 +247,13 @@ async fn dispatch(
                 opts.fields = crate::selector::FieldSelector::parse(&by_name)
                     .map_err(|e| errors::bad_request(e.to_string()))?;
             }
-            Ok(watch::watch(storage, &t.info, ns, &opts, shared.config.bookmark_interval))
+            Ok(watch::watch(
+                storage,
+                &t.info,
+                ns,
+                &opts,
+                shared.config.bookmark_interval,
+            ))
         }
         Verb::Create => {
             let (_, body) = read_body(req).await?;
@@ -255,7 +263,10 @@ async fn dispatch(
         Verb::Update => {
             let (_, body) = read_body(req).await?;
             let value = parse_json(&body)?;
-            Ok(object(200, &storage.update(&t.info, ns, &name, value, t.status)?))
+            Ok(object(
+                200,
+                &storage.update(&t.info, ns, &name, value, t.status)?,
+            ))
         }
         Verb::Patch => {
             let (content_type, body) = read_body(req).await?;
@@ -288,7 +299,10 @@ async fn dispatch(
                     && fields.matches_fields(o.name(), o.namespace())
             };
             let deleted = storage.delete_collection(&t.info, ns, &filter)?;
-            let items: Vec<&Value> = deleted.iter().map(|o| &o.value).collect();
+            let items = deleted
+                .iter()
+                .map(|o| o.value())
+                .collect::<Result<Vec<Value>, Status>>()?;
             Ok(http::json_value(
                 200,
                 &serde_json::json!({

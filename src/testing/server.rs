@@ -307,7 +307,7 @@ impl ApiServer {
             .shared
             .storage
             .create(&info, Self::scope(api, ns.as_deref()), obj)?;
-        Ok(stored.value.clone())
+        stored.value()
     }
 
     /// Replaces an object as a `PUT` would (a non-empty `metadata.resourceVersion` must
@@ -323,11 +323,14 @@ impl ApiServer {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_default();
-        let stored =
-            self.shared
-                .storage
-                .update(&info, Self::scope(api, ns.as_deref()), &name, obj, false)?;
-        Ok(stored.value.clone())
+        let stored = self.shared.storage.update(
+            &info,
+            Self::scope(api, ns.as_deref()),
+            &name,
+            obj,
+            false,
+        )?;
+        stored.value()
     }
 
     /// Deletes an object as a `DELETE` would; returns its last state (with a
@@ -340,14 +343,14 @@ impl ApiServer {
             name,
             &Preconditions::default(),
         )?;
-        Ok(stored.value.clone())
+        stored.value()
     }
 
     /// One object.
     pub fn get(&self, api: &ApiResource, ns: Option<&str>, name: &str) -> Result<Value, Status> {
         let info = self.info(api)?;
         let stored = self.shared.storage.get(&info, Self::scope(api, ns), name)?;
-        Ok(stored.value.clone())
+        stored.value()
     }
 
     /// Every object of a resource, in one namespace or (`None`) all, in key order.
@@ -359,7 +362,7 @@ impl ApiServer {
             .storage
             .list(&info, ns, ListAt::Latest, None, None, &|_| true, false)
             .map_err(|_| errors::internal("listing the latest state failed"))?;
-        Ok(page.items.iter().map(|o| o.value.clone()).collect())
+        page.items.iter().map(|o| o.value()).collect()
     }
 
     /// Stops accepting, ends every watch cleanly, waits (up to 5 s) for open connections

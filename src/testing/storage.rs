@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use super::errors;
 use super::ids;
 use super::resources::{self, ResourceInfo};
-use crate::meta::{ApiResource, Object, ObjectMeta, Status};
+use crate::meta::{ApiResource, Status};
 
 /// A resource's identity in the storage: `(group, plural)`.
 pub(crate) type ResKey = (String, String);
@@ -70,17 +70,45 @@ impl ObjKey {
     }
 }
 
-/// One stored version of an object: its JSON value, its decoded metadata and its bytes
-/// on the wire, made once and shared by every list page and watch that sends it.
+/// The metadata fields the storage and the selectors read, decoded once per version.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredMeta {
+    /// `metadata.name`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `metadata.namespace`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `metadata.uid`.
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// `metadata.generation`.
+    #[serde(default)]
+    pub generation: Option<i64>,
+    /// `metadata.labels`.
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `metadata.finalizers`.
+    #[serde(default)]
+    pub finalizers: Option<Vec<String>>,
+    /// `metadata.deletionTimestamp`.
+    #[serde(default)]
+    pub deletion_timestamp: Option<String>,
+}
+
+/// One stored version of an object: its JSON value (read by the next write), its bytes on
+/// the wire (made once and shared by every list page and watch that sends it), and the
+/// metadata needed to select it.
 #[derive(Debug)]
 pub(crate) struct Stored {
     /// The resourceVersion of this version.
     pub rv: u64,
     /// Decoded metadata, for keys and selectors.
-    pub meta: ObjectMeta,
+    pub meta: StoredMeta,
     /// The object.
     pub value: Value,
-    /// `value` serialised.
+    /// The object serialised.
     pub json: Bytes,
 }
 
@@ -94,6 +122,11 @@ impl Stored {
             value,
             json: Bytes::from(json),
         })
+    }
+
+    /// A copy of the object.
+    pub(crate) fn value(&self) -> Result<Value, Status> {
+        Ok(self.value.clone())
     }
 
     /// The object's key.
@@ -112,16 +145,6 @@ impl Stored {
     /// `metadata.namespace`, empty when cluster-scoped.
     pub(crate) fn namespace(&self) -> &str {
         self.meta.namespace.as_deref().unwrap_or_default()
-    }
-}
-
-impl Object for Stored {
-    type Meta = ObjectMeta;
-    fn meta(&self) -> &ObjectMeta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.meta
     }
 }
 
@@ -268,10 +291,10 @@ pub(crate) struct Storage {
     inner: Mutex<Inner>,
 }
 
-fn decode_meta(value: &Value) -> Result<ObjectMeta, Status> {
+fn decode_meta(value: &Value) -> Result<StoredMeta, Status> {
     match value.get("metadata") {
-        None | Some(Value::Null) => Ok(ObjectMeta::default()),
-        Some(m) => ObjectMeta::deserialize(m)
+        None | Some(Value::Null) => Ok(StoredMeta::default()),
+        Some(m) => StoredMeta::deserialize(m)
             .map_err(|e| errors::bad_request(format!("invalid metadata: {e}"))),
     }
 }
@@ -439,7 +462,9 @@ impl Storage {
     ) -> Result<Arc<Stored>, Status> {
         let api = &info.api;
         if !body.is_object() {
-            return Err(errors::bad_request("the body of the request must be a JSON object"));
+            return Err(errors::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         let meta = decode_meta(&body)?;
         let namespace = if api.namespaced {
@@ -457,7 +482,11 @@ impl Storage {
         };
         let name = match meta.name.as_deref().filter(|n| !n.is_empty()) {
             Some(n) => n.to_owned(),
-            None => match meta.generate_name.as_deref().filter(|g| !g.is_empty()) {
+            None => match body
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .filter(|g| !g.is_empty())
+            {
                 Some(prefix) => format!("{prefix}{}", ids::name_suffix()),
                 None => {
                     return Err(errors::invalid(
@@ -496,7 +525,11 @@ impl Storage {
             Value::String(ids::now_rfc3339()),
         );
         set_meta(&mut body, "generation", Value::from(1));
-        for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for f in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             remove_meta(&mut body, f);
         }
         if api.group.is_empty() && api.plural == "namespaces" {
@@ -557,9 +590,12 @@ impl Storage {
             .and_then(|d| d.objects.get(&key))
             .cloned()
             .ok_or_else(|| errors::not_found(api, name))?;
-        let new = change(&old.value)?;
+        let old_value = &old.value;
+        let new = change(old_value)?;
         if !new.is_object() {
-            return Err(errors::bad_request("the body of the request must be a JSON object"));
+            return Err(errors::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         let meta_str = |v: &'_ Value, f: &str| -> Option<String> {
             v.get("metadata")
@@ -589,7 +625,7 @@ impl Storage {
         }
 
         let mut merged = if status_only {
-            let mut merged = old.value.clone();
+            let mut merged = old_value.clone();
             if let Value::Object(m) = &mut merged {
                 match new.get("status") {
                     Some(s) => m.insert("status".to_owned(), s.clone()),
@@ -600,7 +636,7 @@ impl Storage {
         } else {
             let mut merged = new;
             let no_meta = Value::Null;
-            let old_meta = old.value.get("metadata").unwrap_or(&no_meta);
+            let old_meta = old_value.get("metadata").unwrap_or(&no_meta);
             for f in [
                 "uid",
                 "creationTimestamp",
@@ -617,13 +653,13 @@ impl Storage {
             }
             if info.status_subresource {
                 if let Value::Object(m) = &mut merged {
-                    match old.value.get("status") {
+                    match old_value.get("status") {
                         Some(s) => m.insert("status".to_owned(), s.clone()),
                         None => m.remove("status"),
                     };
                 }
             }
-            if spec_changed(&old.value, &merged) {
+            if spec_changed(old_value, &merged) {
                 let generation = old.meta.generation.unwrap_or(1) + 1;
                 set_meta(&mut merged, "generation", Value::from(generation));
             }
@@ -636,10 +672,12 @@ impl Storage {
             "resourceVersion",
             Value::String(old.rv.to_string()),
         );
-        if merged == old.value {
+        if merged == *old_value {
             return Ok(old);
         }
-        let finished = merged.pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null())
+        let finished = merged
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|d| !d.is_null())
             && merged
                 .pointer("/metadata/finalizers")
                 .and_then(Value::as_array)
@@ -702,7 +740,7 @@ impl Storage {
             if old.meta.deletion_timestamp.is_some() {
                 return Ok(old);
             }
-            let mut value = old.value.clone();
+            let mut value = old.value()?;
             set_meta(
                 &mut value,
                 "deletionTimestamp",
@@ -714,7 +752,7 @@ impl Storage {
         if api.group.is_empty() && api.plural == "namespaces" {
             inner.empty_namespace(name)?;
         }
-        let value = old.value.clone();
+        let value = old.value()?;
         inner.commit(&rk, EventType::Deleted, value, Some(old))
     }
 
@@ -901,7 +939,7 @@ impl Inner {
             })
             .collect();
         for (rk, obj) in doomed {
-            let value = obj.value.clone();
+            let value = obj.value()?;
             self.commit(&rk, EventType::Deleted, value, Some(obj))?;
         }
         Ok(())
@@ -1058,8 +1096,12 @@ mod tests {
         let s = Storage::new(2);
         let p = pods(&s);
         for i in 0..5 {
-            s.create(&p, Some("default"), json!({"metadata": {"name": format!("p{i}")}}))
-                .expect("create");
+            s.create(
+                &p,
+                Some("default"),
+                json!({"metadata": {"name": format!("p{i}")}}),
+            )
+            .expect("create");
         }
         assert_eq!(s.compacted_rv(), s.current_rv() - 2);
         assert!(s.subscribe(&p, None, WatchStart::From(1)).is_err());

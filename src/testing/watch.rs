@@ -154,9 +154,11 @@ fn start_watch(
         ));
     }
     let rv = opts.rv_number()?;
-    let start = match (streaming, rv) {
-        (true, _) | (false, None | Some(0)) => WatchStart::State,
-        (false, Some(n)) => WatchStart::From(n),
+    let start = match (opts.send_initial_events, rv) {
+        (Some(true), _) | (None, None | Some(0)) => WatchStart::State,
+        // sendInitialEvents=false without a version: only changes from now on.
+        (Some(false), None | Some(0)) => WatchStart::From(storage.current_rv()),
+        (_, Some(n)) => WatchStart::From(n),
     };
     let sub = match storage.subscribe(info, ns, start) {
         Ok(sub) => sub,
@@ -243,7 +245,12 @@ impl Runner {
     }
 }
 
-async fn run(storage: Arc<Storage>, mut sub: Subscription, spec: WatchSpec, tx: mpsc::Sender<Bytes>) {
+async fn run(
+    storage: Arc<Storage>,
+    mut sub: Subscription,
+    spec: WatchSpec,
+    tx: mpsc::Sender<Bytes>,
+) {
     let _guard = Unsubscribe {
         storage: storage.clone(),
         id: sub.id,
@@ -280,7 +287,8 @@ async fn run(storage: Arc<Storage>, mut sub: Subscription, spec: WatchSpec, tx: 
     }
 
     let now = Instant::now();
-    let deadline = r.spec.timeout.map(|t| now + t);
+    // A timeout too large to add to the clock means no deadline.
+    let deadline = r.spec.timeout.and_then(|t| now.checked_add(t));
     // The bookmark shortly before the deadline, sent once.
     let mut last_call = deadline.map(|d| {
         d.checked_sub(BOOKMARK_BEFORE_TIMEOUT)
@@ -288,11 +296,11 @@ async fn run(storage: Arc<Storage>, mut sub: Subscription, spec: WatchSpec, tx: 
             .max(now)
     });
     let interval = r.spec.bookmark_interval.max(Duration::from_millis(1));
-    let mut next_periodic = now + interval;
+    let mut next_periodic = now.checked_add(interval);
     loop {
-        let next_bookmark = match last_call {
-            Some(l) => l.min(next_periodic),
-            None => next_periodic,
+        let next_bookmark = match (last_call, next_periodic) {
+            (Some(l), Some(p)) => Some(l.min(p)),
+            (l, p) => l.or(p),
         };
         let mut go_on = true;
         tokio::select! {
@@ -308,7 +316,7 @@ async fn run(storage: Arc<Storage>, mut sub: Subscription, spec: WatchSpec, tx: 
                     }
                 }
             },
-            _ = tokio::time::sleep_until(next_bookmark), if r.spec.bookmarks => {
+            _ = sleep_until_opt(next_bookmark), if r.spec.bookmarks => {
                 // Every event up to `current` is already queued for this watch: take
                 // them first, so that the bookmark never goes back in time.
                 let current = storage.current_rv();
@@ -326,8 +334,8 @@ async fn run(storage: Arc<Storage>, mut sub: Subscription, spec: WatchSpec, tx: 
                 if last_call.is_some_and(|l| l <= fired) {
                     last_call = None;
                 }
-                if next_periodic <= fired {
-                    next_periodic = fired + interval;
+                if next_periodic.is_some_and(|p| p <= fired) {
+                    next_periodic = fired.checked_add(interval);
                 }
             }
             _ = sleep_until_opt(deadline) => go_on = false,

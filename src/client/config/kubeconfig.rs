@@ -126,7 +126,11 @@ pub struct KubeAuthInfo {
     #[serde(default)]
     pub exec: Option<ExecConfig>,
     /// Legacy auth provider plugins (not supported; refused with an error).
-    #[serde(default, rename = "auth-provider", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "auth-provider",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auth_provider: Option<serde_json::Value>,
     /// Impersonation (not supported; refused with an error).
     #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
@@ -190,11 +194,13 @@ impl Kubeconfig {
     pub fn read_from(path: impl AsRef<Path>) -> Result<Kubeconfig> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!("cannot read the kubeconfig {}: {e}", path.display()))
+            Error::Config(format!(
+                "cannot read the kubeconfig {}: {e}",
+                path.display()
+            ))
         })?;
-        let mut kc = Kubeconfig::from_yaml(&text).map_err(|e| {
-            Error::Config(format!("{}: {e}", path.display()))
-        })?;
+        let mut kc = Kubeconfig::from_yaml(&text)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for c in &mut kc.clusters {
             resolve(&mut c.cluster.certificate_authority, base);
@@ -231,7 +237,10 @@ impl Kubeconfig {
                 .iter()
                 .map(|p| p.as_ref().display().to_string())
                 .collect();
-            Error::Config(format!("no kubeconfig file found (looked for {})", list.join(", ")))
+            Error::Config(format!(
+                "no kubeconfig file found (looked for {})",
+                list.join(", ")
+            ))
         })
     }
 
@@ -270,7 +279,11 @@ impl Kubeconfig {
         if self.sources.is_empty() {
             "the kubeconfig".to_owned()
         } else {
-            let list: Vec<String> = self.sources.iter().map(|p| p.display().to_string()).collect();
+            let list: Vec<String> = self
+                .sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
             format!("the kubeconfig ({})", list.join(", "))
         }
     }
@@ -332,10 +345,15 @@ impl Kubeconfig {
             .clone()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {
-                Error::Config(format!("cluster {cluster_name:?} in {origin} has no server"))
+                Error::Config(format!(
+                    "cluster {cluster_name:?} in {origin} has no server"
+                ))
             })?;
         let mut config = Config::new(&server)?;
-        if let Some(ns) = context.and_then(|c| c.namespace.clone()).filter(|n| !n.is_empty()) {
+        if let Some(ns) = context
+            .and_then(|c| c.namespace.clone())
+            .filter(|n| !n.is_empty())
+        {
             config.default_namespace = ns;
         }
         config.tls = TlsConfig {
@@ -376,7 +394,11 @@ impl Kubeconfig {
         }
         config.auth = AuthInfo {
             token: user.token.clone().filter(|t| !t.expose().is_empty()),
-            token_file: user.token_file.clone().filter(|t| !t.is_empty()).map(PathBuf::from),
+            token_file: user
+                .token_file
+                .clone()
+                .filter(|t| !t.is_empty())
+                .map(PathBuf::from),
             username: user.username.clone(),
             password: user.password.clone(),
             exec: user.exec.clone(),
@@ -388,7 +410,9 @@ impl Kubeconfig {
 /// `KUBECONFIG`'s paths, else `~/.kube/config`.
 pub(crate) fn default_paths() -> Vec<PathBuf> {
     if let Some(v) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        return std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+        return std::env::split_paths(&v)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
     }
     home_dir()
         .map(|h| vec![h.join(".kube").join("config")])
@@ -408,7 +432,11 @@ fn data_or_file(data: Option<&str>, file: Option<&str>, what: &str) -> Result<Op
         return base64::engine::general_purpose::STANDARD
             .decode(clean)
             .map(Some)
-            .map_err(|e| Error::Config(format!("{what}-data in the kubeconfig is not valid base64: {e}")));
+            .map_err(|e| {
+                Error::Config(format!(
+                    "{what}-data in the kubeconfig is not valid base64: {e}"
+                ))
+            });
     }
     if let Some(f) = file.filter(|f| !f.is_empty()) {
         return std::fs::read(f)
