@@ -464,7 +464,65 @@ fn https_with_a_wrong_ca_fails_and_says_so() {
 #[ignore = "the embedded server does not request client certificates yet (testing::ApiServer has no client-CA option)"]
 fn client_certificate_auth() {
     // Would start `ApiServer::builder().tls(true).client_ca(..)`, issue a client
-    // certificate from that CA, and list with `config.tls.client_certificate/client_key`.
+    // certificate from that CA, list with `config.tls.client_certificate/client_key`, and
+    // check that a certificate from another CA is refused.
+}
+
+/// A self-signed client certificate and its key, PEM.
+fn client_identity() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "system:admin");
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn client_certificate_is_loaded_and_offered() {
+    bounded(async {
+        // The server does not ask for a certificate, so this checks that a configured
+        // identity loads and the handshake still completes with it.
+        let server = ApiServer::builder().tls(true).start().await.unwrap();
+        let (cert, key) = client_identity();
+        let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+        config.tls.client_certificate = Some(cert.clone().into_bytes());
+        config.tls.client_key = Some(key.clone().into_bytes().into());
+        assert!(!format!("{config:?}").contains(key.lines().nth(1).unwrap()));
+        let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
+        api.list(&ListParams::default()).await.unwrap();
+
+        // A key that does not belong to the certificate is refused up front.
+        let (_, other_key) = client_identity();
+        let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+        config.tls.client_certificate = Some(cert.clone().into_bytes());
+        config.tls.client_key = Some(other_key.into_bytes().into());
+        let err = RestClient::new(config).unwrap_err();
+        assert!(matches!(err, Error::Tls { .. }), "{err}");
+        assert!(
+            err.to_string().contains("client certificate and key"),
+            "{err}"
+        );
+
+        // Garbage PEM and a certificate without a key say what is wrong.
+        let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+        config.tls.client_certificate = Some(b"not pem".to_vec());
+        config.tls.client_key = Some(key.into_bytes().into());
+        let err = RestClient::new(config).unwrap_err();
+        assert!(err.to_string().contains("client certificate"), "{err}");
+        let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+        config.tls.client_certificate = Some(cert.into_bytes());
+        let err = RestClient::new(config).unwrap_err();
+        assert!(err.to_string().contains("client-key"), "{err}");
+
+        // A socks proxy is refused with a clear error.
+        let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+        config.proxy_url = Some("socks5://127.0.0.1:1080".into());
+        let err = RestClient::new(config).unwrap_err();
+        assert!(err.to_string().contains("socks5"), "{err}");
+        server.shutdown().await;
+    });
 }
 
 #[test]

@@ -245,9 +245,19 @@ pub(crate) fn explain(err: &(dyn std::error::Error + 'static)) -> Option<String>
     } else if chain.contains("NotValidForName") || chain.contains("not valid for name") {
         "the server's certificate is not valid for the server's address; check the server URL \
          or set tls-server-name"
-    } else if chain.contains("Expired") && chain.contains("certificate") {
+    } else if chain.contains("invalid peer certificate: Expired") {
         "the server's certificate has expired (or the clock is wrong)"
-    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("TLS") {
+    } else if [
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+        "HandshakeFailure",
+        "InvalidCertificate",
+    ]
+    .iter()
+    .any(|p| chain.contains(p))
+    {
         "the TLS handshake with the API server failed"
     } else {
         return None;

@@ -79,7 +79,8 @@ pub struct KubeCluster {
     /// Proxy for requests to this cluster.
     #[serde(default)]
     pub proxy_url: Option<String>,
-    /// Opaque data passed to exec plugins as `spec.cluster.config`.
+    /// Named extensions; the one named `client.authentication.k8s.io/exec` is passed to
+    /// exec plugins as `spec.cluster.config`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<serde_json::Value>,
 }
@@ -377,7 +378,7 @@ impl Kubeconfig {
             .map(Secret::new),
         };
         config.proxy_url = cluster.proxy_url.clone().filter(|p| !p.is_empty());
-        config.cluster_extensions = cluster.extensions.clone();
+        config.cluster_extensions = exec_extension(cluster.extensions.as_ref());
         if user.auth_provider.is_some() {
             return Err(Error::Config(format!(
                 "user {:?} in {origin} uses an auth-provider plugin, which this client does \
@@ -405,6 +406,18 @@ impl Kubeconfig {
         };
         Ok(config)
     }
+}
+
+/// The cluster extension named `client.authentication.k8s.io/exec`, which exec plugins
+/// receive as `spec.cluster.config`.
+fn exec_extension(extensions: Option<&serde_json::Value>) -> Option<serde_json::Value> {
+    extensions?
+        .as_array()?
+        .iter()
+        .find(|e| {
+            e.get("name").and_then(|n| n.as_str()) == Some("client.authentication.k8s.io/exec")
+        })
+        .and_then(|e| e.get("extension").cloned())
 }
 
 /// `KUBECONFIG`'s paths, else `~/.kube/config`.

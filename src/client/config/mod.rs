@@ -53,7 +53,8 @@ pub struct Config {
     pub max_watch_event_size: usize,
     /// The `User-Agent` header (default `informer/<version>`).
     pub user_agent: String,
-    /// The cluster's `extensions`, passed to exec plugins with `provideClusterInfo`.
+    /// The cluster's `client.authentication.k8s.io/exec` extension, passed to exec plugins
+    /// with `provideClusterInfo` as `spec.cluster.config`.
     pub cluster_extensions: Option<serde_json::Value>,
 }
 
