@@ -944,13 +944,13 @@ fn future_resource_versions() {
 fn discovery() {
     bounded(async {
         let server = ApiServer::start().await.expect("start");
-        server.register(ResourceInfo::new(ApiResource::new(
+        server.register(ApiResource::new(
             "example.com",
             "v1",
             "Widget",
             "widgets",
             false,
-        )));
+        ));
         let http = Http::new(&server);
         let (code, v) = http.get("/version").await;
         assert_eq!((code, v["major"].as_str()), (200, Some("1")));

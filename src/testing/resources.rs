@@ -54,6 +54,12 @@ fn builtin(
     }
 }
 
+impl From<ApiResource> for ResourceInfo {
+    fn from(api: ApiResource) -> Self {
+        ResourceInfo::new(api)
+    }
+}
+
 /// The resources every server starts with.
 pub(crate) fn builtins() -> Vec<ResourceInfo> {
     vec![

@@ -150,21 +150,18 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         Ok(r) => r,
         Err(status) => return http::status(&status),
     };
+    let is_get = req.method() == Method::GET;
     let target = match route {
         Route::Resource(t) => t,
-        discovery_route => {
-            if req.method() != Method::GET {
-                return http::status(&errors::method_not_allowed(req.method().as_str()));
-            }
-            let resources = shared.storage.resources();
-            return match discovery_route {
-                Route::Version => discovery::version(),
-                Route::Api => discovery::api(&shared.config.address),
-                Route::Apis => discovery::apis(&resources),
-                Route::Group(g) => discovery::group(&resources, &g),
-                Route::ResourceList(g, v) => discovery::resource_list(&resources, &g, &v),
-                Route::Resource(_) => unreachable!("matched above"),
-            };
+        _ if !is_get => {
+            return http::status(&errors::method_not_allowed(req.method().as_str()));
+        }
+        Route::Version => return discovery::version(),
+        Route::Api => return discovery::api(&shared.config.address),
+        Route::Apis => return discovery::apis(&shared.storage.resources()),
+        Route::Group(g) => return discovery::group(&shared.storage.resources(), &g),
+        Route::ResourceList(g, v) => {
+            return discovery::resource_list(&shared.storage.resources(), &g, &v);
         }
     };
     let opts = match ListOptions::from_query(&query) {

@@ -126,9 +126,10 @@ impl ApiServerBuilder {
         self
     }
 
-    /// Serves this resource too, as a CRD would add it.
-    pub fn resource(mut self, info: ResourceInfo) -> Self {
-        self.resources.push(info);
+    /// Serves this resource too, as a CRD would add it (an [`ApiResource`] gets a
+    /// `status` subresource; pass a [`ResourceInfo`] to choose).
+    pub fn resource(mut self, info: impl Into<ResourceInfo>) -> Self {
+        self.resources.push(info.into());
         self
     }
 
@@ -265,9 +266,10 @@ impl ApiServer {
         }
     }
 
-    /// Serves another resource from now on, as creating a CRD would.
-    pub fn register(&self, info: ResourceInfo) {
-        self.shared.storage.register(info);
+    /// Serves another resource from now on, as creating a CRD would (an
+    /// [`ApiResource`] gets a `status` subresource; pass a [`ResourceInfo`] to choose).
+    pub fn register(&self, info: impl Into<ResourceInfo>) {
+        self.shared.storage.register(info.into());
     }
 
     /// The current (global) resourceVersion.

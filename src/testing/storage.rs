@@ -97,36 +97,34 @@ pub(crate) struct StoredMeta {
     pub deletion_timestamp: Option<String>,
 }
 
-/// One stored version of an object: its JSON value (read by the next write), its bytes on
-/// the wire (made once and shared by every list page and watch that sends it), and the
-/// metadata needed to select it.
+/// One stored version of an object: its bytes on the wire, made once and shared by every
+/// list page and watch that sends it, and the metadata needed to select it. The JSON
+/// value is parsed again from the bytes only when a write needs it, which keeps the
+/// history small.
 #[derive(Debug)]
 pub(crate) struct Stored {
     /// The resourceVersion of this version.
     pub rv: u64,
     /// Decoded metadata, for keys and selectors.
     pub meta: StoredMeta,
-    /// The object.
-    pub value: Value,
     /// The object serialised.
     pub json: Bytes,
 }
 
 impl Stored {
-    fn build(value: Value, rv: u64) -> Result<Stored, Status> {
-        let meta = decode_meta(&value)?;
-        let json = serde_json::to_vec(&value).map_err(|e| errors::internal(e.to_string()))?;
+    fn build(value: &Value, rv: u64) -> Result<Stored, Status> {
+        let meta = decode_meta(value)?;
+        let json = serde_json::to_vec(value).map_err(|e| errors::internal(e.to_string()))?;
         Ok(Stored {
             rv,
             meta,
-            value,
             json: Bytes::from(json),
         })
     }
 
-    /// A copy of the object.
+    /// The object as JSON.
     pub(crate) fn value(&self) -> Result<Value, Status> {
-        Ok(self.value.clone())
+        serde_json::from_slice(&self.json).map_err(|e| errors::internal(e.to_string()))
     }
 
     /// The object's key.
@@ -590,8 +588,8 @@ impl Storage {
             .and_then(|d| d.objects.get(&key))
             .cloned()
             .ok_or_else(|| errors::not_found(api, name))?;
-        let old_value = &old.value;
-        let new = change(old_value)?;
+        let old_value = old.value()?;
+        let new = change(&old_value)?;
         if !new.is_object() {
             return Err(errors::bad_request(
                 "the body of the request must be a JSON object",
@@ -659,7 +657,7 @@ impl Storage {
                     };
                 }
             }
-            if spec_changed(old_value, &merged) {
+            if spec_changed(&old_value, &merged) {
                 let generation = old.meta.generation.unwrap_or(1) + 1;
                 set_meta(&mut merged, "generation", Value::from(generation));
             }
@@ -672,7 +670,7 @@ impl Storage {
             "resourceVersion",
             Value::String(old.rv.to_string()),
         );
-        if merged == *old_value {
+        if merged == old_value {
             return Ok(old);
         }
         let finished = merged
@@ -955,7 +953,7 @@ impl Inner {
     ) -> Result<Arc<Stored>, Status> {
         let rv = self.rv + 1;
         set_meta(&mut value, "resourceVersion", Value::String(rv.to_string()));
-        let stored = Arc::new(Stored::build(value, rv)?);
+        let stored = Arc::new(Stored::build(&value, rv)?);
         let data = self
             .resources
             .get_mut(rk)
