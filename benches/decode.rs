@@ -123,14 +123,92 @@ fn benches(c: &mut Criterion) {
     }
     g.finish();
 
-    let _ = (list_bytes.len(), watch_bytes.len());
+    // Paired runs: the machine is shared and its load drifts over seconds, which skews
+    // medians taken minutes apart. Alternating baseline and candidate and taking the
+    // median of the per-pair ratios cancels most of that drift.
+    let decode_list_plain = || {
+        let l: ObjectList<Pod> = serde_json::from_slice(&list_bytes).unwrap();
+        l.items.len()
+    };
+    let decode_list_ours = || {
+        let mut buf = BytesMut::with_capacity(list_chunks.iter().map(Bytes::len).sum());
+        for ch in &list_chunks {
+            buf.extend_from_slice(ch);
+        }
+        let l: ObjectList<Pod> = serde_json::from_slice(&buf).unwrap();
+        l.items.len()
+    };
+    let decode_watch_plain = || {
+        lines
+            .iter()
+            .map(|l| serde_json::from_slice::<WatchEvent<Pod>>(&l[..l.len() - 1]).is_ok() as usize)
+            .sum::<usize>()
+    };
+    let decode_watch_ours = |chunks: &Vec<Bytes>| {
+        let body = futures::stream::iter(chunks.clone().into_iter().map(Ok::<_, BoxError>));
+        futures::executor::block_on(
+            decode_watch::<Pod, _, _>(body, 64 << 20, "bench".into())
+                .fold(0usize, |n, ev| async move { n + ev.is_ok() as usize }),
+        )
+    };
+    let rounds = 25;
+    let pairs = [
+        (
+            "list: chunks gathered + decode",
+            paired(rounds, &decode_list_plain, &decode_list_ours),
+        ),
+        (
+            "watch: one event per chunk",
+            paired(rounds, &decode_watch_plain, &|| decode_watch_ours(&lines)),
+        ),
+        (
+            "watch: 16 KiB chunks",
+            paired(rounds, &decode_watch_plain, &|| {
+                decode_watch_ours(&watch_chunks)
+            }),
+        ),
+    ];
     REPORT.with(|r| {
-        *r.borrow_mut() = Some((list_bytes.len(), watch_bytes.len()));
+        *r.borrow_mut() = Some((list_bytes.len(), watch_bytes.len(), pairs.to_vec()));
     });
 }
 
+/// Median of `ours / baseline` over `rounds` alternating pairs, and the medians of each.
+fn paired(
+    rounds: usize,
+    baseline: &dyn Fn() -> usize,
+    ours: &dyn Fn() -> usize,
+) -> (f64, Duration, Duration) {
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut a_times = Vec::with_capacity(rounds);
+    let mut b_times = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let time = |f: &dyn Fn() -> usize| {
+            let start = std::time::Instant::now();
+            assert_eq!(std::hint::black_box(f()), N);
+            start.elapsed()
+        };
+        let (a, b) = if i % 2 == 0 {
+            let a = time(baseline);
+            (a, time(ours))
+        } else {
+            let b = time(ours);
+            (time(baseline), b)
+        };
+        ratios.push(b.as_secs_f64() / a.as_secs_f64());
+        a_times.push(a);
+        b_times.push(b);
+    }
+    ratios.sort_by(f64::total_cmp);
+    a_times.sort();
+    b_times.sort();
+    (ratios[rounds / 2], a_times[rounds / 2], b_times[rounds / 2])
+}
+
+type Report = (usize, usize, Vec<(&'static str, (f64, Duration, Duration))>);
+
 thread_local! {
-    static REPORT: std::cell::RefCell<Option<(usize, usize)>> = const { std::cell::RefCell::new(None) };
+    static REPORT: std::cell::RefCell<Option<Report>> = const { std::cell::RefCell::new(None) };
 }
 
 fn main() {
@@ -139,7 +217,7 @@ fn main() {
         .configure_from_args();
     benches(&mut c);
     c.final_summary();
-    let Some((list_len, watch_len)) = REPORT.with(|r| *r.borrow()) else {
+    let Some((list_len, watch_len, pairs)) = REPORT.with(|r| r.borrow().clone()) else {
         return;
     };
     let n = N.to_string();
@@ -173,5 +251,24 @@ fn main() {
                 base_watch.map_or("-".into(), |b| format!("{:.3}", ns / b))
             );
         }
+    }
+    println!();
+    println!("paired runs (median of per-pair ratios, informer / serde_json):");
+    for (name, (ratio, base, ours)) in pairs {
+        let bytes = if name.starts_with("list") {
+            list_len
+        } else {
+            watch_len
+        };
+        println!(
+            "{:<34} ratio {:.3}   serde_json {:>9} ({:.0} MB/s)   informer {:>9} ({:.0} MB/s, {:.0} events/s)",
+            name,
+            ratio,
+            support::format_ns(base.as_nanos() as f64),
+            bytes as f64 / base.as_secs_f64() / 1e6,
+            support::format_ns(ours.as_nanos() as f64),
+            bytes as f64 / ours.as_secs_f64() / 1e6,
+            N as f64 / ours.as_secs_f64(),
+        );
     }
 }

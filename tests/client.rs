@@ -358,6 +358,42 @@ fn watch_events_bookmarks_and_expiry() {
 }
 
 #[test]
+fn streaming_initial_list_over_watch() {
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        let api: Api<DynamicObject> = Api::namespaced_with(client(&server), "default", &pods());
+        for n in ["b", "a"] {
+            api.create(&PostParams::default(), &pod(n, json!({})))
+                .await
+                .unwrap();
+        }
+        let mut w = api
+            .watch(&WatchParams::default().initial_events(true).bookmarks(true))
+            .await
+            .unwrap();
+        let mut names = Vec::new();
+        loop {
+            match w.next().await.unwrap().unwrap() {
+                WatchEvent::Added(o) => names.push(o.metadata.name.unwrap_or_default()),
+                WatchEvent::Bookmark(b) if b.is_initial_events_end() => break,
+                WatchEvent::Bookmark(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(names, ["a", "b"]);
+        // The stream stays open for later events.
+        api.create(&PostParams::default(), &pod("c", json!({})))
+            .await
+            .unwrap();
+        assert!(matches!(
+            w.next().await.unwrap().unwrap(),
+            WatchEvent::Added(_)
+        ));
+        server.shutdown().await;
+    });
+}
+
+#[test]
 fn watch_of_a_large_object() {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
