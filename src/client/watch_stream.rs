@@ -82,7 +82,7 @@ impl LineFramer {
 }
 
 fn memchr(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
 
 /// Decodes one line; `None` for a blank line.
