@@ -305,11 +305,11 @@ impl ApiServer {
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let stored = self
+        let written = self
             .shared
             .storage
             .create(&info, Self::scope(api, ns.as_deref()), obj)?;
-        stored.value()
+        Ok(written.value)
     }
 
     /// Replaces an object as a `PUT` would (a non-empty `metadata.resourceVersion` must
@@ -325,27 +325,27 @@ impl ApiServer {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_default();
-        let stored = self.shared.storage.update(
+        let written = self.shared.storage.update(
             &info,
             Self::scope(api, ns.as_deref()),
             &name,
             obj,
             false,
         )?;
-        stored.value()
+        Ok(written.value)
     }
 
     /// Deletes an object as a `DELETE` would; returns its last state (with a
     /// `deletionTimestamp` if finalizers keep it).
     pub fn delete(&self, api: &ApiResource, ns: Option<&str>, name: &str) -> Result<Value, Status> {
         let info = self.info(api)?;
-        let stored = self.shared.storage.delete(
+        let written = self.shared.storage.delete(
             &info,
             Self::scope(api, ns),
             name,
             &Preconditions::default(),
         )?;
-        stored.value()
+        Ok(written.value)
     }
 
     /// One object.
