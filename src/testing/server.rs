@@ -133,7 +133,8 @@ impl ApiServerBuilder {
         self
     }
 
-    /// Starts the server.
+    /// Starts the server: binds `127.0.0.1`, writes the kubeconfig and spawns the accept
+    /// loop on the current Tokio runtime.
     pub async fn start(self) -> std::io::Result<ApiServer> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await?;
         let addr = listener.local_addr()?;
@@ -224,7 +225,8 @@ impl std::fmt::Debug for ApiServer {
 }
 
 impl ApiServer {
-    /// Starts a server with the default options on a free port of `127.0.0.1`.
+    /// Starts a server with the default options on a free port of `127.0.0.1`, on the
+    /// current Tokio runtime.
     pub async fn start() -> std::io::Result<ApiServer> {
         ApiServerBuilder::default().start().await
     }
