@@ -553,7 +553,6 @@ impl<K> DeltaFifo<K> {
     where
         F: FnOnce(&str, &Deltas<K>, bool) -> Result<T, ProcessError<E>>,
     {
-        let mut process = Some(process);
         loop {
             let mut notified = pin!(self.notify.notified());
             notified.as_mut().enable();
@@ -567,9 +566,6 @@ impl<K> DeltaFifo<K> {
                     let Some(deltas) = state.items.remove(&key) else {
                         tracing::error!(key = &*key, "key queued without deltas; skipping");
                         continue;
-                    };
-                    let Some(process) = process.take() else {
-                        unreachable!("process is taken once, right before returning");
                     };
                     return match process(&key, &deltas, is_in_initial_list) {
                         Ok(v) => Ok(v),

@@ -13,6 +13,7 @@ mod controller;
 mod delta_fifo;
 mod handler;
 mod key;
+mod lister;
 #[cfg_attr(not(test), allow(dead_code))]
 mod processor;
 mod store;
@@ -28,6 +29,7 @@ pub use key::{
     deletion_handling_meta_namespace_key, meta_namespace_key, split_meta_namespace_key, KeyError,
     ObjectOrTombstone,
 };
+pub use lister::{Lister, NamespaceLister};
 pub use processor::EventHandlerRegistration;
 pub use store::{
     namespace_index, IndexFunc, IndexFuncError, Indexer, Indexers, KeyFunc, StoreError,

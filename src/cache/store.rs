@@ -10,7 +10,6 @@
 //! are computed before the lock is taken for writing and before anything changes, so an
 //! index function that fails leaves the store exactly as it was.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
@@ -147,8 +146,9 @@ pub enum StoreError {
 /// Values of every index for one object, in the order of [`IndexSpec::names`].
 type IndexValues = Vec<Vec<String>>;
 
-/// One index: index value -> keys of the objects that produce it.
-type Index = FastMap<String, FastSet<Arc<str>>>;
+/// One index: index value -> the objects that produce it, by key. Holding the objects
+/// themselves (not only their keys) lets `by_index` answer without a lookup per object.
+type Index<K> = FastMap<String, FastMap<Arc<str>, Arc<K>>>;
 
 /// The registered index functions in a fixed order, shared by every write without
 /// cloning: a writer takes an `Arc` of it under a short read lock.
@@ -194,29 +194,61 @@ impl<K> IndexSpec<K> {
     }
 }
 
-struct Inner<K> {
-    items: FastMap<Arc<str>, Arc<K>>,
-    spec: Arc<IndexSpec<K>>,
-    /// One index per name of `spec.names`, in the same order.
-    indices: Vec<Index>,
+/// A stored object and the index values it was filed under, kept so that an update or
+/// delete never has to run the index functions on the old object again.
+struct Item<K> {
+    obj: Arc<K>,
+    values: IndexValues,
 }
 
-fn insert_index_entries(indices: &mut [Index], key: &Arc<str>, values: IndexValues) {
+struct Inner<K> {
+    items: FastMap<Arc<str>, Item<K>>,
+    spec: Arc<IndexSpec<K>>,
+    /// One index per name of `spec.names`, in the same order.
+    indices: Vec<Index<K>>,
+}
+
+fn insert_index_entries<K>(
+    indices: &mut [Index<K>],
+    key: &Arc<str>,
+    obj: &Arc<K>,
+    values: &IndexValues,
+) {
     for (index, vals) in indices.iter_mut().zip(values) {
         for v in vals {
-            index.entry(v).or_default().insert(key.clone());
+            let entries = match index.get_mut(v.as_str()) {
+                Some(entries) => entries,
+                None => index.entry(v.clone()).or_default(),
+            };
+            entries.insert(key.clone(), obj.clone());
         }
     }
 }
 
-fn remove_index_entries(indices: &mut [Index], key: &str, values: &IndexValues) {
+fn remove_index_entries<K>(indices: &mut [Index<K>], key: &str, values: &IndexValues) {
     for (index, vals) in indices.iter_mut().zip(values) {
         for v in vals {
-            if let Some(set) = index.get_mut(v.as_str()) {
-                set.remove(key);
-                if set.is_empty() {
+            if let Some(entries) = index.get_mut(v.as_str()) {
+                entries.remove(key);
+                if entries.is_empty() {
                     index.remove(v.as_str());
                 }
+            }
+        }
+    }
+}
+
+/// Points the index entries of `key` (whose values did not change) at the new object.
+fn refresh_index_entries<K>(
+    indices: &mut [Index<K>],
+    key: &str,
+    obj: &Arc<K>,
+    values: &IndexValues,
+) {
+    for (index, vals) in indices.iter_mut().zip(values) {
+        for v in vals {
+            if let Some(slot) = index.get_mut(v.as_str()).and_then(|e| e.get_mut(key)) {
+                *slot = obj.clone();
             }
         }
     }
@@ -325,23 +357,37 @@ impl<K> Indexer<K> {
             // Indexers were added in between: compute again under the lock.
             inner.spec.values_of(&key, &obj)?
         };
-        match inner.items.get_key_value(key.as_str()) {
-            Some((stored_key, old)) => {
-                let old_values = inner.spec.values_of(&key, old)?;
-                if old_values != new_values {
-                    let stored_key = stored_key.clone();
-                    remove_index_entries(&mut inner.indices, &key, &old_values);
-                    insert_index_entries(&mut inner.indices, &stored_key, new_values);
+        match inner.items.get_mut(key.as_str()) {
+            Some(item) => {
+                if item.values == new_values {
+                    refresh_index_entries(&mut inner.indices, &key, &obj, &item.values);
+                } else {
+                    remove_index_entries(&mut inner.indices, &key, &item.values);
+                    // Reuse the stored key allocation for the new entries.
+                    let stored_key = inner
+                        .items
+                        .get_key_value(key.as_str())
+                        .map(|(k, _)| k.clone())
+                        .unwrap_or_else(|| Arc::from(key.as_str()));
+                    insert_index_entries(&mut inner.indices, &stored_key, &obj, &new_values);
                 }
-                Ok(inner
+                let item = inner
                     .items
                     .get_mut(key.as_str())
-                    .map(|slot| std::mem::replace(slot, obj)))
+                    .expect("item looked up under the same lock");
+                item.values = new_values;
+                Ok(Some(std::mem::replace(&mut item.obj, obj)))
             }
             None => {
                 let key: Arc<str> = Arc::from(key);
-                insert_index_entries(&mut inner.indices, &key, new_values);
-                inner.items.insert(key, obj);
+                insert_index_entries(&mut inner.indices, &key, &obj, &new_values);
+                inner.items.insert(
+                    key,
+                    Item {
+                        obj,
+                        values: new_values,
+                    },
+                );
                 Ok(None)
             }
         }
@@ -357,12 +403,11 @@ impl<K> Indexer<K> {
     pub fn delete_by_key(&self, key: &str) -> Result<Option<Arc<K>>, StoreError> {
         let mut guard = self.inner.write();
         let inner = &mut *guard;
-        let Some(old) = inner.items.get(key) else {
+        let Some(item) = inner.items.remove(key) else {
             return Ok(None);
         };
-        let old_values = inner.spec.values_of(key, old)?;
-        remove_index_entries(&mut inner.indices, key, &old_values);
-        Ok(inner.items.remove(key))
+        remove_index_entries(&mut inner.indices, key, &item.values);
+        Ok(Some(item.obj))
     }
 
     /// The stored object with the key of `obj`.
@@ -373,12 +418,17 @@ impl<K> Indexer<K> {
 
     /// The stored object under `key`.
     pub fn get_by_key(&self, key: &str) -> Option<Arc<K>> {
-        self.inner.read().items.get(key).cloned()
+        self.inner.read().items.get(key).map(|i| i.obj.clone())
     }
 
     /// Every stored object, in no particular order.
     pub fn list(&self) -> Vec<Arc<K>> {
-        self.inner.read().items.values().cloned().collect()
+        self.inner
+            .read()
+            .items
+            .values()
+            .map(|i| i.obj.clone())
+            .collect()
     }
 
     /// Every key, in no particular order.
@@ -417,7 +467,7 @@ impl<K> Indexer<K> {
             if !Arc::ptr_eq(&spec, &inner.spec) {
                 // Indexers were added while we built (rare): build again with them.
                 drop(inner);
-                list = items.into_values().collect();
+                list = items.into_values().map(|i| i.obj).collect();
                 continue;
             }
             let old_items = std::mem::replace(&mut inner.items, items);
@@ -440,12 +490,18 @@ impl<K> Indexer<K> {
             source,
         })?;
         let index = &inner.indices[pos];
+        if let [single] = values.as_slice() {
+            return Ok(index
+                .get(single.as_str())
+                .map(|e| e.values().cloned().collect())
+                .unwrap_or_default());
+        }
         let mut seen: FastSet<&Arc<str>> = FastSet::default();
         let mut out = Vec::new();
         for v in &values {
-            for k in index.get(v.as_str()).into_iter().flatten() {
+            for (k, o) in index.get(v.as_str()).into_iter().flatten() {
                 if seen.insert(k) {
-                    out.extend(inner.items.get(k).cloned());
+                    out.push(o.clone());
                 }
             }
         }
@@ -458,7 +514,7 @@ impl<K> Indexer<K> {
         let pos = inner.spec.position(index_name)?;
         Ok(inner.indices[pos]
             .get(value)
-            .map(|set| set.iter().map(|k| k.to_string()).collect())
+            .map(|entries| entries.keys().map(|k| k.to_string()).collect())
             .unwrap_or_default())
     }
 
@@ -473,13 +529,10 @@ impl<K> Indexer<K> {
     pub fn by_index(&self, index_name: &str, value: &str) -> Result<Vec<Arc<K>>, StoreError> {
         let inner = self.inner.read();
         let pos = inner.spec.position(index_name)?;
-        let Some(set) = inner.indices[pos].get(value) else {
-            return Ok(Vec::new());
-        };
-        Ok(set
-            .iter()
-            .filter_map(|k| inner.items.get(k).cloned())
-            .collect())
+        Ok(inner.indices[pos]
+            .get(value)
+            .map(|entries| entries.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     /// The registered index functions.
@@ -498,10 +551,18 @@ impl<K> Indexer<K> {
             return Err(StoreError::IndexerExists(dup.to_owned()));
         }
         let added = IndexSpec::new(new);
-        let mut new_indices: Vec<Index> = added.names.iter().map(|_| Index::default()).collect();
-        for (key, obj) in &inner.items {
-            let values = added.values_of(key, obj)?;
-            insert_index_entries(&mut new_indices, key, values);
+        let mut new_indices: Vec<Index<K>> = added.names.iter().map(|_| Index::default()).collect();
+        // Compute every new value first, so that a failure changes nothing.
+        let mut new_values: Vec<(Arc<str>, IndexValues)> = Vec::with_capacity(inner.items.len());
+        for (key, item) in &inner.items {
+            let values = added.values_of(key, &item.obj)?;
+            insert_index_entries(&mut new_indices, key, &item.obj, &values);
+            new_values.push((key.clone(), values));
+        }
+        for (key, values) in new_values {
+            if let Some(item) = inner.items.get_mut(&key) {
+                item.values.extend(values);
+            }
         }
         let mut all = inner.spec.indexers.clone();
         all.funcs.extend(added.indexers.funcs);
@@ -520,25 +581,25 @@ impl<K> Indexer<K> {
     }
 }
 
-type Built<K> = (FastMap<Arc<str>, Arc<K>>, Vec<Index>);
+type Built<K> = (FastMap<Arc<str>, Item<K>>, Vec<Index<K>>);
 
 fn build<K>(
     key_func: &KeyFunc<K>,
     spec: &IndexSpec<K>,
     list: Vec<Arc<K>>,
 ) -> Result<Built<K>, StoreError> {
-    let mut items: FastMap<Arc<str>, Arc<K>> =
+    let mut items: FastMap<Arc<str>, Item<K>> =
         FastMap::with_capacity_and_hasher(list.len(), Default::default());
-    let mut indices: Vec<Index> = spec.names.iter().map(|_| Index::default()).collect();
+    let mut indices: Vec<Index<K>> = spec.names.iter().map(|_| Index::default()).collect();
     for obj in list {
         let key: Arc<str> = Arc::from(key_func(&obj)?);
         let values = spec.values_of(&key, &obj)?;
-        if let Entry::Occupied(prev) = items.entry(key.clone()) {
-            let old_values = spec.values_of(&key, prev.get())?;
-            remove_index_entries(&mut indices, &key, &old_values);
+        if let Some(prev) = items.get(&key) {
+            // A later duplicate wins: drop the earlier one's index entries.
+            remove_index_entries(&mut indices, &key, &prev.values);
         }
-        insert_index_entries(&mut indices, &key, values);
-        items.insert(key, obj);
+        insert_index_entries(&mut indices, &key, &obj, &values);
+        items.insert(key, Item { obj, values });
     }
     Ok((items, indices))
 }
