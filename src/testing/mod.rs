@@ -14,6 +14,14 @@
 //! records an event in its bounded history; each open watch receives the event and frames
 //! the stored bytes as one line of newline-delimited JSON.
 //!
+//! Where it differs from a real API server: JSON only (no protobuf, no server-side
+//! `Table` rendering: clients fall back to printing themselves); HTTP/1.1 only; no OpenAPI
+//! documents (so `kubectl create` needs `--validate=false`); no server-side apply;
+//! strategic merge patch replaces lists instead of merging them by key; no admission,
+//! RBAC or defaulting; deleting a namespace removes its contents at once; a watch without
+//! `timeoutSeconds` has no deadline; initial events come in key order (namespace, then
+//! name).
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use informer::testing::ApiServer;

@@ -255,14 +255,14 @@ async fn dispatch(
         Verb::Create => {
             let (_, body) = read_body(req).await?;
             let value = parse_json(&body)?;
-            Ok(object(201, &storage.create(&t.info, ns, value)?))
+            Ok(object(201, &storage.create(&t.info, ns, value)?.stored))
         }
         Verb::Update => {
             let (_, body) = read_body(req).await?;
             let value = parse_json(&body)?;
             Ok(object(
                 200,
-                &storage.update(&t.info, ns, &name, value, t.status)?,
+                &storage.update(&t.info, ns, &name, value, t.status)?.stored,
             ))
         }
         Verb::Patch => {
@@ -278,15 +278,18 @@ async fn dispatch(
                     .collect();
                 return Err(errors::unsupported_media_type(&content_type, &accepted));
             };
-            let stored = storage.modify(&t.info, ns, &name, t.status, |current| {
+            let written = storage.modify(&t.info, ns, &name, t.status, |current| {
                 patch::apply(kind, current, &body)
             })?;
-            Ok(object(200, &stored))
+            Ok(object(200, &written.stored))
         }
         Verb::Delete => {
             let (_, body) = read_body(req).await?;
             let pre = preconditions(&body)?;
-            Ok(object(200, &storage.delete(&t.info, ns, &name, &pre)?))
+            Ok(object(
+                200,
+                &storage.delete(&t.info, ns, &name, &pre)?.stored,
+            ))
         }
         Verb::DeleteCollection => {
             let labels = &opts.labels;
@@ -296,10 +299,7 @@ async fn dispatch(
                     && fields.matches_fields(o.name(), o.namespace())
             };
             let deleted = storage.delete_collection(&t.info, ns, &filter)?;
-            let items = deleted
-                .iter()
-                .map(|o| o.value())
-                .collect::<Result<Vec<Value>, Status>>()?;
+            let items: Vec<Value> = deleted.into_iter().map(|w| w.value).collect();
             Ok(http::json_value(
                 200,
                 &serde_json::json!({

@@ -133,7 +133,8 @@ impl ApiServerBuilder {
         self
     }
 
-    /// Starts the server.
+    /// Starts the server: binds `127.0.0.1`, writes the kubeconfig and spawns the accept
+    /// loop on the current Tokio runtime.
     pub async fn start(self) -> std::io::Result<ApiServer> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await?;
         let addr = listener.local_addr()?;
@@ -224,7 +225,8 @@ impl std::fmt::Debug for ApiServer {
 }
 
 impl ApiServer {
-    /// Starts a server with the default options on a free port of `127.0.0.1`.
+    /// Starts a server with the default options on a free port of `127.0.0.1`, on the
+    /// current Tokio runtime.
     pub async fn start() -> std::io::Result<ApiServer> {
         ApiServerBuilder::default().start().await
     }
@@ -305,11 +307,11 @@ impl ApiServer {
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let stored = self
+        let written = self
             .shared
             .storage
             .create(&info, Self::scope(api, ns.as_deref()), obj)?;
-        stored.value()
+        Ok(written.value)
     }
 
     /// Replaces an object as a `PUT` would (a non-empty `metadata.resourceVersion` must
@@ -325,27 +327,27 @@ impl ApiServer {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_default();
-        let stored = self.shared.storage.update(
+        let written = self.shared.storage.update(
             &info,
             Self::scope(api, ns.as_deref()),
             &name,
             obj,
             false,
         )?;
-        stored.value()
+        Ok(written.value)
     }
 
     /// Deletes an object as a `DELETE` would; returns its last state (with a
     /// `deletionTimestamp` if finalizers keep it).
     pub fn delete(&self, api: &ApiResource, ns: Option<&str>, name: &str) -> Result<Value, Status> {
         let info = self.info(api)?;
-        let stored = self.shared.storage.delete(
+        let written = self.shared.storage.delete(
             &info,
             Self::scope(api, ns),
             name,
             &Preconditions::default(),
         )?;
-        stored.value()
+        Ok(written.value)
     }
 
     /// One object.

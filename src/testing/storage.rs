@@ -281,6 +281,16 @@ pub(crate) struct Preconditions {
     pub resource_version: Option<String>,
 }
 
+/// The result of a write: the stored version, and its JSON value for callers that want
+/// it without parsing the bytes again.
+#[derive(Debug)]
+pub(crate) struct Written {
+    /// The version as stored.
+    pub stored: Arc<Stored>,
+    /// Its JSON value.
+    pub value: Value,
+}
+
 /// A filter over stored objects (selectors).
 pub(crate) type Filter<'a> = &'a dyn Fn(&Stored) -> bool;
 
@@ -457,7 +467,7 @@ impl Storage {
         info: &ResourceInfo,
         ns: Option<&str>,
         mut body: Value,
-    ) -> Result<Arc<Stored>, Status> {
+    ) -> Result<Written, Status> {
         let api = &info.api;
         if !body.is_object() {
             return Err(errors::bad_request(
@@ -561,7 +571,7 @@ impl Storage {
         name: &str,
         body: Value,
         status_only: bool,
-    ) -> Result<Arc<Stored>, Status> {
+    ) -> Result<Written, Status> {
         self.modify(info, ns, name, status_only, |_| Ok(body))
     }
 
@@ -574,7 +584,7 @@ impl Storage {
         name: &str,
         status_only: bool,
         change: impl FnOnce(&Value) -> Result<Value, Status>,
-    ) -> Result<Arc<Stored>, Status> {
+    ) -> Result<Written, Status> {
         let api = &info.api;
         let key = ObjKey {
             namespace: ns.unwrap_or_default().to_owned(),
@@ -671,7 +681,10 @@ impl Storage {
             Value::String(old.rv.to_string()),
         );
         if merged == old_value {
-            return Ok(old);
+            return Ok(Written {
+                stored: old,
+                value: old_value,
+            });
         }
         let finished = merged
             .pointer("/metadata/deletionTimestamp")
@@ -696,7 +709,7 @@ impl Storage {
         ns: Option<&str>,
         name: &str,
         pre: &Preconditions,
-    ) -> Result<Arc<Stored>, Status> {
+    ) -> Result<Written, Status> {
         let api = &info.api;
         let key = ObjKey {
             namespace: ns.unwrap_or_default().to_owned(),
@@ -736,7 +749,10 @@ impl Storage {
         }
         if !old.meta.finalizers.as_ref().is_none_or(|f| f.is_empty()) {
             if old.meta.deletion_timestamp.is_some() {
-                return Ok(old);
+                return Ok(Written {
+                    value: old.value()?,
+                    stored: old,
+                });
             }
             let mut value = old.value()?;
             set_meta(
@@ -760,7 +776,7 @@ impl Storage {
         info: &ResourceInfo,
         ns: Option<&str>,
         filter: Filter<'_>,
-    ) -> Result<Vec<Arc<Stored>>, Status> {
+    ) -> Result<Vec<Written>, Status> {
         let page = self
             .list(info, ns, ListAt::Latest, None, None, filter, false)
             .map_err(|_| errors::internal("listing the latest state failed"))?;
@@ -950,7 +966,7 @@ impl Inner {
         kind: EventType,
         mut value: Value,
         prev: Option<Arc<Stored>>,
-    ) -> Result<Arc<Stored>, Status> {
+    ) -> Result<Written, Status> {
         let rv = self.rv + 1;
         set_meta(&mut value, "resourceVersion", Value::String(rv.to_string()));
         let stored = Arc::new(Stored::build(&value, rv)?);
@@ -983,7 +999,7 @@ impl Inner {
         self.watchers
             .retain(|w| w.res != *rk || w.tx.send(WatchMsg::Event(event.clone())).is_ok());
         self.rv_tx.send_replace(rv);
-        Ok(stored)
+        Ok(Written { stored, value })
     }
 }
 
@@ -1083,7 +1099,15 @@ mod tests {
             .expect("list");
         assert_eq!(now.items.len(), 1);
         let then = s
-            .list(&p, None, ListAt::Exact(a.rv), None, None, &all, false)
+            .list(
+                &p,
+                None,
+                ListAt::Exact(a.stored.rv),
+                None,
+                None,
+                &all,
+                false,
+            )
             .expect("list");
         assert_eq!(then.items.len(), 1);
         assert_eq!(then.items[0].name(), "a");
@@ -1122,7 +1146,7 @@ mod tests {
         let d = s
             .delete(&p, Some("default"), "f", &Preconditions::default())
             .expect("delete");
-        assert!(d.meta.deletion_timestamp.is_some());
+        assert!(d.stored.meta.deletion_timestamp.is_some());
         s.modify(&p, Some("default"), "f", false, |v| {
             let mut v = v.clone();
             v["metadata"]["finalizers"] = json!([]);
