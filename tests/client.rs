@@ -717,6 +717,69 @@ fn exec_plugin_with_expiry() {
 }
 
 #[test]
+fn exec_plugin_with_a_client_certificate() {
+    bounded(async {
+        // The server does not verify client certificates (see client_certificate_auth), so
+        // this checks that the plugin's certificate is loaded into the TLS connections and
+        // its token used with it.
+        let server = ApiServer::builder()
+            .tls(true)
+            .token("cert-and-token")
+            .start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = client_identity();
+        let cred = json!({
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "kind": "ExecCredential",
+            "status": {"token": "cert-and-token", "clientCertificateData": cert, "clientKeyData": key}
+        });
+        let cred_file = dir.path().join("cred.json");
+        std::fs::write(&cred_file, cred.to_string()).unwrap();
+        let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+        config.auth.token = None;
+        config.auth.exec = Some(informer::client::ExecConfig {
+            api_version: "client.authentication.k8s.io/v1beta1".into(),
+            command: "/bin/sh".into(),
+            args: vec![
+                "-c".into(),
+                format!(
+                    "echo run >> {}; cat {}",
+                    dir.path().join("runs").display(),
+                    cred_file.display()
+                ),
+            ],
+            ..Default::default()
+        });
+        let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
+        api.list(&ListParams::default()).await.unwrap();
+        api.list(&ListParams::default()).await.unwrap();
+        assert_eq!(runs(dir.path()), 1);
+
+        // A certificate without its key is refused with a clear error.
+        let cred = json!({
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "kind": "ExecCredential",
+            "status": {"clientCertificateData": "x"}
+        });
+        std::fs::write(&cred_file, cred.to_string()).unwrap();
+        let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+        config.auth.token = None;
+        config.auth.exec = Some(informer::client::ExecConfig {
+            api_version: "client.authentication.k8s.io/v1beta1".into(),
+            command: "/bin/cat".into(),
+            args: vec![cred_file.display().to_string()],
+            ..Default::default()
+        });
+        let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
+        let err = api.list(&ListParams::default()).await.unwrap_err();
+        assert!(err.to_string().contains("clientKeyData"), "{err}");
+        server.shutdown().await;
+    });
+}
+
+#[test]
 fn too_many_requests_waits_for_retry_after() {
     bounded(async {
         let server = ApiServer::start().await.unwrap();

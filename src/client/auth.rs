@@ -17,7 +17,7 @@ use base64::Engine;
 use http::HeaderValue;
 use parking_lot::Mutex;
 
-use super::exec::{ExecConfig, ExecRunner};
+use super::exec::{Credential, ExecConfig, ExecRunner};
 use super::{Error, Result};
 
 /// A value that must not be shown: `Debug` prints `<redacted>`, there is no `Display`.
@@ -141,14 +141,19 @@ impl Authenticator {
         Ok(Authenticator::None)
     }
 
-    /// The header for the next request.
-    pub(crate) async fn header(&self) -> Result<Option<HeaderValue>> {
-        match self {
-            Authenticator::None => Ok(None),
-            Authenticator::Header(h) => Ok(Some(h.clone())),
-            Authenticator::TokenFile(tf) => tf.header().map(Some),
-            Authenticator::Exec(e) => e.header().await.map(Some),
-        }
+    /// The header (and, from an exec plugin, the client certificate) for the next
+    /// request.
+    pub(crate) async fn credential(&self) -> Result<Credential> {
+        let header = match self {
+            Authenticator::None => None,
+            Authenticator::Header(h) => Some(h.clone()),
+            Authenticator::TokenFile(tf) => Some(tf.header()?),
+            Authenticator::Exec(e) => return e.credential().await,
+        };
+        Ok(Credential {
+            header,
+            identity: None,
+        })
     }
 
     /// The server refused the credential: forget cached ones.

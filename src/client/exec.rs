@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-use super::auth::bearer;
+use std::sync::Arc;
+
+use super::auth::{bearer, Secret};
 use super::{Error, Result};
 
 /// How long a plugin may run before it is killed.
@@ -82,10 +84,26 @@ struct ExecCredentialStatus {
     expiration_timestamp: Option<String>,
     #[serde(default)]
     client_certificate_data: Option<String>,
+    #[serde(default)]
+    client_key_data: Option<Secret<String>>,
+}
+
+/// A client certificate and key (PEM) from an exec plugin.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) key: Secret<Vec<u8>>,
+}
+
+/// What an exec plugin returned: a token, a client certificate, or both.
+#[derive(Clone, Debug)]
+pub(crate) struct Credential {
+    pub(crate) header: Option<HeaderValue>,
+    pub(crate) identity: Option<Arc<Identity>>,
 }
 
 struct Cached {
-    header: HeaderValue,
+    credential: Credential,
     expires: Option<SystemTime>,
 }
 
@@ -112,7 +130,7 @@ impl ExecRunner {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
-    pub(crate) async fn header(&self) -> Result<HeaderValue> {
+    pub(crate) async fn credential(&self) -> Result<Credential> {
         let mut cached = self.cached.lock().await;
         if self
             .invalid
@@ -122,13 +140,13 @@ impl ExecRunner {
         }
         if let Some(c) = cached.as_ref() {
             if c.expires.is_none_or(|e| SystemTime::now() < e) {
-                return Ok(c.header.clone());
+                return Ok(c.credential.clone());
             }
         }
         let fresh = self.run().await?;
-        let header = fresh.header.clone();
+        let credential = fresh.credential.clone();
         *cached = Some(fresh);
-        Ok(header)
+        Ok(credential)
     }
 
     async fn run(&self) -> Result<Cached> {
@@ -223,22 +241,32 @@ impl ExecRunner {
                 c.command
             ))
         })?;
-        let token = match status.token.filter(|t| !t.is_empty()) {
-            Some(t) => t,
-            None if status.client_certificate_data.is_some() => {
-                return Err(Error::Auth(format!(
-                    "exec credential plugin {:?} returned a client certificate; only tokens \
-                     from exec plugins are supported by this client",
-                    c.command
-                )))
+        let header = match status.token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => Some(bearer(t)?),
+            None => None,
+        };
+        let identity = match (&status.client_certificate_data, &status.client_key_data) {
+            (Some(cert), Some(key)) if !cert.is_empty() && !key.expose().is_empty() => {
+                Some(Arc::new(Identity {
+                    certificate: cert.clone().into_bytes(),
+                    key: Secret::new(key.expose().clone().into_bytes()),
+                }))
             }
-            None => {
+            (None, None) => None,
+            _ => {
                 return Err(Error::Auth(format!(
-                    "exec credential plugin {:?} returned no token",
+                    "exec credential plugin {:?} returned only one of clientCertificateData \
+                     and clientKeyData",
                     c.command
                 )))
             }
         };
+        if header.is_none() && identity.is_none() {
+            return Err(Error::Auth(format!(
+                "exec credential plugin {:?} returned neither a token nor a client certificate",
+                c.command
+            )));
+        }
         let expires = match status.expiration_timestamp.as_deref() {
             None | Some("") => None,
             Some(ts) => Some(parse_rfc3339(ts).ok_or_else(|| {
@@ -248,9 +276,9 @@ impl ExecRunner {
                 ))
             })?),
         };
-        tracing::debug!(command = %c.command, ?expires, "exec credential plugin returned a token");
+        tracing::debug!(command = %c.command, ?expires, "exec credential plugin returned a credential");
         Ok(Cached {
-            header: bearer(&token)?,
+            credential: Credential { header, identity },
             expires,
         })
     }

@@ -23,8 +23,10 @@ use serde::de::DeserializeOwned;
 
 use super::auth::Authenticator;
 use super::error::status_from_response;
+use super::exec::Identity;
 use super::rate_limit::RateLimiter;
 use super::retry::RetryPolicy;
+use super::tls::TlsConfig;
 use super::{tls, BoxError, Config, Error, Result};
 
 /// A client for one API server: cheap to clone, shared by every [`Api`](super::Api).
@@ -34,7 +36,10 @@ pub struct RestClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    /// The connection pool, and the exec plugin's client certificate it was built with.
+    http: parking_lot::RwLock<(reqwest::Client, Option<Arc<Identity>>)>,
+    /// Kept to rebuild the pool when an exec plugin hands out a new client certificate.
+    config: Config,
     base: String,
     auth: Authenticator,
     limiter: Option<RateLimiter>,
@@ -109,41 +114,10 @@ impl RestClient {
             config.token_refresh,
             Some(cluster_info(&config)),
         )?;
-        let mut builder = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .tcp_nodelay(true)
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            // reqwest needs a TLS backend even for plain HTTP; with redirects off it is
-            // used only for https:// servers.
-            .tls_backend_preconfigured(tls::build(&config.tls)?);
-        if !config.cluster_url.starts_with("https://") && config.tls.client_certificate.is_some() {
-            return Err(Error::Config(format!(
-                "a client certificate is configured but the server URL {} is not https",
-                config.cluster_url
-            )));
-        }
-        match config.proxy_url.as_deref() {
-            Some(p) if p.starts_with("http://") || p.starts_with("https://") => {
-                let proxy = reqwest::Proxy::all(p).map_err(|e| {
-                    Error::Config(format!("proxy-url {p:?} is not a valid proxy URL: {e}"))
-                })?;
-                builder = builder.proxy(proxy);
-            }
-            Some(p) => {
-                return Err(Error::Config(format!(
-                    "proxy-url {p:?} is not supported: only http:// and https:// proxies are"
-                )))
-            }
-            None => {}
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = build_http(&config, &config.tls)?;
         Ok(RestClient {
             inner: Arc::new(Inner {
-                http,
+                http: parking_lot::RwLock::new((http, None)),
                 base: config.cluster_url.clone(),
                 auth,
                 limiter: config.rate_limit.map(RateLimiter::new),
@@ -151,6 +125,7 @@ impl RestClient {
                 timeout: config.timeout,
                 default_namespace: config.default_namespace.clone(),
                 max_event_size: config.max_watch_event_size,
+                config,
             }),
         })
     }
@@ -194,11 +169,12 @@ impl RestClient {
             if let Some(l) = &inner.limiter {
                 l.acquire().await;
             }
-            let mut req = inner
-                .http
+            let credential = inner.auth.credential().await?;
+            let http = self.http_for(credential.identity)?;
+            let mut req = http
                 .request(method.clone(), &url)
                 .header(ACCEPT, "application/json");
-            if let Some(h) = inner.auth.header().await? {
+            if let Some(h) = credential.header {
                 req = req.header(AUTHORIZATION, h);
             }
             if let Some(b) = &body {
@@ -243,6 +219,32 @@ impl RestClient {
                 None => return Err(err),
             }
         }
+    }
+
+    /// The connection pool to use with this exec-plugin identity: rebuilt (TLS with the
+    /// new client certificate) when the identity changed.
+    fn http_for(&self, identity: Option<Arc<Identity>>) -> Result<reqwest::Client> {
+        let inner = &*self.inner;
+        let Some(identity) = identity else {
+            return Ok(inner.http.read().0.clone());
+        };
+        {
+            let current = inner.http.read();
+            if current
+                .1
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &identity))
+            {
+                return Ok(current.0.clone());
+            }
+        }
+        let mut tls = inner.config.tls.clone();
+        tls.client_certificate = Some(identity.certificate.clone());
+        tls.client_key = Some(identity.key.clone());
+        let http = build_http(&inner.config, &tls)?;
+        tracing::debug!("exec plugin returned a new client certificate; new connections use it");
+        *inner.http.write() = (http.clone(), Some(identity));
+        Ok(http)
     }
 
     /// Sends a request and returns the whole body of its 2xx answer.
@@ -293,6 +295,42 @@ impl RestClient {
             .map(|r| r.map_err(|e| Box::new(e) as BoxError))
             .boxed())
     }
+}
+
+/// The connection pool for a config, with these TLS settings.
+fn build_http(config: &Config, tls_config: &TlsConfig) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(config.user_agent.clone())
+        .tcp_nodelay(true)
+        .connect_timeout(config.connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none())
+        // reqwest needs a TLS backend even for plain HTTP; with redirects off it is
+        // used only for https:// servers.
+        .tls_backend_preconfigured(tls::build(tls_config)?);
+    if !config.cluster_url.starts_with("https://") && tls_config.client_certificate.is_some() {
+        return Err(Error::Config(format!(
+            "a client certificate is configured but the server URL {} is not https",
+            config.cluster_url
+        )));
+    }
+    match config.proxy_url.as_deref() {
+        Some(p) if p.starts_with("http://") || p.starts_with("https://") => {
+            let proxy = reqwest::Proxy::all(p).map_err(|e| {
+                Error::Config(format!("proxy-url {p:?} is not a valid proxy URL: {e}"))
+            })?;
+            builder = builder.proxy(proxy);
+        }
+        Some(p) => {
+            return Err(Error::Config(format!(
+                "proxy-url {p:?} is not supported: only http:// and https:// proxies are"
+            )))
+        }
+        None => {}
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
 }
 
 fn transport_error(method: &Method, url: &str, e: reqwest::Error) -> Error {
