@@ -597,7 +597,7 @@ fn token_file_rotated_during_the_test() {
         let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
         config.auth.token = None;
         config.auth.token_file = Some(file.clone());
-        config.token_refresh = Duration::from_millis(200);
+        config.token_refresh = Duration::from_millis(1500);
         config.rate_limit = None;
         let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
         assert!(api
@@ -613,7 +613,7 @@ fn token_file_rotated_during_the_test() {
         // Rotate back to a bad token: within the interval the cached good token is used.
         std::fs::write(&file, "bad-again\n").unwrap();
         api.list(&ListParams::default()).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1600)).await;
         assert!(api
             .list(&ListParams::default())
             .await
