@@ -10,12 +10,18 @@
 //! Modules:
 //! - [`meta`]: the object model (metadata, lists, watch events, statuses).
 //! - [`selector`]: label and field selectors.
-//! - [`cache`]: keys, the Indexer and the DeltaFifo.
+//! - [`client`]: configuration, auth, TLS, `RestClient`, typed and dynamic `Api<K>`,
+//!   discovery.
+//! - [`cache`]: keys, the Indexer, the DeltaFifo, the `ListerWatcher` and its pager.
+//! - `testing` (feature `testing`): an embedded API server for tests.
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod client;
 pub mod meta;
 pub mod selector;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

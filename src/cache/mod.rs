@@ -1,10 +1,12 @@
 //! The informer framework: keys, the thread-safe [`Indexer`], the [`DeltaFifo`], the
-//! controller loop and the handlers it feeds.
+//! controller loop and the handlers it feeds, listers over the cache, and the
+//! [`ListerWatcher`] through which it lists and watches.
 //!
 //! Data flows Reflector → [`DeltaFifo`] → controller loop → [`Indexer`] and, through the
 //! shared processor, every registered [`ResourceEventHandler`].
-//! This layer never sees HTTP: what it stores and queues are `Arc<K>` of objects that
-//! implement [`Object`](crate::meta::Object).
+//! This layer never sees HTTP: it reaches a server only through [`ListerWatcher`]
+//! (implemented over the client's `Api<K>` by [`ListWatch`]); what it stores and queues
+//! are `Arc<K>` of objects that implement [`Object`](crate::meta::Object).
 
 // The controller loop and the shared processor are wired into the shared informer by
 // the informer issue; until then only their tests use the crate-private parts.
@@ -14,6 +16,7 @@ mod delta_fifo;
 mod handler;
 mod key;
 mod lister;
+mod listwatch;
 #[cfg_attr(not(test), allow(dead_code))]
 mod processor;
 mod store;
@@ -30,6 +33,9 @@ pub use key::{
     ObjectOrTombstone,
 };
 pub use lister::{Lister, NamespaceLister};
+pub use listwatch::{
+    ListPager, ListWatch, ListerWatcher, PagedList, WatchStream, DEFAULT_PAGE_SIZE,
+};
 pub use processor::EventHandlerRegistration;
 pub use store::{
     namespace_index, IndexFunc, IndexFuncError, Indexer, Indexers, KeyFunc, StoreError,

@@ -1,0 +1,398 @@
+//! `Api<K>`: typed (or dynamic) access to one resource, in one namespace or in all.
+//!
+//! An `Api` knows its [`ApiResource`] (statically from [`Resource`] for typed objects, or
+//! given at run time for [`DynamicObject`](crate::meta::DynamicObject)s) and its
+//! namespace, and turns each call into a URL (`/api/v1/namespaces/ns/pods/name`,
+//! `/apis/group/version/...`), a query string from the params, and a JSON body. The
+//! answer is decoded with serde straight into `K`, [`ObjectList<K>`] or, for watches, a
+//! stream of [`WatchEvent<K>`] (see [`watch_stream`](super::watch_stream)).
+
+use std::marker::PhantomData;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use http::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::params::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
+use super::rest::Body;
+use super::watch_stream::decode_watch;
+use super::{Error, RestClient, Result};
+use crate::meta::{ApiResource, ObjectList, Resource, Status, WatchEvent};
+
+/// What a delete answered: the object (still there while finalizers run, or as it was
+/// deleted), or a `Status` of success.
+// `T` is an object (usually kilobytes once decoded), so the `Status` variant is not the
+// one that makes the enum large; clippy cannot see that through the type parameter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeleteResponse<T> {
+    /// The object (or, for `delete_collection`, the list of objects).
+    Object(T),
+    /// A `Status` (`Success`).
+    Status(Status),
+}
+
+impl<T> DeleteResponse<T> {
+    /// The object, if the server returned one.
+    pub fn object(self) -> Option<T> {
+        match self {
+            DeleteResponse::Object(o) => Some(o),
+            DeleteResponse::Status(_) => None,
+        }
+    }
+}
+
+/// Access to one resource, namespaced or across all namespaces.
+pub struct Api<K> {
+    client: RestClient,
+    resource: ApiResource,
+    namespace: Option<String>,
+    _k: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Api<K> {
+    fn clone(&self) -> Self {
+        Api {
+            client: self.client.clone(),
+            resource: self.resource.clone(),
+            namespace: self.namespace.clone(),
+            _k: PhantomData,
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for Api<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("resource", &self.resource)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Resource> Api<K> {
+    /// Every namespace (or a cluster-scoped resource).
+    pub fn all(client: RestClient) -> Self {
+        Api::all_with(client, &K::api_resource())
+    }
+
+    /// One namespace (ignored for a cluster-scoped resource).
+    pub fn namespaced(client: RestClient, namespace: &str) -> Self {
+        Api::namespaced_with(client, namespace, &K::api_resource())
+    }
+
+    /// The config's default namespace.
+    pub fn default_namespaced(client: RestClient) -> Self {
+        Api::default_namespaced_with(client, &K::api_resource())
+    }
+}
+
+/// A path segment, percent-encoded.
+fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'@') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct KindProbe {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+impl<K> Api<K> {
+    /// Every namespace, for a resource known at run time.
+    pub fn all_with(client: RestClient, resource: &ApiResource) -> Self {
+        Api {
+            client,
+            resource: resource.clone(),
+            namespace: None,
+            _k: PhantomData,
+        }
+    }
+
+    /// One namespace, for a resource known at run time.
+    pub fn namespaced_with(client: RestClient, namespace: &str, resource: &ApiResource) -> Self {
+        Api {
+            client,
+            resource: resource.clone(),
+            namespace: resource.namespaced.then(|| namespace.to_owned()),
+            _k: PhantomData,
+        }
+    }
+
+    /// The config's default namespace, for a resource known at run time.
+    pub fn default_namespaced_with(client: RestClient, resource: &ApiResource) -> Self {
+        let ns = client.default_namespace().to_owned();
+        Api::namespaced_with(client, &ns, resource)
+    }
+
+    /// The resource this accesses.
+    pub fn resource(&self) -> &ApiResource {
+        &self.resource
+    }
+
+    /// The namespace, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The client underneath.
+    pub fn client(&self) -> &RestClient {
+        &self.client
+    }
+
+    /// `/api/v1[/namespaces/ns]/plural` or `/apis/group/version[/namespaces/ns]/plural`.
+    pub fn collection_path(&self) -> String {
+        let r = &self.resource;
+        let mut p = if r.group.is_empty() {
+            format!("/api/{}", seg(&r.version))
+        } else {
+            format!("/apis/{}/{}", seg(&r.group), seg(&r.version))
+        };
+        if let Some(ns) = &self.namespace {
+            p.push_str("/namespaces/");
+            p.push_str(&seg(ns));
+        }
+        p.push('/');
+        p.push_str(&seg(&r.plural));
+        p
+    }
+
+    fn object_path(&self, name: &str, sub: Option<&str>) -> Result<String> {
+        if name.is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "an empty name was given for a {}",
+                self.resource.kind
+            )));
+        }
+        let mut p = self.collection_path();
+        p.push('/');
+        p.push_str(&seg(name));
+        if let Some(s) = sub {
+            p.push('/');
+            p.push_str(s);
+        }
+        Ok(p)
+    }
+
+    fn need_namespace(&self, verb: &str) -> Result<()> {
+        if self.resource.namespaced && self.namespace.is_none() {
+            return Err(Error::InvalidRequest(format!(
+                "{verb} of a {} needs a namespace: use Api::namespaced",
+                self.resource.kind
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn with_query(
+    path: String,
+    fill: impl FnOnce(&mut form_urlencoded::Serializer<'_, String>),
+) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    fill(&mut q);
+    let q = q.finish();
+    if q.is_empty() {
+        path
+    } else {
+        format!("{path}?{q}")
+    }
+}
+
+impl<K> Api<K>
+where
+    K: DeserializeOwned + Send + 'static,
+{
+    /// Reads one object.
+    pub async fn get(&self, name: &str) -> Result<K> {
+        self.need_namespace("get")?;
+        let path = self.object_path(name, None)?;
+        self.client.request_json(Method::GET, &path, None).await
+    }
+
+    /// Reads one object; `None` when it does not exist.
+    pub async fn get_opt(&self, name: &str) -> Result<Option<K>> {
+        match self.get(name).await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the `status` subresource.
+    pub async fn get_status(&self, name: &str) -> Result<K> {
+        self.need_namespace("get")?;
+        let path = self.object_path(name, Some("status"))?;
+        self.client.request_json(Method::GET, &path, None).await
+    }
+
+    /// Lists objects (one page when `params.limit` is set).
+    pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>> {
+        let path = with_query(self.collection_path(), |q| params.query(q));
+        self.client.request_json(Method::GET, &path, None).await
+    }
+
+    /// Watches objects: a stream of events that ends when the server ends the watch
+    /// (cleanly), or with one error item.
+    pub async fn watch(
+        &self,
+        params: &WatchParams,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<K>>>> {
+        let path = with_query(self.collection_path(), |q| params.query(q));
+        let body = self.client.request_stream(&path).await?;
+        let context = format!("GET {}{}", self.client.base_url(), path);
+        Ok(decode_watch(body, self.client.max_watch_event_size(), context).boxed())
+    }
+
+    /// Deletes one object.
+    pub async fn delete(&self, name: &str, params: &DeleteParams) -> Result<DeleteResponse<K>> {
+        self.need_namespace("delete")?;
+        let path = self.object_path(name, None)?;
+        let body = Body::json(&params.body())?;
+        let bytes = self
+            .client
+            .request_bytes(Method::DELETE, &path, Some(body))
+            .await?;
+        decode_delete(&bytes, &path)
+    }
+
+    /// Deletes every object matching `list` (in the namespace, or everywhere).
+    pub async fn delete_collection(
+        &self,
+        params: &DeleteParams,
+        list: &ListParams,
+    ) -> Result<DeleteResponse<ObjectList<K>>> {
+        let path = with_query(self.collection_path(), |q| list.query(q));
+        let body = Body::json(&params.body())?;
+        let bytes = self
+            .client
+            .request_bytes(Method::DELETE, &path, Some(body))
+            .await?;
+        decode_delete(&bytes, &path)
+    }
+
+    /// Patches one object.
+    pub async fn patch<P: Serialize>(
+        &self,
+        name: &str,
+        params: &PatchParams,
+        patch: &Patch<P>,
+    ) -> Result<K> {
+        self.patch_sub(name, None, params, patch).await
+    }
+
+    /// Patches the `status` subresource.
+    pub async fn patch_status<P: Serialize>(
+        &self,
+        name: &str,
+        params: &PatchParams,
+        patch: &Patch<P>,
+    ) -> Result<K> {
+        self.patch_sub(name, Some("status"), params, patch).await
+    }
+
+    async fn patch_sub<P: Serialize>(
+        &self,
+        name: &str,
+        sub: Option<&str>,
+        params: &PatchParams,
+        patch: &Patch<P>,
+    ) -> Result<K> {
+        self.need_namespace("patch")?;
+        let path = with_query(self.object_path(name, sub)?, |q| params.query(q));
+        let body = Body::json_as(patch.body(), patch.content_type())?;
+        self.client
+            .request_json(Method::PATCH, &path, Some(body))
+            .await
+    }
+}
+
+impl<K> Api<K>
+where
+    K: Serialize + DeserializeOwned + Send + 'static,
+{
+    /// Creates an object.
+    pub async fn create(&self, params: &PostParams, obj: &K) -> Result<K> {
+        self.need_namespace("create")?;
+        let path = with_query(self.collection_path(), |q| params.query(q));
+        let body = Body::json(obj)?;
+        self.client
+            .request_json(Method::POST, &path, Some(body))
+            .await
+    }
+
+    /// Replaces an object (its `metadata.resourceVersion`, if set, must be current, or the
+    /// server answers `409 Conflict`).
+    pub async fn replace(&self, name: &str, params: &PostParams, obj: &K) -> Result<K> {
+        self.replace_sub(name, None, params, obj).await
+    }
+
+    /// Replaces the `status` subresource.
+    pub async fn replace_status(&self, name: &str, params: &PostParams, obj: &K) -> Result<K> {
+        self.replace_sub(name, Some("status"), params, obj).await
+    }
+
+    async fn replace_sub(
+        &self,
+        name: &str,
+        sub: Option<&str>,
+        params: &PostParams,
+        obj: &K,
+    ) -> Result<K> {
+        self.need_namespace("replace")?;
+        let path = with_query(self.object_path(name, sub)?, |q| params.query(q));
+        let body = Body::json(obj)?;
+        self.client
+            .request_json(Method::PUT, &path, Some(body))
+            .await
+    }
+}
+
+fn decode_delete<T: DeserializeOwned>(bytes: &[u8], path: &str) -> Result<DeleteResponse<T>> {
+    let ctx = || format!("decoding the answer to DELETE {path}");
+    let probe: KindProbe = serde_json::from_slice(bytes).map_err(|e| Error::decode(ctx(), e))?;
+    if probe.kind.as_deref() == Some("Status") {
+        serde_json::from_slice(bytes)
+            .map(DeleteResponse::Status)
+            .map_err(|e| Error::decode(ctx(), e))
+    } else {
+        serde_json::from_slice(bytes)
+            .map(DeleteResponse::Object)
+            .map_err(|e| Error::decode(ctx(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Config;
+    use crate::meta::DynamicObject;
+
+    #[test]
+    fn paths() {
+        let client = RestClient::new(Config::new("http://127.0.0.1:1").unwrap()).unwrap();
+        let pods = ApiResource::new("", "v1", "Pod", "pods", true);
+        let deploy = ApiResource::new("apps", "v1", "Deployment", "deployments", true);
+        let nodes = ApiResource::new("", "v1", "Node", "nodes", false);
+        let a: Api<DynamicObject> = Api::namespaced_with(client.clone(), "shop", &pods);
+        assert_eq!(a.collection_path(), "/api/v1/namespaces/shop/pods");
+        assert_eq!(
+            a.object_path("web 1", Some("status")).unwrap(),
+            "/api/v1/namespaces/shop/pods/web%201/status"
+        );
+        let a: Api<DynamicObject> = Api::all_with(client.clone(), &deploy);
+        assert_eq!(a.collection_path(), "/apis/apps/v1/deployments");
+        let a: Api<DynamicObject> = Api::namespaced_with(client, "shop", &nodes);
+        assert_eq!(a.collection_path(), "/api/v1/nodes");
+    }
+}

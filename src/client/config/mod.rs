@@ -1,0 +1,143 @@
+//! `Config`: everything needed to reach an API server — its URL, TLS settings,
+//! credentials, default namespace and the client's own limits (timeouts, rate limit,
+//! retries, watch event size).
+//!
+//! A config comes from a kubeconfig ([`kubeconfig`]: `KUBECONFIG`'s files merged, or
+//! `~/.kube/config`), from the pod's service account ([`incluster`]), or from
+//! [`Config::infer`], which tries the first and then the second. It is plain data that
+//! [`RestClient::new`](super::RestClient::new) turns into a connection pool and an
+//! authenticator. Secrets are [`Secret`](super::Secret)s: `Debug` shows them as
+//! `<redacted>`.
+
+pub mod incluster;
+pub mod kubeconfig;
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::auth::AuthInfo;
+use super::rate_limit::RateLimit;
+use super::retry::RetryPolicy;
+use super::tls::TlsConfig;
+use super::{Error, Result};
+use kubeconfig::{KubeConfigOptions, Kubeconfig};
+
+/// The default cap on one watch event's size: 64 MiB.
+pub const DEFAULT_MAX_WATCH_EVENT_SIZE: usize = 64 << 20;
+
+/// How to reach and talk to an API server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The server's base URL, for example `https://10.0.0.1:6443` (no trailing slash).
+    pub cluster_url: String,
+    /// Namespace used by [`Api::default_namespaced`](super::Api::default_namespaced).
+    pub default_namespace: String,
+    /// TLS settings.
+    pub tls: TlsConfig,
+    /// Credentials.
+    pub auth: AuthInfo,
+    /// HTTP(S) proxy for every request (`proxy-url`).
+    pub proxy_url: Option<String>,
+    /// Timeout of each request other than a watch (default 295 s); `None` for none.
+    pub timeout: Option<Duration>,
+    /// Timeout of connecting (default 30 s).
+    pub connect_timeout: Duration,
+    /// Client-side rate limit (default QPS 5, burst 10, as client-go); `None` switches it
+    /// off.
+    pub rate_limit: Option<RateLimit>,
+    /// Retries of idempotent requests on `429` and `5xx`.
+    pub retry: RetryPolicy,
+    /// How often a token file is re-read (default 1 minute).
+    pub token_refresh: Duration,
+    /// Largest watch event accepted (default [`DEFAULT_MAX_WATCH_EVENT_SIZE`]).
+    pub max_watch_event_size: usize,
+    /// The `User-Agent` header (default `informer/<version>`).
+    pub user_agent: String,
+    /// The cluster's `client.authentication.k8s.io/exec` extension, passed to exec plugins
+    /// with `provideClusterInfo` as `spec.cluster.config`.
+    pub cluster_extensions: Option<serde_json::Value>,
+}
+
+impl Config {
+    /// A config for this URL with every default and no credentials.
+    pub fn new(cluster_url: &str) -> Result<Config> {
+        let url = cluster_url.trim().trim_end_matches('/');
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "the server URL {cluster_url:?} must start with https:// or http://"
+                ))
+            })?;
+        if rest.is_empty() || rest.contains(char::is_whitespace) {
+            return Err(Error::Config(format!(
+                "the server URL {cluster_url:?} has no valid host"
+            )));
+        }
+        Ok(Config {
+            cluster_url: url.to_owned(),
+            default_namespace: "default".to_owned(),
+            tls: TlsConfig::default(),
+            auth: AuthInfo::default(),
+            proxy_url: None,
+            timeout: Some(Duration::from_secs(295)),
+            connect_timeout: Duration::from_secs(30),
+            rate_limit: Some(RateLimit::default()),
+            retry: RetryPolicy::default(),
+            token_refresh: Duration::from_secs(60),
+            max_watch_event_size: DEFAULT_MAX_WATCH_EVENT_SIZE,
+            user_agent: format!("informer/{}", env!("CARGO_PKG_VERSION")),
+            cluster_extensions: None,
+        })
+    }
+
+    /// The config kubectl would use (`KUBECONFIG`, else `~/.kube/config`) with its current
+    /// context, or the in-cluster config when there is no kubeconfig. The error says what
+    /// was tried.
+    pub fn infer() -> Result<Config> {
+        let paths = kubeconfig::default_paths();
+        let kubeconfig_err = if paths.iter().any(|p| p.exists()) {
+            return Config::from_kubeconfig(&KubeConfigOptions::default());
+        } else {
+            let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            if list.is_empty() {
+                "no KUBECONFIG and no home directory".to_owned()
+            } else {
+                format!("no kubeconfig at {}", list.join(", "))
+            }
+        };
+        match Config::incluster() {
+            Ok(c) => Ok(c),
+            Err(e) => Err(Error::Config(format!(
+                "no configuration found: {kubeconfig_err}; and {e}. Set KUBECONFIG, create \
+                 ~/.kube/config or run inside a cluster"
+            ))),
+        }
+    }
+
+    /// The kubeconfig kubectl would use, with the given (or current) context.
+    pub fn from_kubeconfig(options: &KubeConfigOptions) -> Result<Config> {
+        Kubeconfig::read()?.to_config(options)
+    }
+
+    /// One kubeconfig file, with its current context.
+    pub fn from_kubeconfig_file(path: impl AsRef<Path>) -> Result<Config> {
+        Kubeconfig::read_from(path)?.to_config(&KubeConfigOptions::default())
+    }
+
+    /// The in-cluster config: `KUBERNETES_SERVICE_HOST`/`_PORT` and the service account
+    /// mounted at [`incluster::SERVICE_ACCOUNT_DIR`].
+    pub fn incluster() -> Result<Config> {
+        incluster::from(
+            &|k| std::env::var(k).ok(),
+            Path::new(incluster::SERVICE_ACCOUNT_DIR),
+        )
+    }
+
+    /// The in-cluster config from another environment and service-account directory
+    /// (for tests and unusual mounts).
+    pub fn incluster_from(env: &dyn Fn(&str) -> Option<String>, dir: &Path) -> Result<Config> {
+        incluster::from(env, dir)
+    }
+}

@@ -1,0 +1,404 @@
+//! Exec credential plugins (`users[].user.exec` in a kubeconfig): run a command, read an
+//! `ExecCredential` from its standard output, use its token until it expires.
+//!
+//! The plugin is run without a terminal, with `KUBERNETES_EXEC_INFO` describing the request
+//! (and the cluster when `provideClusterInfo` is set). Its credential is cached until
+//! `status.expirationTimestamp` (forever when absent) or until the server answers `401`;
+//! concurrent requests wait for one run instead of starting several. Both
+//! `client.authentication.k8s.io/v1` and `v1beta1` are understood. The token is never
+//! logged; the plugin's standard error is quoted in errors to say what went wrong.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::HeaderValue;
+use serde::{Deserialize, Serialize};
+
+use std::sync::Arc;
+
+use super::auth::{bearer, Secret};
+use super::{Error, Result};
+
+/// How long a plugin may run before it is killed.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One environment variable for the plugin.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecEnvVar {
+    /// Variable name.
+    pub name: String,
+    /// Variable value (may be secret; never shown in `Debug`).
+    pub value: String,
+}
+
+impl fmt::Debug for ExecEnvVar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}=<redacted>", self.name)
+    }
+}
+
+/// An exec credential plugin, as `users[].user.exec` describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecConfig {
+    /// `client.authentication.k8s.io/v1` or `client.authentication.k8s.io/v1beta1`.
+    pub api_version: String,
+    /// The command; a relative path containing a `/` is relative to the kubeconfig.
+    pub command: String,
+    /// Arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: Vec<ExecEnvVar>,
+    /// Shown when the command cannot be found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_hint: Option<String>,
+    /// Pass the cluster's details in `KUBERNETES_EXEC_INFO`.
+    #[serde(default)]
+    pub provide_cluster_info: bool,
+    /// `Never`, `IfAvailable` or `Always`; this client never has a terminal to offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive_mode: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecCredential {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    status: Option<ExecCredentialStatus>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecCredentialStatus {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    expiration_timestamp: Option<String>,
+    #[serde(default)]
+    client_certificate_data: Option<String>,
+    #[serde(default)]
+    client_key_data: Option<Secret<String>>,
+}
+
+/// A client certificate and key (PEM) from an exec plugin.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) key: Secret<Vec<u8>>,
+}
+
+/// What an exec plugin returned: a token, a client certificate, or both.
+#[derive(Clone, Debug)]
+pub(crate) struct Credential {
+    pub(crate) header: Option<HeaderValue>,
+    pub(crate) identity: Option<Arc<Identity>>,
+}
+
+struct Cached {
+    credential: Credential,
+    expires: Option<SystemTime>,
+}
+
+/// Runs the plugin when the cached credential is missing or expired.
+pub(crate) struct ExecRunner {
+    config: ExecConfig,
+    cluster: Option<serde_json::Value>,
+    cached: tokio::sync::Mutex<Option<Cached>>,
+    invalid: std::sync::atomic::AtomicBool,
+}
+
+impl ExecRunner {
+    pub(crate) fn new(config: ExecConfig, cluster: Option<serde_json::Value>) -> Self {
+        ExecRunner {
+            config,
+            cluster,
+            cached: tokio::sync::Mutex::new(None),
+            invalid: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn invalidate(&self) {
+        self.invalid
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) async fn credential(&self) -> Result<Credential> {
+        let mut cached = self.cached.lock().await;
+        if self
+            .invalid
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            *cached = None;
+        }
+        if let Some(c) = cached.as_ref() {
+            if c.expires.is_none_or(|e| SystemTime::now() < e) {
+                return Ok(c.credential.clone());
+            }
+        }
+        let fresh = self.run().await?;
+        let credential = fresh.credential.clone();
+        *cached = Some(fresh);
+        Ok(credential)
+    }
+
+    async fn run(&self) -> Result<Cached> {
+        let c = &self.config;
+        let api_version = c.api_version.as_str();
+        if api_version != "client.authentication.k8s.io/v1"
+            && api_version != "client.authentication.k8s.io/v1beta1"
+        {
+            return Err(Error::Auth(format!(
+                "exec plugin {:?}: apiVersion {api_version:?} is not supported; use \
+                 client.authentication.k8s.io/v1 or v1beta1",
+                c.command
+            )));
+        }
+        if c.interactive_mode.as_deref() == Some("Always") {
+            return Err(Error::Auth(format!(
+                "exec plugin {:?} needs a terminal (interactiveMode: Always), which this \
+                 client cannot provide",
+                c.command
+            )));
+        }
+        let mut spec = serde_json::json!({"interactive": false});
+        if c.provide_cluster_info {
+            if let Some(cluster) = &self.cluster {
+                spec["cluster"] = cluster.clone();
+            }
+        }
+        let info =
+            serde_json::json!({"apiVersion": api_version, "kind": "ExecCredential", "spec": spec});
+        let mut cmd = tokio::process::Command::new(&c.command);
+        cmd.args(&c.args)
+            .env("KUBERNETES_EXEC_INFO", info.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for var in &c.env {
+            cmd.env(&var.name, &var.value);
+        }
+        let child = cmd.spawn().map_err(|e| {
+            let hint = c
+                .install_hint
+                .as_deref()
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            Error::Auth(format!(
+                "cannot run the exec credential plugin {:?}: {e}{hint}",
+                c.command
+            ))
+        })?;
+        let output = match tokio::time::timeout(EXEC_TIMEOUT, child.wait_with_output()).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
+                return Err(Error::Auth(format!(
+                    "exec credential plugin {:?} failed: {e}",
+                    c.command
+                )))
+            }
+            Err(_) => {
+                return Err(Error::Auth(format!(
+                    "exec credential plugin {:?} did not finish within {:?}",
+                    c.command, EXEC_TIMEOUT
+                )))
+            }
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = stderr.trim();
+        if !output.status.success() {
+            return Err(Error::Auth(format!(
+                "exec credential plugin {:?} exited with {}: {}",
+                c.command,
+                output.status,
+                truncate(stderr, 2048)
+            )));
+        }
+        let cred: ExecCredential = serde_json::from_slice(&output.stdout).map_err(|e| {
+            Error::Auth(format!(
+                "exec credential plugin {:?} did not print an ExecCredential as JSON: {e}",
+                c.command
+            ))
+        })?;
+        if cred.kind != "ExecCredential" || cred.api_version != api_version {
+            return Err(Error::Auth(format!(
+                "exec credential plugin {:?} printed kind {:?} apiVersion {:?}; expected an \
+                 ExecCredential of {api_version}",
+                c.command, cred.kind, cred.api_version
+            )));
+        }
+        let status = cred.status.ok_or_else(|| {
+            Error::Auth(format!(
+                "exec credential plugin {:?} printed an ExecCredential without status",
+                c.command
+            ))
+        })?;
+        let header = match status.token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => Some(bearer(t)?),
+            None => None,
+        };
+        let identity = match (&status.client_certificate_data, &status.client_key_data) {
+            (Some(cert), Some(key)) if !cert.is_empty() && !key.expose().is_empty() => {
+                Some(Arc::new(Identity {
+                    certificate: cert.clone().into_bytes(),
+                    key: Secret::new(key.expose().clone().into_bytes()),
+                }))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(Error::Auth(format!(
+                    "exec credential plugin {:?} returned only one of clientCertificateData \
+                     and clientKeyData",
+                    c.command
+                )))
+            }
+        };
+        if header.is_none() && identity.is_none() {
+            return Err(Error::Auth(format!(
+                "exec credential plugin {:?} returned neither a token nor a client certificate",
+                c.command
+            )));
+        }
+        let expires = match status.expiration_timestamp.as_deref() {
+            None | Some("") => None,
+            Some(ts) => Some(parse_rfc3339(ts).ok_or_else(|| {
+                Error::Auth(format!(
+                    "exec credential plugin {:?} returned an invalid expirationTimestamp {ts:?}",
+                    c.command
+                ))
+            })?),
+        };
+        tracing::debug!(command = %c.command, ?expires, "exec credential plugin returned a credential");
+        Ok(Cached {
+            credential: Credential { header, identity },
+            expires,
+        })
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The path of a plugin command: relative paths with a separator are relative to the
+/// kubeconfig's directory, bare names are looked up in `PATH`.
+pub(crate) fn resolve_command(command: &str, base: Option<&std::path::Path>) -> String {
+    let p = PathBuf::from(command);
+    match base {
+        Some(dir) if p.is_relative() && command.contains('/') => {
+            let rel: PathBuf = p
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
+            dir.join(rel).to_string_lossy().into_owned()
+        }
+        _ => command.to_owned(),
+    }
+}
+
+/// Parses an RFC 3339 timestamp such as `2026-01-02T03:04:05Z` or
+/// `2026-01-02T03:04:05.123+01:00`.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        if !t.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos: i64 = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = s.get(start..i)?;
+        if frac.is_empty() {
+            return None;
+        }
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        nanos = digits.parse().ok()?;
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let m = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
+            if *c == b'+' {
+                -m
+            } else {
+                m
+            }
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec + offset;
+    if secs < 0 {
+        return Some(UNIX_EPOCH);
+    }
+    Some(UNIX_EPOCH + Duration::new(secs as u64, nanos as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        let t = parse_rfc3339("1970-01-02T00:00:01Z").unwrap();
+        assert_eq!(t, UNIX_EPOCH + Duration::from_secs(86_401));
+        let t = parse_rfc3339("2000-03-01T00:00:00.5+01:00").unwrap();
+        assert_eq!(
+            t,
+            UNIX_EPOCH + Duration::from_secs(951_868_800 - 3600) + Duration::from_millis(500)
+        );
+        assert!(parse_rfc3339("2000-13-01T00:00:00Z").is_none());
+        assert!(parse_rfc3339("yesterday").is_none());
+        assert!(parse_rfc3339("2000-01-01T00:00:00").is_none());
+    }
+
+    #[test]
+    fn env_values_are_redacted() {
+        let v = ExecEnvVar {
+            name: "TOKEN".into(),
+            value: "s3cret".into(),
+        };
+        assert!(!format!("{v:?}").contains("s3cret"));
+    }
+}

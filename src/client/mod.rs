@@ -1,0 +1,57 @@
+//! The client: configuration, credentials, TLS and HTTP to reach an API server, and typed
+//! or dynamic access to its resources.
+//!
+//! How data passes through it: a [`Config`] (from a kubeconfig, the pod's service account
+//! or [`Config::infer`]) becomes a [`RestClient`] — a rate-limited, retrying,
+//! authenticated connection pool. An [`Api<K>`] on that client turns calls (`get`,
+//! `list`, `watch`, `create`, `replace`, `patch`, `delete`, ...) into requests and decodes
+//! the answers into `K`, [`ObjectList<K>`](crate::meta::ObjectList) or a stream of
+//! [`WatchEvent<K>`](crate::meta::WatchEvent). Failures are one [`Error`] type; the
+//! server's own `Status` is kept and classified ([`Error::is_not_found`],
+//! [`Error::is_gone`], ...). [`Discovery`] lists what the server serves.
+//!
+//! This module knows nothing about caches; the informer framework reaches it only through
+//! [`cache::ListerWatcher`](crate::cache::ListerWatcher).
+//!
+//! ```no_run
+//! # async fn demo() -> informer::client::Result<()> {
+//! use informer::client::{Api, ListParams, RestClient};
+//! use informer::meta::{ApiResource, DynamicObject};
+//! let client = RestClient::try_default()?;
+//! let pods = ApiResource::new("", "v1", "Pod", "pods", true);
+//! let api: Api<DynamicObject> = Api::default_namespaced_with(client, &pods);
+//! for pod in api.list(&ListParams::default().labels("app=web")).await?.items {
+//!     println!("{:?}", pod.metadata.name);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod auth;
+pub mod config;
+mod discovery;
+mod error;
+mod exec;
+mod params;
+mod rate_limit;
+mod rest;
+mod retry;
+mod tls;
+pub mod watch_stream;
+
+pub use api::{Api, DeleteResponse};
+pub use auth::{AuthInfo, Secret};
+pub use config::kubeconfig::{KubeConfigOptions, Kubeconfig};
+pub use config::{Config, DEFAULT_MAX_WATCH_EVENT_SIZE};
+pub use discovery::{ApiGroupInfo, DiscoveredResource, Discovery, ServerVersion};
+pub use error::{BoxError, Error, Result};
+pub use exec::{ExecConfig, ExecEnvVar};
+pub use http::Method;
+pub use params::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
+    ResourceVersionMatch, WatchParams,
+};
+pub use rate_limit::{RateLimit, RateLimiter};
+pub use rest::{Body, RestClient};
+pub use retry::RetryPolicy;
+pub use tls::TlsConfig;

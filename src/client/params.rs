@@ -1,0 +1,361 @@
+//! Request options: what a list, watch, create, patch or delete asks of the server.
+//!
+//! These are plain data (no HTTP): [`Api`](super::Api) renders them into the query string
+//! or, for deletions, into a `DeleteOptions` body. Selectors may be given as strings or as
+//! [`LabelSelector`](crate::selector::LabelSelector) /
+//! [`FieldSelector`](crate::selector::FieldSelector), whose `Display` is the query form.
+
+use std::fmt::Display;
+
+use serde::Serialize;
+
+/// How the server interprets `resourceVersion` on a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceVersionMatch {
+    /// Exactly the given resourceVersion (`410 Expired` if it was compacted away).
+    Exact,
+    /// Any state at least as new as the given resourceVersion.
+    NotOlderThan,
+}
+
+impl ResourceVersionMatch {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceVersionMatch::Exact => "Exact",
+            ResourceVersionMatch::NotOlderThan => "NotOlderThan",
+        }
+    }
+}
+
+/// Options of a list call (client-go's `ListOptions` without the watch fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListParams {
+    /// Label selector in query form, for example `app=web,tier!=db`.
+    pub label_selector: Option<String>,
+    /// Field selector in query form, for example `metadata.name=web`.
+    pub field_selector: Option<String>,
+    /// Page size; `None` lists everything at once.
+    pub limit: Option<u32>,
+    /// Continue token from the previous page.
+    pub continue_token: Option<String>,
+    /// resourceVersion to list at: `None`/`""` for the newest state (a consistent read),
+    /// `"0"` for any state (served from the server's cache).
+    pub resource_version: Option<String>,
+    /// How to interpret `resource_version`.
+    pub resource_version_match: Option<ResourceVersionMatch>,
+    /// Server-side timeout of the call.
+    pub timeout_seconds: Option<u32>,
+}
+
+impl ListParams {
+    /// Only objects whose labels match (a `&str` or a
+    /// [`LabelSelector`](crate::selector::LabelSelector)).
+    pub fn labels(mut self, selector: impl Display) -> Self {
+        self.label_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Only objects whose fields match (a `&str` or a
+    /// [`FieldSelector`](crate::selector::FieldSelector)).
+    pub fn fields(mut self, selector: impl Display) -> Self {
+        self.field_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Lists in pages of this size.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Continues a paged list.
+    pub fn continue_token(mut self, token: impl Into<String>) -> Self {
+        self.continue_token = Some(token.into());
+        self
+    }
+
+    /// Lists at this resourceVersion.
+    pub fn at(mut self, resource_version: impl Into<String>) -> Self {
+        self.resource_version = Some(resource_version.into());
+        self
+    }
+
+    /// Sets how the resourceVersion is matched.
+    pub fn matching(mut self, m: ResourceVersionMatch) -> Self {
+        self.resource_version_match = Some(m);
+        self
+    }
+
+    pub(crate) fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
+        if let Some(s) = &self.label_selector {
+            q.append_pair("labelSelector", s);
+        }
+        if let Some(s) = &self.field_selector {
+            q.append_pair("fieldSelector", s);
+        }
+        if let Some(l) = self.limit.filter(|l| *l > 0) {
+            q.append_pair("limit", &l.to_string());
+        }
+        if let Some(c) = self.continue_token.as_deref().filter(|c| !c.is_empty()) {
+            q.append_pair("continue", c);
+        }
+        if let Some(rv) = &self.resource_version {
+            q.append_pair("resourceVersion", rv);
+        }
+        if let Some(m) = self.resource_version_match {
+            q.append_pair("resourceVersionMatch", m.as_str());
+        }
+        if let Some(t) = self.timeout_seconds {
+            q.append_pair("timeoutSeconds", &t.to_string());
+        }
+    }
+}
+
+/// Options of a watch call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchParams {
+    /// Label selector in query form.
+    pub label_selector: Option<String>,
+    /// Field selector in query form.
+    pub field_selector: Option<String>,
+    /// Watch for changes after this resourceVersion; `None` or `"0"` starts with
+    /// synthetic `ADDED` events for the current state.
+    pub resource_version: Option<String>,
+    /// How to interpret `resource_version` (with `send_initial_events`, `NotOlderThan`).
+    pub resource_version_match: Option<ResourceVersionMatch>,
+    /// The server ends the watch after this many seconds.
+    pub timeout_seconds: Option<u32>,
+    /// Ask for `BOOKMARK` events.
+    pub allow_watch_bookmarks: bool,
+    /// Streaming initial list: current objects as `ADDED`, then a bookmark annotated
+    /// `k8s.io/initial-events-end`.
+    pub send_initial_events: bool,
+}
+
+impl WatchParams {
+    /// Only objects whose labels match.
+    pub fn labels(mut self, selector: impl Display) -> Self {
+        self.label_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Only objects whose fields match.
+    pub fn fields(mut self, selector: impl Display) -> Self {
+        self.field_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Watches from this resourceVersion.
+    pub fn at(mut self, resource_version: impl Into<String>) -> Self {
+        self.resource_version = Some(resource_version.into());
+        self
+    }
+
+    /// Ends the watch after this many seconds.
+    pub fn timeout(mut self, seconds: u32) -> Self {
+        self.timeout_seconds = Some(seconds);
+        self
+    }
+
+    /// Asks for bookmarks.
+    pub fn bookmarks(mut self, on: bool) -> Self {
+        self.allow_watch_bookmarks = on;
+        self
+    }
+
+    /// Asks for a streaming initial list (sets `resourceVersionMatch=NotOlderThan`).
+    pub fn initial_events(mut self, on: bool) -> Self {
+        self.send_initial_events = on;
+        if on {
+            self.resource_version_match = Some(ResourceVersionMatch::NotOlderThan);
+        }
+        self
+    }
+
+    pub(crate) fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
+        q.append_pair("watch", "true");
+        if let Some(s) = &self.label_selector {
+            q.append_pair("labelSelector", s);
+        }
+        if let Some(s) = &self.field_selector {
+            q.append_pair("fieldSelector", s);
+        }
+        if let Some(rv) = &self.resource_version {
+            q.append_pair("resourceVersion", rv);
+        }
+        if let Some(m) = self.resource_version_match {
+            q.append_pair("resourceVersionMatch", m.as_str());
+        }
+        if let Some(t) = self.timeout_seconds {
+            q.append_pair("timeoutSeconds", &t.to_string());
+        }
+        if self.allow_watch_bookmarks {
+            q.append_pair("allowWatchBookmarks", "true");
+        }
+        if self.send_initial_events {
+            q.append_pair("sendInitialEvents", "true");
+        }
+    }
+}
+
+/// Options of a create or replace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PostParams {
+    /// Validate and answer without persisting.
+    pub dry_run: bool,
+    /// Name of the actor making the change, for managed fields.
+    pub field_manager: Option<String>,
+}
+
+impl PostParams {
+    pub(crate) fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
+        if self.dry_run {
+            q.append_pair("dryRun", "All");
+        }
+        if let Some(m) = &self.field_manager {
+            q.append_pair("fieldManager", m);
+        }
+    }
+}
+
+/// A patch and its kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Patch<P> {
+    /// JSON merge patch (RFC 7386), `application/merge-patch+json`.
+    Merge(P),
+    /// JSON patch (RFC 6902): an array of operations, `application/json-patch+json`.
+    Json(P),
+    /// Strategic merge patch, `application/strategic-merge-patch+json` (built-in kinds
+    /// only).
+    Strategic(P),
+}
+
+impl<P: Serialize> Patch<P> {
+    pub(crate) fn content_type(&self) -> &'static str {
+        match self {
+            Patch::Merge(_) => "application/merge-patch+json",
+            Patch::Json(_) => "application/json-patch+json",
+            Patch::Strategic(_) => "application/strategic-merge-patch+json",
+        }
+    }
+
+    pub(crate) fn body(&self) -> &P {
+        match self {
+            Patch::Merge(p) | Patch::Json(p) | Patch::Strategic(p) => p,
+        }
+    }
+}
+
+/// Options of a patch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PatchParams {
+    /// Validate and answer without persisting.
+    pub dry_run: bool,
+    /// Name of the actor making the change, for managed fields.
+    pub field_manager: Option<String>,
+}
+
+impl PatchParams {
+    pub(crate) fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
+        if self.dry_run {
+            q.append_pair("dryRun", "All");
+        }
+        if let Some(m) = &self.field_manager {
+            q.append_pair("fieldManager", m);
+        }
+    }
+}
+
+/// What happens to an object's dependents when it is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum PropagationPolicy {
+    /// Leave dependents alone.
+    Orphan,
+    /// Delete dependents in the background after the owner.
+    Background,
+    /// Delete dependents first, then the owner.
+    Foreground,
+}
+
+/// Conditions the object must meet for a deletion to go ahead.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preconditions {
+    /// The object's uid must be this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The object's resourceVersion must be this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+}
+
+/// Options of a delete, sent as a `DeleteOptions` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteParams {
+    /// Validate and answer without persisting.
+    pub dry_run: bool,
+    /// Seconds before the object is deleted; `0` deletes immediately.
+    pub grace_period_seconds: Option<u32>,
+    /// What happens to dependents.
+    pub propagation_policy: Option<PropagationPolicy>,
+    /// Conditions the object must meet (`409 Conflict` otherwise).
+    pub preconditions: Option<Preconditions>,
+}
+
+impl DeleteParams {
+    /// Deletes in the background (the default of most resources).
+    pub fn background() -> Self {
+        DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..Default::default()
+        }
+    }
+
+    /// Deletes dependents first.
+    pub fn foreground() -> Self {
+        DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..Default::default()
+        }
+    }
+
+    /// Orphans dependents.
+    pub fn orphan() -> Self {
+        DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Orphan),
+            ..Default::default()
+        }
+    }
+
+    /// Only deletes the object if its resourceVersion is still this.
+    pub fn if_resource_version(mut self, rv: impl Into<String>) -> Self {
+        self.preconditions
+            .get_or_insert_with(Default::default)
+            .resource_version = Some(rv.into());
+        self
+    }
+
+    /// Only deletes the object if its uid is this.
+    pub fn if_uid(mut self, uid: impl Into<String>) -> Self {
+        self.preconditions.get_or_insert_with(Default::default).uid = Some(uid.into());
+        self
+    }
+
+    pub(crate) fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+        if self.dry_run {
+            body["dryRun"] = serde_json::json!(["All"]);
+        }
+        if let Some(g) = self.grace_period_seconds {
+            body["gracePeriodSeconds"] = serde_json::json!(g);
+        }
+        if let Some(p) = self.propagation_policy {
+            body["propagationPolicy"] = serde_json::json!(p);
+        }
+        if let Some(p) = &self.preconditions {
+            body["preconditions"] = serde_json::json!(p);
+        }
+        body
+    }
+}

@@ -1,0 +1,133 @@
+//! Retries: which failed requests are tried again, and after how long.
+//!
+//! A request is retried when the server answered `429 TooManyRequests` (any method: the
+//! server refused it before doing anything) or a `5xx` to an idempotent request (`GET`,
+//! `HEAD`), or when the connection failed before an idempotent request got an answer.
+//! The delay is the server's `Retry-After` when it gives one, else exponential backoff
+//! with jitter. Non-idempotent requests (`POST`, `PUT`, `PATCH`, `DELETE`) are never
+//! retried on `5xx`, since the server may have applied them.
+
+use std::time::Duration;
+
+/// When and how often to retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 5; 0 switches retries off).
+    pub max_retries: u32,
+    /// First backoff (default 200 ms), doubled after each attempt.
+    pub initial_backoff: Duration,
+    /// Largest backoff (default 10 s).
+    pub max_backoff: Duration,
+    /// Largest `Retry-After` honoured (default 60 s); a longer one fails the request.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..Default::default()
+        }
+    }
+
+    /// The backoff before retry number `attempt` (0-based), with ±50% jitter.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_backoff);
+        let jitter = 0.5 + random_unit();
+        base.mul_f64(jitter).min(self.max_backoff)
+    }
+
+    /// Whether a failed attempt should be retried, and after how long.
+    pub(crate) fn decide(
+        &self,
+        attempt: u32,
+        idempotent: bool,
+        code: Option<u16>,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if attempt >= self.max_retries {
+            return None;
+        }
+        let retryable = match code {
+            Some(429) => true,
+            Some(c) if (500..600).contains(&c) => idempotent && c != 501,
+            Some(_) => false,
+            None => idempotent,
+        };
+        if !retryable {
+            return None;
+        }
+        match retry_after {
+            Some(d) if d > self.max_retry_after => None,
+            Some(d) => Some(d),
+            None => Some(self.backoff(attempt)),
+        }
+    }
+}
+
+/// A number in [0, 1) from a per-thread xorshift generator seeded from the OS hasher.
+pub(crate) fn random_unit() -> f64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(0x9e37_79b9_7f4a_7c15);
+            h.finish() | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decides_like_client_go() {
+        let p = RetryPolicy::default();
+        assert!(p.decide(0, true, Some(500), None).is_some());
+        assert!(p.decide(0, false, Some(500), None).is_none());
+        assert_eq!(
+            p.decide(0, false, Some(429), Some(Duration::from_secs(2))),
+            Some(Duration::from_secs(2))
+        );
+        assert!(p.decide(0, true, Some(404), None).is_none());
+        assert!(p.decide(5, true, Some(503), None).is_none());
+        assert!(p
+            .decide(0, true, Some(429), Some(Duration::from_secs(600)))
+            .is_none());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        for a in 0..20 {
+            let b = p.backoff(a);
+            assert!(b <= p.max_backoff);
+            assert!(b >= p.initial_backoff / 2);
+        }
+    }
+}

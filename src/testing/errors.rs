@@ -1,0 +1,273 @@
+//! The `Status` bodies the embedded server answers with, one constructor per reason.
+//!
+//! Every failure of the server goes through one of these functions, so that reasons,
+//! codes and messages match what a real kube-apiserver writes. The HTTP layer turns the
+//! returned [`Status`] into a response whose HTTP code is `Status::code`.
+
+use crate::meta::{ApiResource, Status, StatusCause, StatusDetails};
+
+fn with_details(mut status: Status, name: &str, res: &ApiResource) -> Status {
+    status.details = Some(StatusDetails {
+        name: Some(name.to_owned()),
+        group: if res.group.is_empty() {
+            None
+        } else {
+            Some(res.group.clone())
+        },
+        kind: Some(res.plural.clone()),
+        ..StatusDetails::default()
+    });
+    status
+}
+
+/// `pods "name"` or `deployments.apps "name"`: how a real server names an object.
+pub(crate) fn qualified(res: &ApiResource, name: &str) -> String {
+    if res.group.is_empty() {
+        format!("{} \"{name}\"", res.plural)
+    } else {
+        format!("{}.{} \"{name}\"", res.plural, res.group)
+    }
+}
+
+/// `404 NotFound` for a missing object.
+pub(crate) fn not_found(res: &ApiResource, name: &str) -> Status {
+    let status = Status::failure(
+        404,
+        "NotFound",
+        format!("{} not found", qualified(res, name)),
+    );
+    with_details(status, name, res)
+}
+
+/// `404 NotFound` for a missing namespace.
+pub(crate) fn namespace_not_found(namespace: &str) -> Status {
+    let ns = ApiResource::new("", "v1", "Namespace", "namespaces", false);
+    not_found(&ns, namespace)
+}
+
+/// `404 NotFound` for a path that names nothing.
+pub(crate) fn path_not_found() -> Status {
+    let mut status = Status::failure(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    );
+    status.details = Some(StatusDetails::default());
+    status
+}
+
+/// `409 AlreadyExists`.
+pub(crate) fn already_exists(res: &ApiResource, name: &str) -> Status {
+    let status = Status::failure(
+        409,
+        "AlreadyExists",
+        format!("{} already exists", qualified(res, name)),
+    );
+    with_details(status, name, res)
+}
+
+/// `409 Conflict` with the real "Operation cannot be fulfilled" message.
+pub(crate) fn conflict(res: &ApiResource, name: &str, why: &str) -> Status {
+    let status = Status::failure(
+        409,
+        "Conflict",
+        format!(
+            "Operation cannot be fulfilled on {}: {why}",
+            qualified(res, name)
+        ),
+    );
+    with_details(status, name, res)
+}
+
+/// The message of a `409 Conflict` for a stale resourceVersion.
+pub(crate) const STALE: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
+/// `422 Invalid` for one field.
+pub(crate) fn invalid(res: &ApiResource, name: &str, field: &str, detail: &str) -> Status {
+    let mut status = Status::failure(
+        422,
+        "Invalid",
+        format!("{} \"{name}\" is invalid: {field}: {detail}", res.kind),
+    );
+    status.details = Some(StatusDetails {
+        name: Some(name.to_owned()),
+        group: if res.group.is_empty() {
+            None
+        } else {
+            Some(res.group.clone())
+        },
+        kind: Some(res.kind.clone()),
+        causes: vec![StatusCause {
+            reason: Some("FieldValueInvalid".to_owned()),
+            message: Some(detail.to_owned()),
+            field: Some(field.to_owned()),
+        }],
+        ..StatusDetails::default()
+    });
+    status
+}
+
+/// `422 Invalid` for bad list or watch options.
+pub(crate) fn invalid_options(field: &str, detail: &str) -> Status {
+    let mut status = Status::failure(
+        422,
+        "Invalid",
+        format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: {detail}"),
+    );
+    status.details = Some(StatusDetails {
+        group: Some("meta.k8s.io".to_owned()),
+        kind: Some("ListOptions".to_owned()),
+        causes: vec![StatusCause {
+            reason: Some("FieldValueForbidden".to_owned()),
+            message: Some(detail.to_owned()),
+            field: Some(field.to_owned()),
+        }],
+        ..StatusDetails::default()
+    });
+    status
+}
+
+/// `400 BadRequest`.
+pub(crate) fn bad_request(message: impl Into<String>) -> Status {
+    Status::failure(400, "BadRequest", message)
+}
+
+/// `410 Expired` for a list at a compacted resourceVersion.
+pub(crate) fn list_expired() -> Status {
+    Status::failure(
+        410,
+        "Expired",
+        "The resourceVersion for the provided list is too old.",
+    )
+}
+
+/// `410 Expired` for a continue token whose version is compacted; carries a fresh token.
+pub(crate) fn continue_expired(fresh_token: String) -> Status {
+    let mut status = Status::failure(
+        410,
+        "Expired",
+        "The provided continue parameter is too old to display a consistent list result. \
+         You can start a new list without the continue parameter, or use the continue token \
+         in this response to retrieve the remainder of the results. Continuing with the \
+         provided token results in an inconsistent list - objects that were created, \
+         modified, or deleted between the time the first chunk was returned and now may show \
+         up in the list.",
+    );
+    status.metadata.continue_ = Some(fresh_token);
+    status
+}
+
+/// `410 Expired` as the `ERROR` event of a watch from a compacted resourceVersion.
+pub(crate) fn watch_expired(requested: u64, oldest: u64) -> Status {
+    Status::failure(
+        410,
+        "Expired",
+        format!("too old resource version: {requested} ({oldest})"),
+    )
+}
+
+/// `410 Gone`.
+pub(crate) fn gone(message: impl Into<String>) -> Status {
+    Status::failure(410, "Gone", message)
+}
+
+/// `504 Timeout` for a resourceVersion the server has not reached.
+pub(crate) fn too_large_resource_version(requested: u64, current: u64) -> Status {
+    let mut status = Status::failure(
+        504,
+        "Timeout",
+        format!("Too large resource version: {requested}, current: {current}"),
+    );
+    status.details = Some(StatusDetails {
+        causes: vec![StatusCause {
+            reason: Some("ResourceVersionTooLarge".to_owned()),
+            message: Some("Too large resource version".to_owned()),
+            field: None,
+        }],
+        retry_after_seconds: Some(1),
+        ..StatusDetails::default()
+    });
+    status
+}
+
+/// `429 TooManyRequests` asking the client to wait `retry_after` seconds.
+pub(crate) fn too_many_requests(retry_after: u32) -> Status {
+    let mut status = Status::failure(
+        429,
+        "TooManyRequests",
+        "The server has received too many requests and has asked us to try again later",
+    );
+    status.details = Some(StatusDetails {
+        retry_after_seconds: Some(i32::try_from(retry_after).unwrap_or(i32::MAX)),
+        ..StatusDetails::default()
+    });
+    status
+}
+
+/// `500 InternalError`.
+pub(crate) fn internal(message: impl Into<String>) -> Status {
+    let message = message.into();
+    let mut status = Status::failure(
+        500,
+        "InternalError",
+        format!("Internal error occurred: {message}"),
+    );
+    status.details = Some(StatusDetails {
+        causes: vec![StatusCause {
+            message: Some(message),
+            ..StatusCause::default()
+        }],
+        ..StatusDetails::default()
+    });
+    status
+}
+
+/// `503 ServiceUnavailable`.
+pub(crate) fn unavailable(message: impl Into<String>) -> Status {
+    Status::failure(503, "ServiceUnavailable", message)
+}
+
+/// `405 MethodNotAllowed`.
+pub(crate) fn method_not_allowed(method: &str) -> Status {
+    Status::failure(
+        405,
+        "MethodNotAllowed",
+        format!("the server does not allow this method on the requested resource ({method})"),
+    )
+}
+
+/// `415 UnsupportedMediaType` for a patch the server cannot apply.
+pub(crate) fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Status {
+    Status::failure(
+        415,
+        "UnsupportedMediaType",
+        format!(
+            "the body of the request was in an unknown format ({content_type:?}) - accepted media types include: {}",
+            accepted.join(", ")
+        ),
+    )
+}
+
+/// `401 Unauthorized`.
+pub(crate) fn unauthorized() -> Status {
+    Status::failure(401, "Unauthorized", "Unauthorized")
+}
+
+/// The status for an injected fault with this HTTP code; a 410 is `Expired` for lists
+/// and watches (as a compacted version would give) and `Gone` for other requests.
+pub(crate) fn for_code(code: u16, retry_after: Option<u32>, list_or_watch: bool) -> Status {
+    match code {
+        410 if !list_or_watch => gone("injected fault"),
+        400 => bad_request("injected fault"),
+        401 => unauthorized(),
+        404 => path_not_found(),
+        409 => Status::failure(409, "Conflict", "injected fault"),
+        410 => Status::failure(410, "Expired", "too old resource version: injected fault"),
+        429 => too_many_requests(retry_after.unwrap_or(1)),
+        500 => internal("injected fault"),
+        503 => unavailable("injected fault"),
+        504 => Status::failure(504, "Timeout", "injected fault"),
+        other => Status::failure(other, "InternalError", "injected fault"),
+    }
+}

@@ -1,0 +1,222 @@
+//! The list handler: selectors, resourceVersion semantics, paging and continue tokens.
+//!
+//! The request's options decide where the list reads (latest, exact version, or not older
+//! than a version, waiting for the server to get there), the storage returns one page of
+//! pre-serialised objects, and the page is written out by concatenating their bytes. A
+//! continue token is opaque to clients but shaped like a real one: base64 of
+//! `{"v":"meta.k8s.io/v1","rv":N,"start":"key\u0000"}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use hyper::Response;
+use serde::{Deserialize, Serialize};
+
+use super::errors;
+use super::http::{self, Body};
+use super::query::ListOptions;
+use super::resources::ResourceInfo;
+use super::storage::{ListAt, ListError, ObjKey, Page, Storage, Stored};
+use crate::meta::Status;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Token {
+    v: String,
+    rv: i64,
+    start: String,
+}
+
+/// A continue token for resuming after `key` at `rv` (`-1`: at the latest version).
+pub(crate) fn encode_token(rv: i64, key: &ObjKey) -> String {
+    let token = Token {
+        v: "meta.k8s.io/v1".to_owned(),
+        rv,
+        start: format!("{}\u{0}", key.encode()),
+    };
+    let json = serde_json::to_vec(&token).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE.encode(json)
+}
+
+/// Decodes a continue token into its version and the key to resume after.
+pub(crate) fn decode_token(token: &str) -> Result<(i64, ObjKey), Status> {
+    let invalid = |why: &str| errors::bad_request(format!("continue key is not valid: {why}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
+        .map_err(|e| invalid(&e.to_string()))?;
+    let token: Token = serde_json::from_slice(&bytes).map_err(|e| invalid(&e.to_string()))?;
+    if token.v != "meta.k8s.io/v1" {
+        return Err(invalid(
+            "incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        ));
+    }
+    let start = token.start.strip_suffix('\u{0}').unwrap_or(&token.start);
+    if start.is_empty() {
+        return Err(invalid("encoded start key is empty"));
+    }
+    Ok((token.rv, ObjKey::decode(start)))
+}
+
+/// Waits up to `wait` for the server to reach `rv`; `false` if it did not.
+pub(crate) async fn wait_for_rv(storage: &Storage, rv: u64, wait: Duration) -> bool {
+    let mut rx = storage.rv_receiver();
+    tokio::time::timeout(wait, rx.wait_for(|v| *v >= rv))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+/// Serves a list request.
+pub(crate) async fn list(
+    storage: &Arc<Storage>,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    opts: &ListOptions,
+    too_large_wait: Duration,
+) -> Response<Body> {
+    match list_page(storage, info, ns, opts, too_large_wait).await {
+        Ok(page) => http::json(200, render(info, &page)),
+        Err(status) => http::status(&status),
+    }
+}
+
+async fn list_page(
+    storage: &Arc<Storage>,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    opts: &ListOptions,
+    too_large_wait: Duration,
+) -> Result<Page, Status> {
+    let rv_text = opts.resource_version.as_deref();
+    let rv_match = opts.resource_version_match.as_deref();
+    if rv_match.is_some() && rv_text.is_none() {
+        return Err(errors::invalid_options(
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ));
+    }
+    if let Some(m) = rv_match {
+        if m != "Exact" && m != "NotOlderThan" {
+            return Err(errors::invalid_options(
+                "resourceVersionMatch",
+                &format!("Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\""),
+            ));
+        }
+    }
+    if opts.continue_.is_some() && rv_text.is_some_and(|v| v != "0") {
+        return Err(errors::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    if rv_match == Some("Exact") && rv_text == Some("0") {
+        return Err(errors::invalid_options(
+            "resourceVersionMatch",
+            "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+        ));
+    }
+    let rv = opts.rv_number()?;
+    let labels = &opts.labels;
+    let fields = &opts.fields;
+    let filter = |o: &Stored| {
+        labels.matches_labels(o.meta.labels.as_ref())
+            && fields.matches_fields(o.name(), o.namespace())
+    };
+    let count = !opts.has_selector();
+    // resourceVersion=0 is served from the "cache": the whole list, limit ignored.
+    let limit = if rv == Some(0) { None } else { opts.limit };
+
+    if let Some(token) = opts.continue_.as_deref() {
+        let (token_rv, after) = decode_token(token)?;
+        let at = if token_rv < 0 {
+            ListAt::Latest
+        } else {
+            ListAt::Exact(token_rv as u64)
+        };
+        return match storage.list(info, ns, at, Some(&after), limit, &filter, count) {
+            Ok(page) => Ok(page),
+            Err(ListError::TooOld) => Err(errors::continue_expired(encode_token(-1, &after))),
+            Err(ListError::TooLarge(_)) => Err(errors::bad_request(
+                "continue key is not valid: resource version is in the future",
+            )),
+        };
+    }
+
+    let at = match (rv, rv_match) {
+        (None | Some(0), _) => ListAt::Latest,
+        (Some(n), Some("Exact")) => ListAt::Exact(n),
+        (Some(n), _) => {
+            if storage.current_rv() < n && !wait_for_rv(storage, n, too_large_wait).await {
+                return Err(errors::too_large_resource_version(n, storage.current_rv()));
+            }
+            ListAt::Latest
+        }
+    };
+    match storage.list(info, ns, at, None, limit, &filter, count) {
+        Ok(page) => Ok(page),
+        Err(ListError::TooOld) => Err(errors::list_expired()),
+        Err(ListError::TooLarge(_)) => {
+            let ListAt::Exact(n) = at else {
+                return Err(errors::internal("the latest state is never in the future"));
+            };
+            if !wait_for_rv(storage, n, too_large_wait).await {
+                return Err(errors::too_large_resource_version(n, storage.current_rv()));
+            }
+            storage
+                .list(info, ns, at, None, limit, &filter, count)
+                .map_err(|_| errors::list_expired())
+        }
+    }
+}
+
+/// Writes a page as `{kind}List` JSON, splicing the stored bytes of each object.
+pub(crate) fn render(info: &ResourceInfo, page: &Page) -> Vec<u8> {
+    let mut meta = serde_json::Map::new();
+    meta.insert(
+        "resourceVersion".to_owned(),
+        serde_json::Value::String(page.rv.to_string()),
+    );
+    if let Some(next) = &page.next {
+        meta.insert(
+            "continue".to_owned(),
+            serde_json::Value::String(encode_token(page.rv as i64, next)),
+        );
+    }
+    if let Some(n) = page.remaining {
+        meta.insert("remainingItemCount".to_owned(), serde_json::Value::from(n));
+    }
+    let head = serde_json::json!({
+        "kind": format!("{}List", info.api.kind),
+        "apiVersion": info.api.api_version(),
+        "metadata": meta,
+    });
+    let head = serde_json::to_vec(&head).unwrap_or_default();
+    let size: usize = page.items.iter().map(|o| o.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(head.len() + size + 16);
+    // `head` ends with `}`: reopen it to append the items.
+    out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
+    out.extend_from_slice(b",\"items\":[");
+    for (i, obj) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&obj.json);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        let key = ObjKey {
+            namespace: "shop".into(),
+            name: "web-1".into(),
+        };
+        let t = encode_token(42, &key);
+        assert_eq!(decode_token(&t).expect("valid"), (42, key));
+        assert_eq!(decode_token("garbage!").expect_err("invalid").code, 400);
+    }
+}

@@ -1,0 +1,62 @@
+//! An embedded Kubernetes API server for tests (feature `testing`).
+//!
+//! [`ApiServer`] runs in process on `127.0.0.1` and speaks the real REST and watch wire
+//! protocol for the built-in resources (namespaces, pods, configmaps, secrets, services,
+//! nodes, events, deployments, replicasets, leases) and any resource registered at run
+//! time: CRUD with finalizers and the `status` subresource, lists with selectors, paging
+//! and resourceVersion semantics, watches with history replay, bookmarks, timeouts and
+//! streaming initial lists, discovery, and the exact `Status` bodies a real server sends
+//! (`410 Expired` included). [`Faults`] injects failures. Optional TLS and bearer-token
+//! auth; a kubeconfig is written so that `kubectl` or any client can connect.
+//!
+//! How data passes through it: a request is routed by URL (`rest`), a write goes to the
+//! storage, which assigns the next global resourceVersion, serialises the object once and
+//! records an event in its bounded history; each open watch receives the event and frames
+//! the stored bytes as one line of newline-delimited JSON.
+//!
+//! Where it differs from a real API server: JSON only (no protobuf, no server-side
+//! `Table` rendering: clients fall back to printing themselves); HTTP/1.1 only; no OpenAPI
+//! documents (so `kubectl create` needs `--validate=false`); no server-side apply;
+//! strategic merge patch replaces lists instead of merging them by key; no admission,
+//! RBAC or defaulting; deleting a namespace removes its contents at once; a watch without
+//! `timeoutSeconds` has no deadline; initial events come in key order (namespace, then
+//! name).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use informer::testing::ApiServer;
+//! let server = ApiServer::builder()
+//!     .bookmark_interval(std::time::Duration::from_millis(100))
+//!     .history_limit(1_000)
+//!     .start()
+//!     .await?;
+//! println!("{} {}", server.url(), server.kubeconfig().display());
+//! server.faults().compact();
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+// Handlers fail with the `Status` they answer with; it is large (344 bytes), but failures
+// are the cold path of a test server and boxing it everywhere would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod discovery;
+mod errors;
+mod faults;
+mod http;
+mod ids;
+mod kubeconfig;
+mod list;
+mod patch;
+mod query;
+mod resources;
+mod rest;
+mod server;
+mod storage;
+mod tls;
+mod watch;
+
+pub use faults::{Failure, Faults, Verb};
+pub use kubeconfig::CONTEXT;
+pub use resources::ResourceInfo;
+pub use server::{ApiServer, ApiServerBuilder};

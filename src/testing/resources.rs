@@ -1,0 +1,81 @@
+//! The resources the server serves: the built-in table and those registered at run time.
+//!
+//! A request path names a group, a version and a plural; the storage looks the triple up
+//! here to learn the kind, the scope and whether the resource has a `status` subresource.
+
+use crate::meta::ApiResource;
+
+/// A resource the server serves, with what discovery and the handlers need beyond the
+/// [`ApiResource`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// Group, version, kind, plural and scope.
+    pub api: ApiResource,
+    /// Whether `.../status` is a subresource: updates of the main resource then keep the
+    /// stored `status`, and updates of `status` change nothing else.
+    pub status_subresource: bool,
+    /// Short names listed by discovery (`po`, `cm`, ...).
+    pub short_names: Vec<String>,
+}
+
+impl ResourceInfo {
+    /// A resource with a `status` subresource and no short names, as most custom
+    /// resources are.
+    pub fn new(api: ApiResource) -> Self {
+        ResourceInfo {
+            api,
+            status_subresource: true,
+            short_names: Vec::new(),
+        }
+    }
+
+    /// Whether the group speaks strategic merge patch (the built-in groups do, custom
+    /// resources do not).
+    pub(crate) fn strategic_merge(&self) -> bool {
+        matches!(
+            self.api.group.as_str(),
+            "" | "apps" | "coordination.k8s.io" | "batch" | "events.k8s.io"
+        )
+    }
+}
+
+fn builtin(
+    group: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+    status: bool,
+    short: &[&str],
+) -> ResourceInfo {
+    ResourceInfo {
+        api: ApiResource::new(group, "v1", kind, plural, namespaced),
+        status_subresource: status,
+        short_names: short.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+impl From<ApiResource> for ResourceInfo {
+    fn from(api: ApiResource) -> Self {
+        ResourceInfo::new(api)
+    }
+}
+
+/// The resources every server starts with.
+pub(crate) fn builtins() -> Vec<ResourceInfo> {
+    vec![
+        builtin("", "Namespace", "namespaces", false, true, &["ns"]),
+        builtin("", "Pod", "pods", true, true, &["po"]),
+        builtin("", "ConfigMap", "configmaps", true, false, &["cm"]),
+        builtin("", "Secret", "secrets", true, false, &[]),
+        builtin("", "Service", "services", true, true, &["svc"]),
+        builtin("", "Node", "nodes", false, true, &["no"]),
+        builtin("", "Event", "events", true, false, &["ev"]),
+        builtin("apps", "Deployment", "deployments", true, true, &["deploy"]),
+        builtin("apps", "ReplicaSet", "replicasets", true, true, &["rs"]),
+        builtin("coordination.k8s.io", "Lease", "leases", true, false, &[]),
+    ]
+}
+
+/// The namespaces every server starts with.
+pub(crate) const INITIAL_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];

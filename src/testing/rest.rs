@@ -1,0 +1,332 @@
+//! Request routing and the object handlers: get, create, replace, patch, delete and
+//! deletecollection, on objects and their `status` subresource.
+//!
+//! [`handle`] is the whole request path: authentication, injected delay and failures,
+//! routing by URL (discovery or a resource), then the handler for the verb. List and
+//! watch are in their own modules; everything else is here. Handlers read the body,
+//! call the storage and answer with the stored object or a `Status`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Response};
+use serde_json::Value;
+
+use super::discovery;
+use super::errors;
+use super::faults::Verb;
+use super::http::{self, Body};
+use super::list;
+use super::patch::{self, PatchKind};
+use super::query::{ListOptions, Query};
+use super::resources::ResourceInfo;
+use super::server::Shared;
+use super::storage::{Preconditions, Stored};
+use super::watch;
+use crate::meta::Status;
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Where a path leads.
+enum Route {
+    Version,
+    Api,
+    Apis,
+    Group(String),
+    ResourceList(String, String),
+    Resource(Target),
+}
+
+/// A resource path: collection (`name` unset) or object, maybe a subresource.
+struct Target {
+    info: ResourceInfo,
+    ns: Option<String>,
+    name: Option<String>,
+    status: bool,
+    legacy_watch: bool,
+}
+
+fn route(shared: &Shared, path: &str) -> Result<Route, Status> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (group, version, rest) = match segs.as_slice() {
+        ["version"] => return Ok(Route::Version),
+        ["api"] => return Ok(Route::Api),
+        ["apis"] => return Ok(Route::Apis),
+        ["apis", g] => return Ok(Route::Group((*g).to_owned())),
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(errors::path_not_found()),
+    };
+    let (legacy_watch, rest) = match rest {
+        ["watch", rest @ ..] => (true, rest),
+        _ => (false, rest),
+    };
+    if rest.is_empty() {
+        return if legacy_watch {
+            Err(errors::path_not_found())
+        } else {
+            Ok(Route::ResourceList(group.to_owned(), version.to_owned()))
+        };
+    }
+    let lookup = |plural: &str| shared.storage.lookup(group, version, plural);
+    if let ["namespaces", ns, plural, tail @ ..] = rest {
+        if let Some(info) = lookup(plural).filter(|i| i.api.namespaced) {
+            return target(info, Some(ns), tail, legacy_watch);
+        }
+    }
+    let [plural, tail @ ..] = rest else {
+        return Err(errors::path_not_found());
+    };
+    match lookup(plural) {
+        Some(info) if !info.api.namespaced || tail.is_empty() => {
+            target(info, None, tail, legacy_watch)
+        }
+        _ => Err(errors::path_not_found()),
+    }
+}
+
+fn target(
+    info: ResourceInfo,
+    ns: Option<&str>,
+    tail: &[&str],
+    legacy_watch: bool,
+) -> Result<Route, Status> {
+    let (name, status) = match tail {
+        [] => (None, false),
+        [name] => (Some(*name), false),
+        [name, "status"] if info.status_subresource => (Some(*name), true),
+        _ => return Err(errors::path_not_found()),
+    };
+    Ok(Route::Resource(Target {
+        info,
+        ns: ns.map(str::to_owned),
+        name: name.map(str::to_owned),
+        status,
+        legacy_watch,
+    }))
+}
+
+fn verb_of(method: &Method, t: &Target, watch: bool) -> Option<Verb> {
+    Some(match (method, t.name.is_some()) {
+        (&Method::GET, true) if watch || t.legacy_watch => Verb::Watch,
+        (&Method::GET, true) => Verb::Get,
+        (&Method::GET, false) if watch || t.legacy_watch => Verb::Watch,
+        (&Method::GET, false) => Verb::List,
+        (&Method::POST, false) => Verb::Create,
+        (&Method::PUT, true) => Verb::Update,
+        (&Method::PATCH, true) => Verb::Patch,
+        (&Method::DELETE, true) => Verb::Delete,
+        (&Method::DELETE, false) => Verb::DeleteCollection,
+        _ => return None,
+    })
+}
+
+fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
+    let Some(token) = shared.config.token.as_deref() else {
+        return true;
+    };
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim() == token)
+}
+
+/// Answers one request.
+pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    if !authorized(&shared, &req) {
+        return http::status(&errors::unauthorized());
+    }
+    if let Some(delay) = shared.faults.delay() {
+        tokio::time::sleep(delay).await;
+    }
+    let path = req.uri().path().to_owned();
+    let query = Query::parse(req.uri().query());
+    let route = match route(&shared, &path) {
+        Ok(r) => r,
+        Err(status) => return http::status(&status),
+    };
+    let is_get = req.method() == Method::GET;
+    let target = match route {
+        Route::Resource(t) => t,
+        _ if !is_get => {
+            return http::status(&errors::method_not_allowed(req.method().as_str()));
+        }
+        Route::Version => return discovery::version(),
+        Route::Api => return discovery::api(&shared.config.address),
+        Route::Apis => return discovery::apis(&shared.storage.resources()),
+        Route::Group(g) => return discovery::group(&shared.storage.resources(), &g),
+        Route::ResourceList(g, v) => {
+            return discovery::resource_list(&shared.storage.resources(), &g, &v);
+        }
+    };
+    let opts = match ListOptions::from_query(&query) {
+        Ok(o) => o,
+        Err(status) => return http::status(&status),
+    };
+    let Some(verb) = verb_of(req.method(), &target, opts.watch) else {
+        return http::status(&errors::method_not_allowed(req.method().as_str()));
+    };
+    if let Some(failure) = shared.faults.take(verb, &path) {
+        let status = errors::for_code(
+            failure.code,
+            failure.retry_after,
+            matches!(verb, Verb::List | Verb::Watch),
+        );
+        return if verb == Verb::Watch && failure.code == 410 {
+            watch::error_stream(status)
+        } else {
+            http::status(&status)
+        };
+    }
+    match dispatch(&shared, verb, target, opts, req).await {
+        Ok(resp) => resp,
+        Err(status) => http::status(&status),
+    }
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), Status> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| errors::bad_request(format!("reading the request body: {e}")))?
+        .to_bytes();
+    Ok((content_type, body))
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, Status> {
+    serde_json::from_slice(body).map_err(|e| {
+        errors::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {e}"
+        ))
+    })
+}
+
+fn object(code: u16, obj: &Arc<Stored>) -> Response<Body> {
+    http::json(code, obj.json.clone())
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    verb: Verb,
+    t: Target,
+    opts: ListOptions,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Status> {
+    let storage = &shared.storage;
+    let ns = t.ns.as_deref();
+    let name = t.name.clone().unwrap_or_default();
+    match verb {
+        Verb::Get => {
+            if let Some(rv) = opts.rv_number()?.filter(|rv| *rv > storage.current_rv()) {
+                if !list::wait_for_rv(storage, rv, shared.config.too_large_wait).await {
+                    return Err(errors::too_large_resource_version(rv, storage.current_rv()));
+                }
+            }
+            Ok(object(200, &storage.get(&t.info, ns, &name)?))
+        }
+        Verb::List => {
+            Ok(list::list(storage, &t.info, ns, &opts, shared.config.too_large_wait).await)
+        }
+        Verb::Watch => {
+            let mut opts = opts;
+            if let Some(name) = t.name.as_deref() {
+                let by_name = format!("metadata.name={name}");
+                opts.fields = crate::selector::FieldSelector::parse(&by_name)
+                    .map_err(|e| errors::bad_request(e.to_string()))?;
+            }
+            Ok(watch::watch(
+                storage,
+                &t.info,
+                ns,
+                &opts,
+                shared.config.bookmark_interval,
+            ))
+        }
+        Verb::Create => {
+            let (_, body) = read_body(req).await?;
+            let value = parse_json(&body)?;
+            Ok(object(201, &storage.create(&t.info, ns, value)?.stored))
+        }
+        Verb::Update => {
+            let (_, body) = read_body(req).await?;
+            let value = parse_json(&body)?;
+            Ok(object(
+                200,
+                &storage.update(&t.info, ns, &name, value, t.status)?.stored,
+            ))
+        }
+        Verb::Patch => {
+            let (content_type, body) = read_body(req).await?;
+            let content_type = content_type.unwrap_or_default();
+            let kind = PatchKind::from_content_type(&content_type)
+                .filter(|k| *k != PatchKind::StrategicMerge || t.info.strategic_merge());
+            let Some(kind) = kind else {
+                let accepted: Vec<&str> = patch::ACCEPTED
+                    .iter()
+                    .copied()
+                    .filter(|a| t.info.strategic_merge() || !a.starts_with("application/strategic"))
+                    .collect();
+                return Err(errors::unsupported_media_type(&content_type, &accepted));
+            };
+            let written = storage.modify(&t.info, ns, &name, t.status, |current| {
+                patch::apply(kind, current, &body)
+            })?;
+            Ok(object(200, &written.stored))
+        }
+        Verb::Delete => {
+            let (_, body) = read_body(req).await?;
+            let pre = preconditions(&body)?;
+            Ok(object(
+                200,
+                &storage.delete(&t.info, ns, &name, &pre)?.stored,
+            ))
+        }
+        Verb::DeleteCollection => {
+            let labels = &opts.labels;
+            let fields = &opts.fields;
+            let filter = |o: &Stored| {
+                labels.matches_labels(o.meta.labels.as_ref())
+                    && fields.matches_fields(o.name(), o.namespace())
+            };
+            let deleted = storage.delete_collection(&t.info, ns, &filter)?;
+            let items: Vec<Value> = deleted.into_iter().map(|w| w.value).collect();
+            Ok(http::json_value(
+                200,
+                &serde_json::json!({
+                    "kind": format!("{}List", t.info.api.kind),
+                    "apiVersion": t.info.api.api_version(),
+                    "metadata": {"resourceVersion": storage.current_rv().to_string()},
+                    "items": items,
+                }),
+            ))
+        }
+    }
+}
+
+/// Reads the preconditions of a `DeleteOptions` body (an empty body has none).
+fn preconditions(body: &[u8]) -> Result<Preconditions, Status> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Preconditions::default());
+    }
+    let v = parse_json(body)?;
+    let p = v.get("preconditions");
+    let field = |f: &str| {
+        p.and_then(|p| p.get(f))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Ok(Preconditions {
+        uid: field("uid"),
+        resource_version: field("resourceVersion"),
+    })
+}

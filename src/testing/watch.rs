@@ -1,0 +1,355 @@
+//! The watch handler: from the current state, from a resourceVersion in the history, or
+//! as a streaming initial list; with bookmarks, timeouts, selector transitions and faults.
+//!
+//! A watch subscribes to the storage (which hands it the initial state or the history to
+//! replay, and then every new event of the resource), and a task per watch turns events
+//! into newline-delimited JSON. An event's object bytes were serialised once when it was
+//! written; a watch only frames them (`{"type":...,"object":` + bytes + `}\n`). Events
+//! that are already waiting are written together in one chunk; each chunk is one write.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Response;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::errors;
+use super::http::{self, Body};
+use super::query::ListOptions;
+use super::resources::ResourceInfo;
+use super::storage::{Event, EventType, Storage, Stored, Subscription, WatchMsg, WatchStart};
+use crate::meta::{
+    ApiResource, Bookmark, BookmarkMeta, DynamicObject, Status, WatchEvent,
+    INITIAL_EVENTS_END_ANNOTATION,
+};
+use crate::selector::{FieldSelector, LabelSelector};
+
+/// Flush a chunk once it holds this many bytes, even if more events wait.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// How far before `timeoutSeconds` ends a watch the last bookmark is sent.
+const BOOKMARK_BEFORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What one watch selects and how it behaves.
+struct WatchSpec {
+    api: ApiResource,
+    ns: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    bookmarks: bool,
+    bookmark_interval: Duration,
+    timeout: Option<Duration>,
+    initial_events_end: bool,
+}
+
+impl WatchSpec {
+    fn selects(&self, obj: &Stored) -> bool {
+        self.ns.as_deref().is_none_or(|ns| obj.namespace() == ns)
+            && self.fields.matches_fields(obj.name(), obj.namespace())
+            && self.labels.matches_labels(obj.meta.labels.as_ref())
+    }
+
+    /// The event type this watch sees for `ev`, if any: a modification that moves an
+    /// object in or out of the selection is an `ADDED` or a `DELETED`.
+    fn view(&self, ev: &Event) -> Option<&'static str> {
+        let now = self.selects(&ev.obj);
+        match ev.kind {
+            EventType::Added | EventType::Deleted => now.then(|| ev.kind.as_str()),
+            EventType::Modified => {
+                let before = ev.prev.as_deref().is_some_and(|p| self.selects(p));
+                match (before, now) {
+                    (true, true) => Some("MODIFIED"),
+                    (true, false) => Some("DELETED"),
+                    (false, true) => Some("ADDED"),
+                    (false, false) => None,
+                }
+            }
+        }
+    }
+}
+
+fn push_event(buf: &mut Vec<u8>, kind: &str, obj: &Stored) {
+    buf.extend_from_slice(b"{\"type\":\"");
+    buf.extend_from_slice(kind.as_bytes());
+    buf.extend_from_slice(b"\",\"object\":");
+    buf.extend_from_slice(&obj.json);
+    buf.extend_from_slice(b"}\n");
+}
+
+fn push_json(buf: &mut Vec<u8>, event: &WatchEvent<DynamicObject>) {
+    if serde_json::to_writer(&mut *buf, event).is_ok() {
+        buf.push(b'\n');
+    }
+}
+
+fn push_bookmark(buf: &mut Vec<u8>, api: &ApiResource, rv: u64, end_of_initial: bool) {
+    let annotations = end_of_initial.then(|| {
+        [(INITIAL_EVENTS_END_ANNOTATION.to_owned(), "true".to_owned())]
+            .into_iter()
+            .collect()
+    });
+    let bookmark = Bookmark {
+        api_version: Some(api.api_version()),
+        kind: Some(api.kind.clone()),
+        metadata: BookmarkMeta {
+            resource_version: rv.to_string(),
+            annotations,
+        },
+    };
+    push_json(buf, &WatchEvent::Bookmark(bookmark));
+}
+
+/// A response carrying one `ERROR` event and then the end of the stream, as a real server
+/// answers a watch it cannot serve.
+pub(crate) fn error_stream(status: Status) -> Response<Body> {
+    let mut buf = Vec::new();
+    push_json(&mut buf, &WatchEvent::Error(status));
+    let mut resp = http::json(200, buf);
+    resp.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    resp
+}
+
+/// Serves a watch request.
+pub(crate) fn watch(
+    storage: &Arc<Storage>,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    opts: &ListOptions,
+    bookmark_interval: Duration,
+) -> Response<Body> {
+    match start_watch(storage, info, ns, opts, bookmark_interval) {
+        Ok(resp) => resp,
+        Err(status) => http::status(&status),
+    }
+}
+
+fn start_watch(
+    storage: &Arc<Storage>,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    opts: &ListOptions,
+    bookmark_interval: Duration,
+) -> Result<Response<Body>, Status> {
+    let streaming = opts.send_initial_events == Some(true);
+    let rv_match = opts.resource_version_match.as_deref();
+    if opts.send_initial_events.is_some() {
+        if rv_match != Some("NotOlderThan") {
+            return Err(errors::invalid_options(
+                "sendInitialEvents",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if streaming && !opts.allow_bookmarks {
+            return Err(errors::invalid_options(
+                "sendInitialEvents",
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            ));
+        }
+    } else if rv_match.is_some() {
+        return Err(errors::invalid_options(
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ));
+    }
+    let rv = opts.rv_number()?;
+    let start = match (opts.send_initial_events, rv) {
+        (Some(true), _) | (None, None | Some(0)) => WatchStart::State,
+        // sendInitialEvents=false without a version: only changes from now on.
+        (Some(false), None | Some(0)) => WatchStart::From(storage.current_rv()),
+        (_, Some(n)) => WatchStart::From(n),
+    };
+    let sub = match storage.subscribe(info, ns, start) {
+        Ok(sub) => sub,
+        Err(oldest) => {
+            return Ok(error_stream(errors::watch_expired(
+                rv.unwrap_or_default(),
+                oldest,
+            )))
+        }
+    };
+    let spec = WatchSpec {
+        api: info.api.clone(),
+        ns: ns.map(str::to_owned),
+        labels: opts.labels.clone(),
+        fields: opts.fields.clone(),
+        bookmarks: opts.allow_bookmarks,
+        bookmark_interval,
+        timeout: opts.timeout,
+        initial_events_end: streaming,
+    };
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(run(storage.clone(), sub, spec, tx));
+    Ok(http::stream(rx))
+}
+
+/// Forgets the subscription when the watch task ends, however it ends.
+struct Unsubscribe {
+    storage: Arc<Storage>,
+    id: u64,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        self.storage.unsubscribe(self.id);
+    }
+}
+
+/// The state of one running watch.
+struct Runner {
+    spec: WatchSpec,
+    buf: Vec<u8>,
+    /// The last resourceVersion this watch has seen (sent or filtered out).
+    last_rv: u64,
+    /// Events left before a `DropAfter` fault ends the watch.
+    left: Option<usize>,
+}
+
+impl Runner {
+    /// Handles one message; `false` when the watch must end.
+    fn handle(&mut self, msg: WatchMsg) -> bool {
+        match msg {
+            WatchMsg::Event(ev) => {
+                if ev.rv <= self.last_rv {
+                    return true;
+                }
+                self.last_rv = ev.rv;
+                if let Some(kind) = self.spec.view(&ev) {
+                    push_event(&mut self.buf, kind, &ev.obj);
+                    if let Some(left) = self.left.as_mut() {
+                        *left = left.saturating_sub(1);
+                        return *left > 0;
+                    }
+                }
+                true
+            }
+            WatchMsg::Malformed => {
+                self.buf
+                    .extend_from_slice(b"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":\n");
+                true
+            }
+            WatchMsg::DropAfter(n) => {
+                self.left = Some(n);
+                n > 0
+            }
+        }
+    }
+
+    async fn flush(&mut self, tx: &mpsc::Sender<Bytes>) -> bool {
+        if self.buf.is_empty() {
+            return true;
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        tx.send(chunk).await.is_ok()
+    }
+}
+
+async fn run(
+    storage: Arc<Storage>,
+    mut sub: Subscription,
+    spec: WatchSpec,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let _guard = Unsubscribe {
+        storage: storage.clone(),
+        id: sub.id,
+    };
+    let start_rv = sub.rv;
+    let mut r = Runner {
+        spec,
+        buf: Vec::new(),
+        last_rv: sub.rv,
+        left: None,
+    };
+    for obj in std::mem::take(&mut sub.initial) {
+        if r.spec.selects(&obj) {
+            push_event(&mut r.buf, "ADDED", &obj);
+            if r.buf.len() >= CHUNK_BYTES && !r.flush(&tx).await {
+                return;
+            }
+        }
+    }
+    if r.spec.initial_events_end {
+        push_bookmark(&mut r.buf, &r.spec.api, start_rv, true);
+    }
+    for ev in std::mem::take(&mut sub.replay) {
+        if !r.handle(WatchMsg::Event(ev)) {
+            r.flush(&tx).await;
+            return;
+        }
+        if r.buf.len() >= CHUNK_BYTES && !r.flush(&tx).await {
+            return;
+        }
+    }
+    if !r.flush(&tx).await {
+        return;
+    }
+
+    let now = Instant::now();
+    // A timeout too large to add to the clock means no deadline.
+    let deadline = r.spec.timeout.and_then(|t| now.checked_add(t));
+    // The bookmark shortly before the deadline, sent once.
+    let mut last_call = deadline.map(|d| {
+        d.checked_sub(BOOKMARK_BEFORE_TIMEOUT)
+            .unwrap_or(now)
+            .max(now)
+    });
+    let interval = r.spec.bookmark_interval.max(Duration::from_millis(1));
+    let mut next_periodic = now.checked_add(interval);
+    loop {
+        let next_bookmark = match (last_call, next_periodic) {
+            (Some(l), Some(p)) => Some(l.min(p)),
+            (l, p) => l.or(p),
+        };
+        let mut go_on = true;
+        tokio::select! {
+            msg = sub.rx.recv() => match msg {
+                None => go_on = false,
+                Some(msg) => {
+                    go_on = r.handle(msg);
+                    while go_on && r.buf.len() < CHUNK_BYTES {
+                        match sub.rx.try_recv() {
+                            Ok(msg) => go_on = r.handle(msg),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            },
+            _ = sleep_until_opt(next_bookmark), if r.spec.bookmarks => {
+                // Every event up to `current` is already queued for this watch: take
+                // them first, so that the bookmark never goes back in time.
+                let current = storage.current_rv();
+                while go_on {
+                    match sub.rx.try_recv() {
+                        Ok(msg) => go_on = r.handle(msg),
+                        Err(_) => break,
+                    }
+                }
+                let at = current.max(r.last_rv);
+                if go_on && at > start_rv {
+                    push_bookmark(&mut r.buf, &r.spec.api, at, false);
+                }
+                let fired = Instant::now();
+                if last_call.is_some_and(|l| l <= fired) {
+                    last_call = None;
+                }
+                if next_periodic.is_some_and(|p| p <= fired) {
+                    next_periodic = fired.checked_add(interval);
+                }
+            }
+            _ = sleep_until_opt(deadline) => go_on = false,
+            _ = tx.closed() => return,
+        }
+        if !r.flush(&tx).await || !go_on {
+            return;
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,24 @@
+//! `Config::infer` reads `KUBECONFIG`; a test binary of its own, since it changes the
+//! process environment.
+
+use std::path::Path;
+
+use informer::client::Config;
+
+#[test]
+fn infer_uses_kubeconfig_paths_then_reports_what_was_tried() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubeconfig");
+    let joined =
+        std::env::join_paths([dir.join("merge-a.yaml"), dir.join("merge-b.yaml")]).unwrap();
+    std::env::set_var("KUBECONFIG", &joined);
+    let c = Config::infer().unwrap();
+    assert_eq!(c.cluster_url, "https://from-a.example.com");
+
+    std::env::set_var("KUBECONFIG", dir.join("absent.yaml"));
+    std::env::remove_var("KUBERNETES_SERVICE_HOST");
+    std::env::remove_var("KUBERNETES_SERVICE_PORT");
+    let err = Config::infer().unwrap_err().to_string();
+    assert!(err.contains("absent.yaml"), "{err}");
+    assert!(err.contains("KUBERNETES_SERVICE_HOST"), "{err}");
+    std::env::remove_var("KUBECONFIG");
+}

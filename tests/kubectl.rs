@@ -1,0 +1,291 @@
+//! The embedded API server driven by the real `kubectl` through the kubeconfig it writes.
+//!
+//! Skipped (with the reason printed) when `kubectl` is not on PATH, unless
+//! `INFORMER_REQUIRE_KUBECTL=1`, which makes its absence a failure.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use informer::meta::ApiResource;
+use informer::testing::ApiServer;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(90);
+const KUBECTL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether kubectl can run; panics when it cannot and it is required.
+fn kubectl_available() -> bool {
+    let found = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("INFORMER_REQUIRE_KUBECTL").as_deref() == Ok("1") {
+            panic!("kubectl is not on PATH and INFORMER_REQUIRE_KUBECTL=1");
+        }
+        eprintln!(
+            "skipping: kubectl is not on PATH (set INFORMER_REQUIRE_KUBECTL=1 to fail instead)"
+        );
+    }
+    found
+}
+
+fn bounded<F: Future<Output = ()>>(f: F) {
+    if !kubectl_available() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        tokio::time::timeout(TEST_TIMEOUT, f)
+            .await
+            .expect("test timed out");
+    });
+}
+
+fn base_args(server: &ApiServer) -> Vec<String> {
+    let dir = server.kubeconfig().parent().unwrap_or(Path::new("."));
+    vec![
+        "--kubeconfig".into(),
+        server.kubeconfig().display().to_string(),
+        "--cache-dir".into(),
+        dir.join("cache").display().to_string(),
+    ]
+}
+
+/// Runs kubectl; returns (success, stdout, stderr).
+async fn kubectl(server: &ApiServer, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::time::timeout(
+        KUBECTL_TIMEOUT,
+        Command::new("kubectl")
+            .args(base_args(server))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kubectl finished in time")
+    .expect("kubectl ran");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn kubectl_ok(server: &ApiServer, args: &[&str]) -> String {
+    let (ok, out, err) = kubectl(server, args).await;
+    assert!(ok, "kubectl {args:?} failed: {err}");
+    out
+}
+
+fn pods() -> ApiResource {
+    ApiResource::new("", "v1", "Pod", "pods", true)
+}
+
+async fn seeded() -> ApiServer {
+    let server = ApiServer::start().await.expect("start");
+    let ns = ApiResource::new("", "v1", "Namespace", "namespaces", false);
+    server
+        .create(&ns, json!({"metadata": {"name": "shop"}}))
+        .expect("namespace");
+    for (ns, name, app) in [
+        ("default", "a", "web"),
+        ("shop", "b", "db"),
+        ("shop", "c", "web"),
+    ] {
+        server
+            .create(
+                &pods(),
+                json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": app}},
+                       "spec": {"containers": [{"name": "c", "image": "example.com/app:1"}]}}),
+            )
+            .expect("pod");
+    }
+    server
+}
+
+#[test]
+fn kubectl_get_matches_server_state() {
+    bounded(async {
+        let server = seeded().await;
+        let out = kubectl_ok(&server, &["get", "pods", "-A", "-o", "json"]).await;
+        let list: Value = serde_json::from_str(&out).expect("JSON");
+        let items = list["items"].as_array().expect("items").clone();
+        let state = server.list(&pods(), None).expect("list");
+        assert_eq!(items, state);
+
+        let out = kubectl_ok(&server, &["get", "pod", "b", "-n", "shop"]).await;
+        assert!(out.lines().any(|l| l.starts_with("b ")), "{out}");
+        let (ok, _, err) = kubectl(&server, &["get", "pod", "missing", "-n", "shop"]).await;
+        assert!(!ok);
+        assert!(err.contains("pods \"missing\" not found"), "{err}");
+
+        let out = kubectl_ok(
+            &server,
+            &["get", "pods", "-n", "shop", "-l", "app=web", "-o", "name"],
+        )
+        .await;
+        assert_eq!(out.trim(), "pod/c");
+        server.shutdown().await;
+    });
+}
+
+async fn next(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> String {
+    tokio::time::timeout(KUBECTL_TIMEOUT, lines.next_line())
+        .await
+        .expect("a line in time")
+        .expect("readable")
+        .expect("a line")
+}
+
+#[test]
+fn kubectl_watch_sees_changes() {
+    bounded(async {
+        let server = seeded().await;
+        let mut child = Command::new("kubectl")
+            .args(base_args(&server))
+            .args(["get", "pods", "-n", "shop", "-w", "-o", "name"])
+            .env_remove("KUBECONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kubectl ran");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut initial = vec![next(&mut lines).await, next(&mut lines).await];
+        initial.sort();
+        assert_eq!(initial, ["pod/b", "pod/c"], "the initial list");
+        while server.watch_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server
+            .create(
+                &pods(),
+                json!({"metadata": {"name": "d", "namespace": "shop"}}),
+            )
+            .expect("create");
+        assert_eq!(next(&mut lines).await, "pod/d", "the new pod");
+        server.delete(&pods(), Some("shop"), "b").expect("delete");
+        assert_eq!(next(&mut lines).await, "pod/b", "the deleted pod");
+        child.kill().await.expect("kill kubectl");
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn kubectl_writes() {
+    bounded(async {
+        let server = seeded().await;
+        let dir = server.kubeconfig().parent().expect("dir").to_owned();
+        let manifest = dir.join("cm.json");
+        std::fs::write(
+            &manifest,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "settings", "namespace": "shop"},
+                   "data": {"level": "info"}})
+            .to_string(),
+        )
+        .expect("manifest");
+        let manifest = manifest.display().to_string();
+        let out = kubectl_ok(&server, &["create", "-f", &manifest, "--validate=false"]).await;
+        assert!(out.contains("configmap/settings created"), "{out}");
+        let (ok, _, err) = kubectl(&server, &["create", "-f", &manifest, "--validate=false"]).await;
+        assert!(!ok && err.contains("already exists"), "{err}");
+
+        kubectl_ok(
+            &server,
+            &["label", "pod", "b", "-n", "shop", "tier=backend"],
+        )
+        .await;
+        kubectl_ok(
+            &server,
+            &["annotate", "pod", "b", "-n", "shop", "note=hello"],
+        )
+        .await;
+        kubectl_ok(&server, &["label", "pod", "b", "-n", "shop", "app-"]).await;
+        let b = server.get(&pods(), Some("shop"), "b").expect("get");
+        assert_eq!(b["metadata"]["labels"], json!({"tier": "backend"}));
+        assert_eq!(b["metadata"]["annotations"]["note"], "hello");
+
+        let out = kubectl_ok(&server, &["delete", "pod", "c", "-n", "shop"]).await;
+        assert!(out.contains("pod \"c\" deleted"), "{out}");
+        assert!(server.get(&pods(), Some("shop"), "c").is_err());
+        kubectl_ok(&server, &["delete", "configmap", "settings", "-n", "shop"]).await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn kubectl_discovery_and_raw() {
+    bounded(async {
+        let server = ApiServer::builder()
+            .history_limit(2)
+            .start()
+            .await
+            .expect("start");
+        let out = kubectl_ok(&server, &["api-resources"]).await;
+        for line in ["pods", "deployments", "leases", "configmaps"] {
+            assert!(out.lines().any(|l| l.starts_with(line)), "{line} in {out}");
+        }
+        let out = kubectl_ok(&server, &["get", "--raw", "/apis/apps/v1"]).await;
+        let v: Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(v["groupVersion"], "apps/v1");
+
+        for n in ["a", "b", "c"] {
+            server
+                .create(
+                    &pods(),
+                    json!({"metadata": {"name": n, "namespace": "default"}}),
+                )
+                .expect("create");
+        }
+        let out = kubectl_ok(
+            &server,
+            &["get", "--raw", "/api/v1/pods?watch=1&resourceVersion=1"],
+        )
+        .await;
+        let oldest = server.resource_version() - 2;
+        assert_eq!(
+            out.trim(),
+            format!(
+                "{{\"type\":\"ERROR\",\"object\":{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\
+                 \"status\":\"Failure\",\"message\":\"too old resource version: 1 ({oldest})\",\
+                 \"reason\":\"Expired\",\"code\":410}}}}"
+            )
+        );
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn kubectl_over_tls_with_a_token() {
+    bounded(async {
+        let server = ApiServer::builder()
+            .tls(true)
+            .token("kubectl-token")
+            .start()
+            .await
+            .expect("start");
+        let out = kubectl_ok(&server, &["get", "namespaces", "-o", "name"]).await;
+        assert!(out.contains("namespace/default"), "{out}");
+        let (ok, _, err) = kubectl(&server, &["get", "pods", "--token", "wrong"]).await;
+        assert!(!ok);
+        assert!(
+            err.contains("Unauthorized") || err.contains("unauthorized"),
+            "{err}"
+        );
+        server.shutdown().await;
+    });
+}
