@@ -70,6 +70,9 @@ impl Status {
     }
 }
 
+/// A `Status` is what the server says went wrong, so it can travel as an error.
+impl std::error::Error for Status {}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.code, self.reason, self.message)

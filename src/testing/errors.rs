@@ -268,6 +268,34 @@ pub(crate) fn for_code(code: u16, retry_after: Option<u32>, list_or_watch: bool)
         500 => internal("injected fault"),
         503 => unavailable("injected fault"),
         504 => Status::failure(504, "Timeout", "injected fault"),
+        403 => Status::failure(403, "Forbidden", "injected fault"),
+        405 => Status::failure(405, "MethodNotAllowed", "injected fault"),
+        413 => Status::failure(413, "RequestEntityTooLarge", "injected fault"),
+        415 => Status::failure(415, "UnsupportedMediaType", "injected fault"),
+        422 => Status::failure(422, "Invalid", "injected fault"),
+        other if other < 500 => Status::failure(other, "BadRequest", "injected fault"),
         other => Status::failure(other, "InternalError", "injected fault"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_code;
+
+    #[test]
+    fn injected_faults_carry_the_reason_of_their_code() {
+        for (code, reason) in [
+            (403, "Forbidden"),
+            (404, "NotFound"),
+            (418, "BadRequest"),
+            (422, "Invalid"),
+            (429, "TooManyRequests"),
+            (500, "InternalError"),
+            (502, "InternalError"),
+            (503, "ServiceUnavailable"),
+        ] {
+            let status = for_code(code, None, false);
+            assert_eq!((status.code, status.reason.as_str()), (code, reason), "{code}");
+        }
     }
 }
