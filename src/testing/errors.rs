@@ -295,7 +295,11 @@ mod tests {
             (503, "ServiceUnavailable"),
         ] {
             let status = for_code(code, None, false);
-            assert_eq!((status.code, status.reason.as_str()), (code, reason), "{code}");
+            assert_eq!(
+                (status.code, status.reason.as_str()),
+                (code, reason),
+                "{code}"
+            );
         }
     }
 }
