@@ -77,6 +77,21 @@ fn their_store(events: &[Event<Pod>]) -> Writer<Pod> {
     writer
 }
 
+/// A full store of ours plus every stored object held outside it, so that nothing the
+/// timed part replaces or deletes is freed there.
+fn our_store_kept(pods: &[Arc<Pod>]) -> (Indexer<Pod>, Vec<Arc<Pod>>) {
+    let store = our_exclusive_store(pods);
+    let kept = store.list();
+    (store, kept)
+}
+
+/// The same for kube-runtime's store.
+fn their_store_kept(events: &[Event<Pod>]) -> (Writer<Pod>, Vec<Arc<Pod>>) {
+    let writer = their_store(events);
+    let kept = writer.as_reader().state();
+    (writer, kept)
+}
+
 fn object_ref(p: &Pod) -> ObjectRef<Pod> {
     ObjectRef::new(p.name().unwrap()).within(p.namespace().unwrap())
 }
@@ -193,11 +208,7 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 timed(
                     iters,
-                    || {
-                        let s = our_exclusive_store(&v1);
-                        let kept = s.list();
-                        (s, kept)
-                    },
+                    || our_store_kept(&v1),
                     |(s, _)| {
                         for p in &v2 {
                             s.update(p.clone()).unwrap();
@@ -210,11 +221,7 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 timed(
                     iters,
-                    || {
-                        let s = our_exclusive_store(&v1);
-                        let kept = s.list();
-                        (s, kept)
-                    },
+                    || our_store_kept(&v1),
                     |(s, _)| {
                         for p in &v1 {
                             s.delete(p).unwrap();
@@ -265,11 +272,7 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 timed(
                     iters,
-                    || {
-                        let w = their_store(&v1);
-                        let kept = w.as_reader().state();
-                        (w, kept)
-                    },
+                    || their_store_kept(&v1),
                     |(w, _)| {
                         for e in &deletes {
                             w.apply_watcher_event(e);
@@ -297,11 +300,7 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 timed(
                     iters,
-                    || {
-                        let w = their_store(&v1);
-                        let kept = w.as_reader().state();
-                        (w, kept)
-                    },
+                    || their_store_kept(&v1),
                     |(w, _)| {
                         for e in &v2 {
                             w.apply_watcher_event(e);
