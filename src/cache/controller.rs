@@ -54,18 +54,22 @@ where
 
 /// Pops from `fifo` into `store` and `processor` until the FIFO is closed and drained.
 ///
+/// Each key is applied while holding `gate`, so that a handler added meanwhile sees
+/// either the state before the key's deltas (and then their notifications) or after.
 /// A key whose deltas cannot be applied (an index function failed) is logged and
 /// dropped, as client-go does; nothing else stops the loop.
 pub(crate) async fn process_loop<K>(
     fifo: &DeltaFifo<K>,
     store: &Indexer<K>,
     processor: &SharedProcessor<K>,
+    gate: &parking_lot::Mutex<()>,
 ) where
     K: Object + Send + Sync + 'static,
 {
     loop {
         let result = fifo
             .pop(|key, deltas, initial| {
+                let _gate = gate.lock();
                 process_deltas(store, processor, key, deltas, initial).map_err(ProcessError::Fail)
             })
             .await;
@@ -352,7 +356,7 @@ mod tests {
         p.fifo.close();
         tokio::time::timeout(
             Duration::from_secs(5),
-            process_loop(&p.fifo, &p.store, &p.processor),
+            process_loop(&p.fifo, &p.store, &p.processor, &Default::default()),
         )
         .await
         .expect("loop ended");

@@ -2,24 +2,38 @@
 //! controller loop and the handlers it feeds, listers over the cache, and the
 //! [`ListerWatcher`] through which it lists and watches.
 //!
-//! Data flows Reflector → [`DeltaFifo`] → controller loop → [`Indexer`] and, through the
+//! Data flows [`Reflector`] → [`DeltaFifo`] → controller loop → [`Indexer`] and, through the
 //! shared processor, every registered [`ResourceEventHandler`].
 //! This layer never sees HTTP: it reaches a server only through [`ListerWatcher`]
 //! (implemented over the client's `Api<K>` by [`ListWatch`]); what it stores and queues
 //! are `Arc<K>` of objects that implement [`Object`](crate::meta::Object).
 
-// The controller loop and the shared processor are wired into the shared informer by
-// the informer issue; until then only their tests use the crate-private parts.
-#[cfg_attr(not(test), allow(dead_code))]
+mod backoff;
 mod controller;
 mod delta_fifo;
+mod event_stream;
+mod factory;
 mod handler;
 mod key;
 mod lister;
 mod listwatch;
-#[cfg_attr(not(test), allow(dead_code))]
+mod metrics;
 mod processor;
+mod reflector;
+mod shared_informer;
 mod store;
+
+pub use backoff::BackoffPolicy;
+pub use event_stream::{EventStream, InformerEvent};
+pub use factory::SharedInformerFactory;
+pub use metrics::{InformerMetrics, ReflectorMetrics};
+pub use reflector::{
+    default_watch_error_handler, Reflector, ReflectorError, ReflectorOptions, ReflectorStore,
+    ShouldResync, Transform, WatchErrorHandler,
+};
+pub use shared_informer::{
+    InformerError, InformerOptions, SharedIndexInformer, MINIMUM_RESYNC_PERIOD,
+};
 
 pub use delta_fifo::{
     DeletedFinalStateUnknown, Delta, DeltaFifo, DeltaObject, DeltaType, Deltas, KnownObjects,

@@ -203,6 +203,22 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
         true
     }
 
+    /// Stops and removes every handler (the informer stopped).
+    pub(crate) fn stop_all(&self) {
+        for listener in self.listeners.write().drain(..) {
+            listener.stop();
+        }
+    }
+
+    /// Each handler's buffered notifications, in registration order.
+    pub(crate) fn pending(&self) -> Vec<usize> {
+        self.listeners
+            .read()
+            .iter()
+            .map(|l| l.pending.load(Ordering::Relaxed))
+            .collect()
+    }
+
     /// Sends `n` to every listener, or, for a sync notification (an update that did not
     /// change the resourceVersion), to the listeners whose resync is due.
     pub(crate) fn distribute(&self, n: Notification<K>, is_sync: bool) {

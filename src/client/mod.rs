@@ -54,4 +54,5 @@ pub use params::{
 pub use rate_limit::{RateLimit, RateLimiter};
 pub use rest::{Body, RestClient};
 pub use retry::RetryPolicy;
+pub(crate) use retry::random_unit;
 pub use tls::TlsConfig;

@@ -1,0 +1,276 @@
+//! `SharedInformerFactory`: one shared informer per resource for a whole process
+//! (client-go's `informers.SharedInformerFactory`).
+//!
+//! Every part of an application asks the factory for the informer of a resource, typed
+//! ([`SharedInformerFactory::informer`]) or dynamic
+//! ([`SharedInformerFactory::dynamic_informer`]); the first request creates it, later ones
+//! get the same informer, so each resource is listed and watched once. [`start`] runs
+//! every informer not yet running; [`wait_for_cache_sync`] waits until all have synced.
+//!
+//! [`start`]: SharedInformerFactory::start
+//! [`wait_for_cache_sync`]: SharedInformerFactory::wait_for_cache_sync
+
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::listwatch::ListWatch;
+use super::reflector::ReflectorOptions;
+use super::shared_informer::{InformerOptions, SharedIndexInformer};
+use crate::client::{Api, ListParams, RestClient};
+use crate::meta::{ApiResource, DynamicObject, Object, Resource};
+
+type ListTweak = Arc<dyn Fn(&mut ListParams) + Send + Sync>;
+
+/// An informer as the factory keeps it: typed behind `Any`, with type-erased run and
+/// sync checks.
+struct Entry {
+    informer: Box<dyn Any + Send + Sync>,
+    run: Box<dyn Fn(CancellationToken) -> BoxFuture<'static, ()> + Send + Sync>,
+    has_synced: Box<dyn Fn() -> bool + Send + Sync>,
+    started: bool,
+}
+
+/// Creates and shares informers; see the [module docs](self).
+///
+/// ```no_run
+/// # async fn demo(client: informer::client::RestClient) {
+/// use informer::cache::SharedInformerFactory;
+/// use informer::meta::{ApiResource, DynamicObject};
+/// use tokio_util::sync::CancellationToken;
+///
+/// let factory = SharedInformerFactory::new(client).namespace("shop");
+/// let pods = factory.dynamic_informer(&ApiResource::new("", "v1", "Pod", "pods", true));
+/// let stop = CancellationToken::new();
+/// factory.start(&stop);
+/// let synced = factory.wait_for_cache_sync(&stop).await;
+/// assert!(synced.values().all(|s| *s));
+/// println!("{} pods", pods.get_indexer().len());
+/// stop.cancel();
+/// factory.shutdown().await;
+/// # }
+/// ```
+pub struct SharedInformerFactory {
+    client: RestClient,
+    namespace: Option<String>,
+    default_resync: Option<Duration>,
+    label_selector: Option<String>,
+    field_selector: Option<String>,
+    tweak_list: Option<ListTweak>,
+    reflector: ReflectorOptions,
+    informers: Mutex<HashMap<(String, TypeId), Entry>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SharedInformerFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self
+            .informers
+            .lock()
+            .keys()
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        f.debug_struct("SharedInformerFactory")
+            .field("namespace", &self.namespace)
+            .field("informers", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedInformerFactory {
+    /// A factory whose informers watch every namespace through `client`.
+    pub fn new(client: RestClient) -> Self {
+        SharedInformerFactory {
+            client,
+            namespace: None,
+            default_resync: None,
+            label_selector: None,
+            field_selector: None,
+            tweak_list: None,
+            reflector: ReflectorOptions::default(),
+            informers: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Watch only this namespace (cluster-scoped resources are unaffected).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// The default resync period of every informer's handlers.
+    pub fn default_resync(mut self, period: Duration) -> Self {
+        self.default_resync = Some(period);
+        self
+    }
+
+    /// Only objects whose labels match.
+    pub fn labels(mut self, selector: impl std::fmt::Display) -> Self {
+        self.label_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Only objects whose fields match.
+    pub fn fields(mut self, selector: impl std::fmt::Display) -> Self {
+        self.field_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Changes the params of every list call (client-go's `TweakListOptionsFunc`).
+    pub fn tweak_list_options(
+        mut self,
+        f: impl Fn(&mut ListParams) + Send + Sync + 'static,
+    ) -> Self {
+        self.tweak_list = Some(Arc::new(f));
+        self
+    }
+
+    /// How every informer's reflector lists, watches and backs off (the name is set per
+    /// resource).
+    pub fn reflector_options(mut self, options: ReflectorOptions) -> Self {
+        self.reflector = options;
+        self
+    }
+
+    /// The shared informer of a typed resource.
+    pub fn informer<K>(&self) -> SharedIndexInformer<K>
+    where
+        K: Resource + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.informer_for::<K>(&K::api_resource())
+    }
+
+    /// The shared informer of a resource known at run time.
+    pub fn dynamic_informer(&self, resource: &ApiResource) -> SharedIndexInformer<DynamicObject> {
+        self.informer_for::<DynamicObject>(resource)
+    }
+
+    /// The shared informer of `resource`, decoded as `K`.
+    pub fn informer_for<K>(&self, resource: &ApiResource) -> SharedIndexInformer<K>
+    where
+        K: Object + DeserializeOwned + Send + Sync + 'static,
+    {
+        let name = resource_name(resource);
+        let mut informers = self.informers.lock();
+        let entry = informers
+            .entry((name.clone(), TypeId::of::<K>()))
+            .or_insert_with(|| self.new_entry::<K>(resource, name));
+        match entry.informer.downcast_ref::<SharedIndexInformer<K>>() {
+            Some(informer) => informer.clone(),
+            None => unreachable!("entries are keyed by the informer's type"),
+        }
+    }
+
+    fn new_entry<K>(&self, resource: &ApiResource, name: String) -> Entry
+    where
+        K: Object + DeserializeOwned + Send + Sync + 'static,
+    {
+        let api: Api<K> = match &self.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+            None => Api::all_with(self.client.clone(), resource),
+        };
+        let mut lw = ListWatch::new(api);
+        if let Some(s) = &self.label_selector {
+            lw = lw.labels(s);
+        }
+        if let Some(s) = &self.field_selector {
+            lw = lw.fields(s);
+        }
+        if let Some(t) = self.tweak_list.clone() {
+            lw = lw.tweak_list(move |p: &mut ListParams| t(p));
+        }
+        let informer = SharedIndexInformer::new(
+            lw,
+            InformerOptions {
+                default_resync: self.default_resync,
+                reflector: ReflectorOptions {
+                    name,
+                    ..self.reflector.clone()
+                },
+                ..InformerOptions::default()
+            },
+        );
+        let runner = informer.clone();
+        let synced = informer.clone();
+        Entry {
+            informer: Box::new(informer),
+            run: Box::new(move |stop| {
+                let informer = runner.clone();
+                async move {
+                    if let Err(e) = informer.run(stop).await {
+                        tracing::error!(informer = informer.name(), error = %e, "informer did not run");
+                    }
+                }
+                .boxed()
+            }),
+            has_synced: Box::new(move || synced.has_synced()),
+            started: false,
+        }
+    }
+
+    /// Runs every informer created so far that is not running yet, until `shutdown` is
+    /// cancelled. Call again after creating more informers.
+    pub fn start(&self, shutdown: &CancellationToken) {
+        let mut informers = self.informers.lock();
+        let mut tasks = self.tasks.lock();
+        for entry in informers.values_mut().filter(|e| !e.started) {
+            entry.started = true;
+            tasks.push(tokio::spawn((entry.run)(shutdown.clone())));
+        }
+    }
+
+    /// Waits until every started informer has synced, or `shutdown` is cancelled;
+    /// returns each informer's name and whether it synced.
+    pub async fn wait_for_cache_sync(&self, shutdown: &CancellationToken) -> BTreeMap<String, bool> {
+        let mut delay = Duration::from_millis(1);
+        loop {
+            let status: BTreeMap<String, bool> = self
+                .informers
+                .lock()
+                .iter()
+                .filter(|(_, e)| e.started)
+                .map(|((name, _), e)| (name.clone(), (e.has_synced)()))
+                .collect();
+            if status.values().all(|s| *s) || shutdown.is_cancelled() {
+                return status;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => {}
+            }
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until every started informer has returned (cancel the token given to
+    /// [`start`](Self::start) first).
+    pub async fn shutdown(&self) {
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
+        for task in tasks {
+            if let Err(e) = task.await {
+                if e.is_panic() {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        }
+    }
+}
+
+/// `group/version/plural`, or `version/plural` for the core group.
+fn resource_name(r: &ApiResource) -> String {
+    if r.group.is_empty() {
+        format!("{}/{}", r.version, r.plural)
+    } else {
+        format!("{}/{}/{}", r.group, r.version, r.plural)
+    }
+}

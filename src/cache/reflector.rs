@@ -1,0 +1,670 @@
+//! The reflector: lists and watches one kind of object through a [`ListerWatcher`] and
+//! feeds every change into a [`ReflectorStore`] (client-go's `Reflector.ListAndWatch`).
+//!
+//! How data passes through it:
+//!
+//! 1. **List.** A paged list (500 per page; a full list when a continue token expires)
+//!    is handed to the store as one `replace` with the list's resourceVersion. The first
+//!    list asks for resourceVersion `"0"` (any recent state, served from the server's
+//!    cache); a relist asks for the last version seen, so the cache never goes back in
+//!    time; only when a list itself answered `410 Expired` or "too large resource
+//!    version" does the next one ask for `""` (a consistent read).
+//! 2. **Watch** from the list's version, with bookmarks and a random timeout in
+//!    `[min_watch_timeout, 2 * min_watch_timeout)`. `ADDED`, `MODIFIED` and `DELETED`
+//!    become `add`, `update` and `delete` of the store; a `BOOKMARK` only moves the
+//!    resourceVersion. A watch that ends cleanly, or with a malformed line or a broken
+//!    connection, is reopened from the last version, without a relist; a watch that
+//!    closes within a second without an event counts as an error.
+//! 3. **Errors** (a failed list, an `ERROR` event such as `410 Expired`, a very short
+//!    watch) go to the watch error handler; the reflector then waits (exponential backoff
+//!    with jitter, at least the server's `Retry-After`) and relists.
+//! 4. **Resync.** While watching, every resync period, when the informer's
+//!    `should_resync` agrees, the store queues its known objects again.
+//!
+//! With [`ReflectorOptions::watch_list`] the first sync is a streaming initial list
+//! (`sendInitialEvents=true`): the `ADDED` events up to the bookmark annotated
+//! `k8s.io/initial-events-end` are gathered and handed over as one `replace`, and the same
+//! stream goes on as the watch. A server that refuses it, or that sends nothing for
+//! [`ReflectorOptions::initial_events_timeout`] before that bookmark, gets a plain list
+//! instead.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use parking_lot::Mutex;
+use tracing::Instrument;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::{Backoff, BackoffPolicy};
+use super::delta_fifo::DeltaFifo;
+use super::key::meta_namespace_key;
+use super::listwatch::{ListPager, ListerWatcher, WatchStream, DEFAULT_PAGE_SIZE};
+use super::metrics::{Counters, ReflectorMetrics};
+use super::store::{Indexer, StoreError};
+use crate::client::{random_unit, Error, ListParams, ResourceVersionMatch, WatchParams};
+use crate::meta::{Object, WatchEvent};
+
+/// Changes an object as it arrives, before anything stores or queues it (for example to
+/// drop `managedFields`).
+pub type Transform<K> = Arc<dyn Fn(K) -> K + Send + Sync>;
+
+/// Called with every error after which the reflector backs off and relists.
+pub type WatchErrorHandler = Arc<dyn Fn(&ReflectorError) + Send + Sync>;
+
+/// Asked at every resync tick whether to resync now.
+pub type ShouldResync = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Why a reflector's list-and-watch attempt ended. After each, the reflector backs off
+/// and relists.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReflectorError {
+    /// The list failed.
+    #[error("list failed: {0}")]
+    List(#[source] Error),
+    /// Opening the watch failed, or the watch ended with an `ERROR` event (for example
+    /// `410 Expired`: the version it watched from is too old).
+    #[error("watch failed: {0}")]
+    Watch(#[source] Error),
+    /// The watch closed within a second without delivering an event.
+    #[error(
+        "very short watch: the watch closed after {elapsed:?} without an event; the server \
+         or a proxy may be closing connections"
+    )]
+    ShortWatch {
+        /// How long the watch lasted.
+        elapsed: Duration,
+    },
+    /// The store refused a list (its key or index functions failed).
+    #[error("could not replace the store's contents: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ReflectorError {
+    /// The client error underneath, if any.
+    pub fn client_error(&self) -> Option<&Error> {
+        match self {
+            ReflectorError::List(e) | ReflectorError::Watch(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the error is a `410 Expired`/`Gone`: the version asked for is compacted.
+    pub fn is_expired(&self) -> bool {
+        self.client_error()
+            .is_some_and(|e| e.is_expired() || e.is_gone())
+    }
+}
+
+/// The default watch error handler: `410` is routine (logged at debug), the rest warns.
+pub fn default_watch_error_handler(name: &str, err: &ReflectorError) {
+    if err.is_expired() {
+        tracing::debug!(reflector = name, error = %err, "watch closed; relisting");
+    } else {
+        tracing::warn!(reflector = name, error = %err, "list or watch failed; backing off");
+    }
+}
+
+/// Where a reflector puts what it lists and watches: the [`DeltaFifo`] of an informer,
+/// or an [`Indexer`] directly.
+pub trait ReflectorStore<K>: Send + Sync {
+    /// An object was added.
+    fn add(&self, obj: Arc<K>) -> Result<(), StoreError>;
+    /// An object changed.
+    fn update(&self, obj: Arc<K>) -> Result<(), StoreError>;
+    /// An object was deleted; `obj` is its last state.
+    fn delete(&self, obj: Arc<K>) -> Result<(), StoreError>;
+    /// A list: the complete set of objects at `resource_version`.
+    fn replace(&self, list: Vec<Arc<K>>, resource_version: &str) -> Result<(), StoreError>;
+    /// Queue the known objects again (a resync); stores that are not queues do nothing.
+    fn resync(&self) {}
+}
+
+impl<K: Object + Send + Sync + 'static> ReflectorStore<K> for DeltaFifo<K> {
+    fn add(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Ok(DeltaFifo::add(self, obj)?)
+    }
+    fn update(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Ok(DeltaFifo::update(self, obj)?)
+    }
+    fn delete(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Ok(DeltaFifo::delete(self, obj)?)
+    }
+    fn replace(&self, list: Vec<Arc<K>>, resource_version: &str) -> Result<(), StoreError> {
+        Ok(DeltaFifo::replace(self, list, resource_version)?)
+    }
+    fn resync(&self) {
+        DeltaFifo::resync(self)
+    }
+}
+
+impl<K: Object + Send + Sync + 'static> ReflectorStore<K> for Indexer<K> {
+    fn add(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Indexer::add(self, obj).map(drop)
+    }
+    fn update(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Indexer::update(self, obj).map(drop)
+    }
+    fn delete(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Indexer::delete(self, &obj)
+    }
+    fn replace(&self, list: Vec<Arc<K>>, resource_version: &str) -> Result<(), StoreError> {
+        Indexer::replace(self, list, resource_version)
+    }
+}
+
+/// How a [`Reflector`] lists, watches and retries.
+#[derive(Clone, Debug)]
+pub struct ReflectorOptions {
+    /// Name used in logs and spans (for example `"v1/pods"`).
+    pub name: String,
+    /// Objects per list page. `None` is client-go's choice: 500 per page, except that a
+    /// relist at a known resourceVersion asks for everything at once (the server answers
+    /// it from its cache) unless the server paginated before.
+    pub page_size: Option<u32>,
+    /// How often to ask whether to resync; `None` never resyncs.
+    pub resync_period: Option<Duration>,
+    /// Watches time out after a random duration in `[min, 2 * min)` (default 5 minutes),
+    /// so that many reflectors do not reconnect at once.
+    pub min_watch_timeout: Duration,
+    /// Waits between failed attempts.
+    pub backoff: BackoffPolicy,
+    /// Sync first with a streaming initial list (`sendInitialEvents=true`).
+    pub watch_list: bool,
+    /// During a streaming initial list, fall back to a plain list after this long
+    /// without an event (a server that ignores `sendInitialEvents` never sends the end
+    /// bookmark).
+    pub initial_events_timeout: Duration,
+}
+
+impl Default for ReflectorOptions {
+    fn default() -> Self {
+        ReflectorOptions {
+            name: "reflector".to_owned(),
+            page_size: None,
+            resync_period: None,
+            min_watch_timeout: Duration::from_secs(300),
+            backoff: BackoffPolicy::default(),
+            watch_list: false,
+            initial_events_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    last_sync_resource_version: String,
+    /// The last list answered `410 Expired` or "too large": list at `""` next.
+    resource_version_unavailable: bool,
+    /// The server paginated a list at `"0"`: keep paging relists.
+    paginated_result: bool,
+    /// A list (or streaming initial list) has completed once.
+    synced_once: bool,
+}
+
+/// How one watch ended without an error.
+enum WatchEnd {
+    Stopped,
+    Closed,
+}
+
+/// Lists and watches through a [`ListerWatcher`] into a [`ReflectorStore`].
+///
+/// ```no_run
+/// # async fn demo(lw: informer::cache::ListWatch<informer::meta::DynamicObject>) {
+/// use std::sync::Arc;
+/// use informer::cache::{Indexer, Indexers, Reflector, ReflectorOptions};
+/// use tokio_util::sync::CancellationToken;
+///
+/// let store = Indexer::new(Indexers::new());
+/// let reflector = Reflector::new(Arc::new(lw), Arc::new(store.clone()), ReflectorOptions::default());
+/// let stop = CancellationToken::new();
+/// tokio::spawn({ let stop = stop.clone(); async move { reflector.run(stop).await } });
+/// // ... `store` now mirrors the server ...
+/// stop.cancel();
+/// # }
+/// ```
+pub struct Reflector<K> {
+    lw: Arc<dyn ListerWatcher<K>>,
+    store: Arc<dyn ReflectorStore<K>>,
+    options: ReflectorOptions,
+    transform: Option<Transform<K>>,
+    should_resync: Option<ShouldResync>,
+    watch_error_handler: Option<WatchErrorHandler>,
+    state: Mutex<State>,
+    counters: Arc<Counters>,
+}
+
+impl<K> std::fmt::Debug for Reflector<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reflector")
+            .field("options", &self.options)
+            .field("state", &*self.state.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Object + Send + Sync + 'static> Reflector<K> {
+    /// A reflector that lists and watches through `lw` into `store`.
+    pub fn new(
+        lw: Arc<dyn ListerWatcher<K>>,
+        store: Arc<dyn ReflectorStore<K>>,
+        options: ReflectorOptions,
+    ) -> Self {
+        Reflector {
+            lw,
+            store,
+            options,
+            transform: None,
+            should_resync: None,
+            watch_error_handler: None,
+            state: Mutex::new(State::default()),
+            counters: Arc::default(),
+        }
+    }
+
+    /// Changes every object as it arrives, before it is stored.
+    pub fn with_transform(mut self, transform: Transform<K>) -> Self {
+        self.transform = Some(transform);
+        self
+    }
+
+    /// Resyncs only when `f` says so at a resync tick (an informer asks its handlers).
+    pub fn with_should_resync(mut self, f: ShouldResync) -> Self {
+        self.should_resync = Some(f);
+        self
+    }
+
+    /// Called with each error after which the reflector backs off and relists; the
+    /// default logs it ([`default_watch_error_handler`]).
+    pub fn with_watch_error_handler(mut self, handler: WatchErrorHandler) -> Self {
+        self.watch_error_handler = Some(handler);
+        self
+    }
+
+    pub(crate) fn with_counters(mut self, counters: Arc<Counters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The resourceVersion of the last list, event or bookmark seen (`""` before the
+    /// first list).
+    pub fn last_sync_resource_version(&self) -> String {
+        self.state.lock().last_sync_resource_version.clone()
+    }
+
+    /// What the reflector has done so far.
+    pub fn metrics(&self) -> ReflectorMetrics {
+        self.counters.snapshot()
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &ReflectorOptions {
+        &self.options
+    }
+
+    /// Lists and watches until `shutdown` is cancelled, retrying every failure after a
+    /// backoff. Returns promptly on cancellation.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let span = tracing::info_span!("reflector", name = %self.options.name);
+        self.run_until_stopped(shutdown).instrument(span).await
+    }
+
+    async fn run_until_stopped(&self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(self.options.backoff);
+        while !shutdown.is_cancelled() {
+            let result = self.list_and_watch(&shutdown, &mut backoff).await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let mut delay = backoff.next_delay(Instant::now());
+            if let Err(err) = result {
+                Counters::bump(&self.counters.watch_errors);
+                match &self.watch_error_handler {
+                    Some(handler) => handler(&err),
+                    None => default_watch_error_handler(&self.options.name, &err),
+                }
+                if let Some(after) = err.client_error().and_then(Error::retry_after) {
+                    delay = delay.max(after);
+                }
+            }
+            if !sleep_or_stop(delay, &shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// One attempt: list (or stream the initial list), then watch until an error.
+    async fn list_and_watch(
+        &self,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<(), ReflectorError> {
+        let mut stream = None;
+        let first = !self.state.lock().synced_once;
+        if first && self.options.watch_list {
+            match self.watch_list(shutdown).await {
+                Ok(Some(s)) => stream = Some(s),
+                Ok(None) if shutdown.is_cancelled() => return Ok(()),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::info!(reflector = %self.options.name, error = %e,
+                        "streaming initial list failed; falling back to list and watch")
+                }
+            }
+        }
+        if stream.is_none() {
+            let list = self.list();
+            tokio::select! {
+                r = list => r?,
+                () = shutdown.cancelled() => return Ok(()),
+            }
+        }
+        let watch = self.watch(stream, shutdown, backoff);
+        tokio::select! {
+            r = watch => r,
+            () = self.resync_loop() => Ok(()),
+        }
+    }
+
+    /// The version to relist at (client-go's `relistResourceVersion`).
+    fn relist_resource_version(&self) -> String {
+        let state = self.state.lock();
+        if state.resource_version_unavailable {
+            String::new()
+        } else if state.last_sync_resource_version.is_empty() {
+            "0".to_owned()
+        } else {
+            state.last_sync_resource_version.clone()
+        }
+    }
+
+    fn list_params(resource_version: &str) -> ListParams {
+        ListParams {
+            resource_version: Some(resource_version.to_owned()).filter(|rv| !rv.is_empty()),
+            ..ListParams::default()
+        }
+    }
+
+    async fn list(&self) -> Result<(), ReflectorError> {
+        let resource_version = self.relist_resource_version();
+        let paginated_before = self.state.lock().paginated_result;
+        let page_size = match self.options.page_size {
+            Some(n) => n,
+            None if paginated_before => DEFAULT_PAGE_SIZE,
+            None if !resource_version.is_empty() && resource_version != "0" => 0,
+            None => DEFAULT_PAGE_SIZE,
+        };
+        let pager = ListPager::new(page_size);
+        tracing::debug!(reflector = %self.options.name, %resource_version, page_size, "listing");
+        let listed = match pager
+            .list(&*self.lw, &Self::list_params(&resource_version))
+            .await
+        {
+            Err(e) if e.is_expired() || e.is_gone() || e.is_too_large_resource_version() => {
+                tracing::debug!(reflector = %self.options.name, error = %e,
+                    "list at {resource_version:?} is unavailable; listing the latest state");
+                self.state.lock().resource_version_unavailable = true;
+                pager.list(&*self.lw, &Self::list_params("")).await
+            }
+            other => other,
+        }
+        .map_err(ReflectorError::List)?;
+        let list_rv = listed.list.metadata.resource_version.clone().unwrap_or_default();
+        let items: Vec<Arc<K>> = listed
+            .list
+            .items
+            .into_iter()
+            .map(|o| Arc::new(self.transformed(o)))
+            .collect();
+        let count = items.len();
+        self.store.replace(items, &list_rv)?;
+        let relist = {
+            let mut state = self.state.lock();
+            if resource_version == "0" && listed.paginated {
+                state.paginated_result = true;
+            }
+            state.resource_version_unavailable = false;
+            state.last_sync_resource_version = list_rv.clone();
+            std::mem::replace(&mut state.synced_once, true)
+        };
+        Counters::bump(&self.counters.lists);
+        if relist {
+            Counters::bump(&self.counters.relists);
+        }
+        tracing::debug!(reflector = %self.options.name, resource_version = %list_rv, count, "listed");
+        Ok(())
+    }
+
+    fn transformed(&self, obj: K) -> K {
+        match &self.transform {
+            Some(t) => t(obj),
+            None => obj,
+        }
+    }
+
+    fn watch_timeout(&self) -> u32 {
+        let min = self.options.min_watch_timeout.as_secs_f64();
+        (min * (1.0 + random_unit())).clamp(1.0, u32::MAX as f64) as u32
+    }
+
+    fn set_resource_version(&self, resource_version: &str) {
+        if !resource_version.is_empty() {
+            resource_version.clone_into(&mut self.state.lock().last_sync_resource_version);
+        }
+    }
+
+    /// Watches from the last version until an error, re-opening after clean ends.
+    async fn watch(
+        &self,
+        mut stream: Option<WatchStream<K>>,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<(), ReflectorError> {
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let start = Instant::now();
+            let s = match stream.take() {
+                Some(s) => s,
+                None => {
+                    let params = WatchParams {
+                        resource_version: Some(self.last_sync_resource_version()),
+                        timeout_seconds: Some(self.watch_timeout()),
+                        allow_watch_bookmarks: true,
+                        ..WatchParams::default()
+                    };
+                    let opened = tokio::select! {
+                        r = self.lw.watch(&params) => r,
+                        () = shutdown.cancelled() => return Ok(()),
+                    };
+                    match opened {
+                        Ok(s) => s,
+                        Err(e) if e.is_transport() || e.is_too_many_requests() => {
+                            // client-go retries these without a relist.
+                            let delay = backoff
+                                .next_delay(Instant::now())
+                                .max(e.retry_after().unwrap_or_default());
+                            tracing::debug!(reflector = %self.options.name, error = %e, ?delay,
+                                "could not open the watch; retrying");
+                            if !sleep_or_stop(delay, shutdown).await {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                        Err(e) => return Err(ReflectorError::Watch(e)),
+                    }
+                }
+            };
+            Counters::bump(&self.counters.watches);
+            match self.handle_watch(s, start, shutdown).await? {
+                WatchEnd::Stopped => return Ok(()),
+                WatchEnd::Closed => {}
+            }
+        }
+    }
+
+    /// Applies one watch's events until it ends.
+    async fn handle_watch(
+        &self,
+        mut stream: WatchStream<K>,
+        start: Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<WatchEnd, ReflectorError> {
+        let mut events = 0u64;
+        loop {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                () = shutdown.cancelled() => return Ok(WatchEnd::Stopped),
+            };
+            match next {
+                None => break,
+                Some(Err(e)) if e.status().is_some() => return Err(ReflectorError::Watch(e)),
+                Some(Err(e)) => {
+                    tracing::warn!(reflector = %self.options.name, error = %e,
+                        resource_version = %self.last_sync_resource_version(),
+                        "watch stream broke; re-watching from the last resourceVersion");
+                    break;
+                }
+                Some(Ok(event)) => {
+                    events += 1;
+                    self.apply_event(event)?;
+                }
+            }
+        }
+        let elapsed = start.elapsed();
+        if events == 0 && elapsed < Duration::from_secs(1) {
+            return Err(ReflectorError::ShortWatch { elapsed });
+        }
+        Ok(WatchEnd::Closed)
+    }
+
+    /// Hands one watch event to the store and moves the resourceVersion.
+    fn apply_event(&self, event: WatchEvent<K>) -> Result<(), ReflectorError> {
+        let (obj, counter, op): (K, _, fn(&dyn ReflectorStore<K>, Arc<K>) -> _) = match event {
+            WatchEvent::Added(o) => (o, &self.counters.added, |s, o| s.add(o)),
+            WatchEvent::Modified(o) => (o, &self.counters.modified, |s, o| s.update(o)),
+            WatchEvent::Deleted(o) => (o, &self.counters.deleted, |s, o| s.delete(o)),
+            WatchEvent::Bookmark(b) => {
+                Counters::bump(&self.counters.bookmarks);
+                self.set_resource_version(&b.metadata.resource_version);
+                return Ok(());
+            }
+            WatchEvent::Error(status) => {
+                return Err(ReflectorError::Watch(Error::Api(Box::new(status))))
+            }
+        };
+        Counters::bump(counter);
+        let obj = self.transformed(obj);
+        let resource_version = obj.resource_version().unwrap_or_default().to_owned();
+        if let Err(e) = op(&*self.store, Arc::new(obj)) {
+            tracing::error!(reflector = %self.options.name, error = %e,
+                "could not queue a watch event; skipping it");
+        }
+        self.set_resource_version(&resource_version);
+        Ok(())
+    }
+
+    /// A streaming initial list: `Ok(None)` means fall back to a plain list.
+    async fn watch_list(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<WatchStream<K>>, ReflectorError> {
+        let params = WatchParams {
+            resource_version: Some(self.last_sync_resource_version()).filter(|rv| !rv.is_empty()),
+            resource_version_match: Some(ResourceVersionMatch::NotOlderThan),
+            send_initial_events: true,
+            allow_watch_bookmarks: true,
+            timeout_seconds: Some(self.watch_timeout()),
+            ..WatchParams::default()
+        };
+        let opened = tokio::select! {
+            r = self.lw.watch(&params) => r,
+            () = shutdown.cancelled() => return Ok(None),
+        };
+        let mut stream = opened.map_err(ReflectorError::Watch)?;
+        Counters::bump(&self.counters.watches);
+        let mut objects: BTreeMap<String, Arc<K>> = BTreeMap::new();
+        let resource_version = loop {
+            let next = tokio::select! {
+                n = tokio::time::timeout(self.options.initial_events_timeout, stream.next()) => n,
+                () = shutdown.cancelled() => return Ok(None),
+            };
+            let event = match next {
+                Err(_) => {
+                    tracing::info!(reflector = %self.options.name,
+                        timeout = ?self.options.initial_events_timeout,
+                        "no end of the streaming initial list; the server may not support it");
+                    return Ok(None);
+                }
+                Ok(None) => return Ok(None),
+                Ok(Some(event)) => event.map_err(ReflectorError::Watch)?,
+            };
+            match event {
+                WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                    Counters::bump(&self.counters.added);
+                    let o = self.transformed(o);
+                    match meta_namespace_key(&o) {
+                        Ok(key) => {
+                            objects.insert(key, Arc::new(o));
+                        }
+                        Err(e) => tracing::error!(reflector = %self.options.name, error = %e,
+                            "skipping an object without a key"),
+                    }
+                }
+                WatchEvent::Deleted(o) => {
+                    if let Ok(key) = meta_namespace_key(&o) {
+                        objects.remove(&key);
+                    }
+                }
+                WatchEvent::Bookmark(b) => {
+                    Counters::bump(&self.counters.bookmarks);
+                    if b.is_initial_events_end() {
+                        break b.metadata.resource_version;
+                    }
+                }
+                WatchEvent::Error(status) => {
+                    return Err(ReflectorError::Watch(Error::Api(Box::new(status))))
+                }
+            }
+        };
+        self.store
+            .replace(objects.into_values().collect(), &resource_version)?;
+        {
+            let mut state = self.state.lock();
+            state.resource_version_unavailable = false;
+            state.last_sync_resource_version = resource_version;
+            state.synced_once = true;
+        }
+        Counters::bump(&self.counters.lists);
+        Ok(Some(stream))
+    }
+
+    /// Queues a resync every resync period when `should_resync` agrees; never returns
+    /// (pending forever without a period).
+    async fn resync_loop(&self) {
+        let Some(period) = self.options.resync_period.filter(|p| !p.is_zero()) else {
+            return std::future::pending().await;
+        };
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if self.should_resync.as_ref().is_none_or(|f| f()) {
+                Counters::bump(&self.counters.resyncs);
+                self.store.resync();
+            }
+        }
+    }
+}
+
+/// Sleeps for `delay`; false if `shutdown` came first.
+pub(crate) async fn sleep_or_stop(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = shutdown.cancelled() => false,
+    }
+}
