@@ -471,6 +471,7 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             let s = match stream.take() {
                 Some(s) => s,
                 None => {
+                    Counters::bump(&self.counters.watches);
                     let params = WatchParams {
                         resource_version: Some(self.last_sync_resource_version()),
                         timeout_seconds: Some(self.watch_timeout()),
@@ -499,7 +500,6 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                     }
                 }
             };
-            Counters::bump(&self.counters.watches);
             match self.handle_watch(s, start, shutdown).await? {
                 WatchEnd::Stopped => return Ok(()),
                 WatchEnd::Closed => {}
