@@ -231,7 +231,10 @@ impl SharedInformerFactory {
 
     /// Waits until every started informer has synced, or `shutdown` is cancelled;
     /// returns each informer's name and whether it synced.
-    pub async fn wait_for_cache_sync(&self, shutdown: &CancellationToken) -> BTreeMap<String, bool> {
+    pub async fn wait_for_cache_sync(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> BTreeMap<String, bool> {
         let mut delay = Duration::from_millis(1);
         loop {
             let status: BTreeMap<String, bool> = self

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use parking_lot::Mutex;
-use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::backoff::{Backoff, BackoffPolicy};
 use super::delta_fifo::DeltaFifo;
@@ -412,7 +412,12 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             other => other,
         }
         .map_err(ReflectorError::List)?;
-        let list_rv = listed.list.metadata.resource_version.clone().unwrap_or_default();
+        let list_rv = listed
+            .list
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default();
         let items: Vec<Arc<K>> = listed
             .list
             .items

@@ -53,6 +53,6 @@ pub use params::{
 };
 pub use rate_limit::{RateLimit, RateLimiter};
 pub use rest::{Body, RestClient};
-pub use retry::RetryPolicy;
 pub(crate) use retry::random_unit;
+pub use retry::RetryPolicy;
 pub use tls::TlsConfig;

@@ -83,7 +83,9 @@ pub fn cm(ns: &str, name: &str, value: &str) -> Value {
 
 /// Creates a ConfigMap on the server; returns its resourceVersion.
 pub fn create(server: &ApiServer, ns: &str, name: &str, value: &str) -> String {
-    let v = server.create(&configmaps(), cm(ns, name, value)).expect("create");
+    let v = server
+        .create(&configmaps(), cm(ns, name, value))
+        .expect("create");
     rv_of(&v)
 }
 
@@ -118,13 +120,18 @@ pub fn server_state(server: &ApiServer) -> BTreeMap<String, String> {
         .map(|v| {
             let ns = v.pointer("/metadata/namespace").and_then(Value::as_str);
             let name = v.pointer("/metadata/name").and_then(Value::as_str);
-            (format!("{}/{}", ns.unwrap_or(""), name.unwrap_or("")), rv_of(v))
+            (
+                format!("{}/{}", ns.unwrap_or(""), name.unwrap_or("")),
+                rv_of(v),
+            )
         })
         .collect()
 }
 
 /// Key → resourceVersion of cached objects.
-pub fn cache_state<K: Object>(objects: impl IntoIterator<Item = Arc<K>>) -> BTreeMap<String, String> {
+pub fn cache_state<K: Object>(
+    objects: impl IntoIterator<Item = Arc<K>>,
+) -> BTreeMap<String, String> {
     objects
         .into_iter()
         .map(|o| (key(&*o), o.resource_version().unwrap_or("").to_owned()))
@@ -147,9 +154,21 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 /// What a [`Recorder`] heard, one line per event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Heard {
-    Add { key: String, rv: String, initial: bool },
-    Update { key: String, old: String, new: String },
-    Delete { key: String, rv: String, tombstone: bool },
+    Add {
+        key: String,
+        rv: String,
+        initial: bool,
+    },
+    Update {
+        key: String,
+        old: String,
+        new: String,
+    },
+    Delete {
+        key: String,
+        rv: String,
+        tombstone: bool,
+    },
 }
 
 impl Heard {
