@@ -1,231 +1,375 @@
-//! Quickstart: the informer pipeline's foundation, in memory.
+//! Quickstart: a shared informer on pods, from first list to summary.
 //!
-//! The Reflector, the embedded API server and the client are not built yet, so this
-//! example plays their part: a producer task lists 300 pods into a `DeltaFifo` with
-//! `replace` (as a Reflector's initial list does), then churns them with adds, updates
-//! and deletes (as a watch would), and finally relists with 10% of the pods gone. A
-//! consumer task pops the deltas into an `Indexer` exactly as the controller loop does
-//! (add versus update decided by whether the store holds the key, deletions with or
-//! without a tombstone) and prints concise events. At the end it queries the store by
-//! namespace and by label selector and prints a summary.
+//! With no arguments it starts the embedded API server with 300 pods in three
+//! namespaces and a churn task that creates, changes and deletes pods (and, half way,
+//! restarts the server with its history compacted, which forces a relist). It then
+//! builds a `SharedInformerFactory`, registers a handler that prints one line per event,
+//! shows progress while the cache syncs, queries a lister by namespace and by label
+//! selector, and after 10 seconds (or Ctrl-C) prints a summary.
 //!
-//! Run it with `cargo run --release --example quickstart`.
+//! With `--kubeconfig PATH`, or `KUBECONFIG` set, it watches the pods of that cluster
+//! instead, read-only.
+//!
+//! ```sh
+//! cargo run --release --example quickstart
+//! cargo run --release --example quickstart -- --kubeconfig ~/.kube/config --seconds 30 --selector app
+//! ```
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use informer::cache::{
-    namespace_index, DeltaFifo, DeltaObject, DeltaType, Indexer, Indexers, KnownObjects, PopError,
-    ProcessError, NAMESPACE_INDEX,
+    ResourceEventHandlerFuncs, SharedIndexInformer, SharedInformerFactory, NAMESPACE_INDEX,
 };
-use informer::meta::{DynamicObject, Object, ObjectMeta};
+use informer::client::{Config, RestClient};
+use informer::meta::{ApiResource, DynamicObject, Object};
 use informer::selector::LabelSelector;
+use informer::testing::ApiServer;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 const NAMESPACES: [&str; 3] = ["shop", "bank", "blog"];
 const APPS: [&str; 4] = ["web", "api", "db", "cache"];
 const PODS: usize = 300;
 
-fn pod(i: usize, version: u64) -> Arc<DynamicObject> {
-    let labels = BTreeMap::from([
-        ("app".to_owned(), APPS[i % APPS.len()].to_owned()),
-        (
-            "tier".to_owned(),
-            if i % 2 == 0 { "frontend" } else { "backend" }.to_owned(),
-        ),
-    ]);
-    Arc::new(DynamicObject {
-        metadata: ObjectMeta {
-            name: Some(format!("pod-{i:03}")),
-            namespace: Some(NAMESPACES[i % NAMESPACES.len()].to_owned()),
-            resource_version: Some(version.to_string()),
-            labels: Some(labels),
-            ..Default::default()
+struct Args {
+    kubeconfig: Option<String>,
+    seconds: u64,
+    selector: Option<String>,
+    quiet: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        kubeconfig: std::env::var("KUBECONFIG").ok().filter(|k| !k.is_empty()),
+        seconds: 10,
+        selector: None,
+        quiet: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--kubeconfig" => args.kubeconfig = Some(value("--kubeconfig")?),
+            "--seconds" => {
+                let v = value("--seconds")?;
+                args.seconds = v.parse().map_err(|_| format!("--seconds {v:?}: not a number"))?;
+            }
+            "--selector" => args.selector = Some(value("--selector")?),
+            "--quiet" => args.quiet = true,
+            "-h" | "--help" => {
+                return Err("usage: quickstart [--kubeconfig PATH] [--seconds N] \
+                            [--selector LABELS] [--quiet]"
+                    .to_owned())
+            }
+            other => return Err(format!("unknown argument {other:?}; try --help")),
+        }
+    }
+    Ok(args)
+}
+
+fn pods() -> ApiResource {
+    ApiResource::new("", "v1", "Pod", "pods", true)
+}
+
+fn pod(i: usize, generation: u64) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": format!("pod-{i:03}"),
+            "namespace": NAMESPACES[i % NAMESPACES.len()],
+            "labels": {
+                "app": APPS[i % APPS.len()],
+                "tier": if i % 2 == 0 { "frontend" } else { "backend" },
+            },
+            "annotations": {"quickstart/generation": generation.to_string()},
         },
-        data: serde_json::json!({"spec": {"containers": [{"name": "main", "image": "nginx"}]}}),
-        ..Default::default()
+        "spec": {"containers": [{"name": "main", "image": "nginx:1.27"}]},
     })
 }
 
-#[derive(Default)]
-struct Counts {
-    added: usize,
-    updated: usize,
-    deleted: usize,
-    tombstones: usize,
-    printed: usize,
-}
-
-impl Counts {
-    fn print(&mut self, line: String) {
-        // Print the first events and then every 25th, to keep the output short.
-        self.printed += 1;
-        if self.printed <= 8 || self.printed % 25 == 0 {
-            println!("  {line}");
-        }
+/// Fills the embedded server with namespaces and pods.
+fn seed(server: &ApiServer) -> Result<(), Box<dyn std::error::Error>> {
+    let namespaces = ApiResource::new("", "v1", "Namespace", "namespaces", false);
+    for ns in NAMESPACES {
+        server.create(&namespaces, json!({"metadata": {"name": ns}}))?;
     }
-}
-
-/// The controller loop's HandleDeltas: apply one key's deltas to the store.
-fn handle_deltas(
-    store: &Indexer<DynamicObject>,
-    counts: &mut Counts,
-    key: &str,
-    deltas: &informer::cache::Deltas<DynamicObject>,
-    initial: bool,
-) -> Result<(), ProcessError<String>> {
-    for delta in deltas {
-        let rv = delta
-            .object
-            .object()
-            .resource_version()
-            .unwrap_or("?")
-            .to_owned();
-        match delta.kind {
-            DeltaType::Deleted => {
-                store
-                    .delete_by_key(key)
-                    .map_err(|e| ProcessError::Fail(e.to_string()))?;
-                counts.deleted += 1;
-                if let DeltaObject::Tombstone(t) = &delta.object {
-                    counts.tombstones += 1;
-                    counts.print(format!(
-                        "DELETE {key} (missed; last known rv {rv}, tombstone {})",
-                        t.key
-                    ));
-                } else {
-                    counts.print(format!("DELETE {key} rv {rv}"));
-                }
-            }
-            _ => {
-                // The store hands back what it replaced: present means update.
-                let old = store
-                    .add(delta.object.object().clone())
-                    .map_err(|e| ProcessError::Fail(e.to_string()))?;
-                if old.is_some() {
-                    counts.updated += 1;
-                    counts.print(format!("UPDATE {key} rv {rv} ({:?})", delta.kind));
-                } else {
-                    counts.added += 1;
-                    let tag = if initial { " [initial list]" } else { "" };
-                    counts.print(format!("ADD    {key} rv {rv}{tag}"));
-                }
-            }
-        }
+    for i in 0..PODS {
+        server.create(&pods(), pod(i, 0))?;
     }
     Ok(())
 }
 
-#[tokio::main]
-async fn main() {
-    println!("informer quickstart: an in-memory demo of the Indexer and the DeltaFifo");
-    println!("(the Reflector and embedded API server arrive with later issues)\n");
-    let started = Instant::now();
+/// Changes pods about 20 times a second until `stop`; half way, restarts the server
+/// with its history compacted, so the informer has to relist.
+async fn churn(server: Arc<ApiServer>, stop: CancellationToken, seconds: u64) {
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let restart_at = Instant::now() + Duration::from_secs(seconds / 2);
+    let mut restarted = false;
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for generation in 1.. {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let i = (next() % (PODS as u64 + 20)) as usize;
+        let ns = NAMESPACES[i % NAMESPACES.len()];
+        let name = format!("pod-{i:03}");
+        let result = match server.get(&pods(), Some(ns), &name) {
+            Ok(_) if next() % 4 == 0 => server.delete(&pods(), Some(ns), &name).map(drop),
+            Ok(_) => server.replace(&pods(), pod(i, generation)).map(drop),
+            Err(_) => server.create(&pods(), pod(i, generation)).map(drop),
+        };
+        if let Err(status) = result {
+            eprintln!("churn: {status}");
+        }
+        if !restarted && Instant::now() >= restart_at {
+            restarted = true;
+            println!("~ restarting the API server with its history compacted");
+            server.faults().restart(true);
+        }
+    }
+}
 
-    let store = Indexer::new(
-        Indexers::new()
-            .with_fallible(NAMESPACE_INDEX, namespace_index)
-            .with("app", |p: &DynamicObject| {
-                p.labels()
-                    .and_then(|l| l.get("app"))
-                    .cloned()
-                    .into_iter()
-                    .collect()
-            }),
-    );
-    let known: Arc<dyn KnownObjects<DynamicObject>> = Arc::new(store.clone());
-    let fifo = Arc::new(DeltaFifo::new(Some(known)));
+#[derive(Default)]
+struct Counts {
+    initial: AtomicU64,
+    added: AtomicU64,
+    updated: AtomicU64,
+    deleted: AtomicU64,
+    tombstones: AtomicU64,
+}
 
-    let consumer = {
-        let fifo = fifo.clone();
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut counts = Counts::default();
-            let mut synced_after = None;
-            loop {
-                let r = fifo
-                    .pop(|key, deltas, initial| {
-                        handle_deltas(&store, &mut counts, key, deltas, initial)
-                    })
-                    .await;
-                match r {
-                    Ok(()) => {}
-                    Err(PopError::Closed) => break,
-                    Err(PopError::Process(e)) => eprintln!("  processing failed: {e}"),
-                }
-                if synced_after.is_none() && fifo.has_synced() {
-                    synced_after = Some(started.elapsed());
-                    println!("  -- synced: {} pods in the store --", store.len());
+fn describe(o: &DynamicObject) -> String {
+    let app = o
+        .labels()
+        .and_then(|l| l.get("app"))
+        .map(|a| format!(" app={a}"))
+        .unwrap_or_default();
+    format!(
+        "{}/{}{app} rv={}",
+        o.namespace().unwrap_or("-"),
+        o.name().unwrap_or("-"),
+        o.resource_version().unwrap_or("-"),
+    )
+}
+
+fn handler(counts: Arc<Counts>, print: Arc<AtomicBool>) -> ResourceEventHandlerFuncs<DynamicObject> {
+    let (c1, c2, c3) = (counts.clone(), counts.clone(), counts);
+    let (p1, p2, p3) = (print.clone(), print.clone(), print);
+    ResourceEventHandlerFuncs::new()
+        .add_func(move |o, initial| {
+            if initial {
+                c1.initial.fetch_add(1, Ordering::Relaxed);
+            } else {
+                c1.added.fetch_add(1, Ordering::Relaxed);
+                if p1.load(Ordering::Relaxed) {
+                    println!("+ added   {}", describe(&o));
                 }
             }
-            (counts, synced_after)
         })
+        .update_func(move |old, new| {
+            c2.updated.fetch_add(1, Ordering::Relaxed);
+            if p2.load(Ordering::Relaxed) && old.resource_version() != new.resource_version() {
+                println!("~ updated {}", describe(&new));
+            }
+        })
+        .delete_func(move |deleted| {
+            c3.deleted.fetch_add(1, Ordering::Relaxed);
+            if deleted.is_tombstone() {
+                c3.tombstones.fetch_add(1, Ordering::Relaxed);
+            }
+            if p3.load(Ordering::Relaxed) {
+                let how = if deleted.is_tombstone() { " (missed; last known state)" } else { "" };
+                println!("- deleted {}{how}", describe(deleted.object()));
+            }
+        })
+}
+
+/// Pods per namespace, through the namespace index, and a label-selector query.
+fn query(informer: &SharedIndexInformer<DynamicObject>, selector: &LabelSelector) {
+    let lister = match informer.lister() {
+        Ok(l) => l,
+        Err(e) => return eprintln!("lister: {e}"),
     };
-
-    // Initial list, as a Reflector's first list would deliver it.
-    let mut version = 1000u64;
-    let list: Vec<_> = (0..PODS).map(|i| pod(i, version)).collect();
-    fifo.replace(list, &version.to_string())
-        .expect("pods have names");
-
-    // Watch-like churn: updates, deletes and new pods.
-    for round in 0..200usize {
-        version += 1;
-        let i = (round * 7) % PODS;
-        match round % 4 {
-            0 | 1 => fifo.update(pod(i, version)).expect("named"),
-            2 => fifo.delete(pod(i, version)).expect("named"),
-            _ => fifo.add(pod(PODS + round, version)).expect("named"),
-        }
-        if round % 20 == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    // A relist after a watch gap: 10% of the original pods are gone, and the FIFO turns
-    // their absence into deletions carrying tombstones.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    version += 1;
-    let relist: Vec<_> = (0..PODS)
-        .filter(|i| i % 10 != 0)
-        .map(|i| pod(i, version))
-        .collect();
-    fifo.replace(relist, &version.to_string())
-        .expect("pods have names");
-
-    // Let the consumer drain, then stop it.
-    while !fifo.is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    fifo.close();
-    let (counts, synced_after) = consumer.await.expect("consumer task");
-
-    println!("\nqueries against the store:");
-    let shop = store
-        .by_index(NAMESPACE_INDEX, "shop")
-        .expect("namespace index");
-    println!("  namespace shop: {} pods", shop.len());
-    let selector = LabelSelector::parse("app in (web,api),tier=frontend").expect("valid selector");
-    let matching = store
-        .list()
+    let indexer = informer.get_indexer();
+    let mut per_ns: Vec<(usize, String)> = indexer
+        .list_index_func_values(NAMESPACE_INDEX)
+        .unwrap_or_default()
         .into_iter()
-        .filter(|p| selector.matches_object(&**p))
-        .count();
-    println!(
-        "  label selector {selector:?}: {matching} pods",
-        selector = selector.to_string()
-    );
-    let web = store.index_keys("app", "web").expect("app index");
-    println!("  app=web via the app index: {} pods", web.len());
-
-    println!("\nsummary:");
-    println!(
-        "  events: {} added, {} updated, {} deleted ({} via tombstone)",
-        counts.added, counts.updated, counts.deleted, counts.tombstones
-    );
-    println!("  cache size: {} pods", store.len());
-    if let Some(t) = synced_after {
-        println!("  initial sync: {:.1} ms", t.as_secs_f64() * 1e3);
+        .map(|ns| (lister.namespace(&ns).list(&LabelSelector::everything()).len(), ns))
+        .collect();
+    per_ns.sort_by(|a, b| b.cmp(a));
+    let shown: Vec<String> = per_ns.iter().take(5).map(|(n, ns)| format!("{ns}={n}")).collect();
+    println!("pods per namespace (lister, namespace index): {}", shown.join(" "));
+    let matching = lister.list(selector);
+    println!("pods matching {selector:?}: {}", matching.len());
+    if let Some((_, ns)) = per_ns.first() {
+        println!(
+            "  of which in {ns}: {}",
+            lister.namespace(ns).list(selector).len()
+        );
     }
-    println!("  total: {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let stop = CancellationToken::new();
+
+    // Where to connect: a real cluster, or the embedded server with churn.
+    let (config, server) = match &args.kubeconfig {
+        Some(path) => {
+            println!("watching the pods of the cluster in {path} (read-only)");
+            let path = path.split(':').next().unwrap_or(path);
+            (Config::from_kubeconfig_file(path)?, None)
+        }
+        None => {
+            let server = Arc::new(ApiServer::start().await?);
+            seed(&server)?;
+            println!(
+                "embedded API server at {} with {PODS} pods (kubeconfig: {})",
+                server.url(),
+                server.kubeconfig().display()
+            );
+            (Config::from_kubeconfig_file(server.kubeconfig())?, Some(server))
+        }
+    };
+    let selector = LabelSelector::parse(args.selector.as_deref().unwrap_or(match server {
+        Some(_) => "app=web,tier=frontend",
+        None => "app",
+    }))?;
+
+    let factory = SharedInformerFactory::new(RestClient::new(config)?);
+    let informer = factory.dynamic_informer(&pods());
+    let counts = Arc::new(Counts::default());
+    let print = Arc::new(AtomicBool::new(false));
+    informer.add_event_handler(handler(counts.clone(), print.clone()))?;
+
+    let started = Instant::now();
+    factory.start(&stop);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        if informer.has_synced() {
+            break;
+        }
+        print!("\rsyncing {}: {} cached", informer.name(), informer.get_indexer().len());
+        std::io::stdout().flush()?;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = &mut ctrl_c => { stop.cancel(); factory.shutdown().await; return Ok(()); }
+        }
+    }
+    let sync_time = started.elapsed();
+    println!(
+        "\rsynced {} pods in {:.0?}{:20}",
+        informer.get_indexer().len(),
+        sync_time,
+        ""
+    );
+    query(&informer, &selector);
+
+    print.store(!args.quiet, Ordering::Relaxed);
+    let churn_stop = CancellationToken::new();
+    let churn_task = server
+        .clone()
+        .map(|s| tokio::spawn(churn(s, churn_stop.clone(), args.seconds)));
+    println!("watching for {} s (Ctrl-C to stop early)", args.seconds);
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_secs(args.seconds)) => {}
+        _ = &mut ctrl_c => println!("interrupted"),
+    }
+    churn_stop.cancel();
+    if let Some(task) = churn_task {
+        task.await?;
+    }
+    print.store(false, Ordering::Relaxed);
+    let mut equal = None;
+    if let Some(server) = &server {
+        // Give the informer a moment to catch up with the last changes.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let same = cache_state(&informer) == server_state(server)?;
+            if same || Instant::now() >= deadline {
+                equal = Some(same);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    query(&informer, &selector);
+    let m = informer.metrics();
+    let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    println!("summary:");
+    println!(
+        "  events: {} initial adds, {} adds, {} updates, {} deletes ({} tombstones)",
+        c(&counts.initial),
+        c(&counts.added),
+        c(&counts.updated),
+        c(&counts.deleted),
+        c(&counts.tombstones),
+    );
+    println!(
+        "  cache: {} pods; sync took {:.0?}; {} lists ({} relists), {} watches, {} bookmarks; last resourceVersion {}",
+        m.cache_size,
+        sync_time,
+        m.reflector.lists,
+        m.reflector.relists,
+        m.reflector.watches,
+        m.reflector.bookmarks,
+        m.last_resource_version,
+    );
+    if let Some(equal) = equal {
+        println!(
+            "  cache equals the server: {}",
+            if equal { "yes" } else { "NO" }
+        );
+    }
+    stop.cancel();
+    factory.shutdown().await;
+    if let Some(server) = server.and_then(|s| Arc::try_unwrap(s).ok()) {
+        server.shutdown().await;
+    }
+    Ok(())
+}
+
+/// namespace/name → resourceVersion of every cached pod.
+fn cache_state(informer: &SharedIndexInformer<DynamicObject>) -> BTreeMap<String, String> {
+    informer.get_indexer().list().iter().map(|p| entry(p)).collect()
+}
+
+/// namespace/name → resourceVersion of every pod on the embedded server.
+fn server_state(server: &ApiServer) -> Result<BTreeMap<String, String>, Box<dyn std::error::Error>> {
+    let mut state = BTreeMap::new();
+    for value in server.list(&pods(), None)? {
+        let p: DynamicObject = serde_json::from_value(value)?;
+        let (k, v) = entry(&p);
+        state.insert(k, v);
+    }
+    Ok(state)
+}
+
+fn entry(p: &DynamicObject) -> (String, String) {
+    (
+        format!("{}/{}", p.namespace().unwrap_or(""), p.name().unwrap_or("")),
+        p.resource_version().unwrap_or("").to_owned(),
+    )
 }
