@@ -13,7 +13,8 @@
 //! - [`client`]: configuration, auth, TLS, `RestClient`, typed and dynamic `Api<K>`,
 //!   discovery.
 //! - [`cache`]: keys, the Indexer, the DeltaFifo, the `ListerWatcher` and its pager.
-//! - `testing` (feature `testing`): an embedded API server for tests.
+//! - `testing` (feature `testing`): an embedded API server and a fake lister-watcher for
+//!   tests.
 #![deny(missing_docs)]
 
 pub mod cache;

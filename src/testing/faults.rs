@@ -1,18 +1,20 @@
 //! Fault injection, scriptable from tests: drop watches, fail requests, delay responses,
 //! corrupt a watch stream, compact the history, restart.
 //!
-//! [`Faults`] is a handle on the running server. Request failures are rules kept here and
-//! consulted by the HTTP layer before it routes a request; watch faults are messages the
-//! storage sends to every open watch; compaction and restarts act on the storage and on
-//! the connections directly.
+//! [`Faults`] is a handle on a storage and its fault rules, shared by the HTTP server and
+//! by every [`FakeListerWatcher`](super::FakeListerWatcher) on the same storage. Request
+//! failures are rules kept here and consulted before a request is served (by the HTTP
+//! layer after routing, by the fake at the start of each call); watch faults are messages
+//! the storage sends to every open watch; compaction acts on the storage; a restart is
+//! announced on a channel that the server's connections and the fake's watches listen to.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use tokio::sync::watch;
 
-use super::server::Shared;
-use super::storage::WatchMsg;
+use super::storage::{Storage, WatchMsg};
 
 /// What a request does, as fault rules match it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,11 +73,22 @@ struct Rule {
     failure: Failure,
 }
 
-/// The request-level fault rules and the response delay.
-#[derive(Default)]
+/// The request-level fault rules, the response delay and the restart signal.
 pub(crate) struct FaultState {
     rules: Mutex<Vec<Rule>>,
     delay: Mutex<Option<Duration>>,
+    /// Bumped by a simulated restart: every connection and fake watch is cut.
+    restart: watch::Sender<u64>,
+}
+
+impl Default for FaultState {
+    fn default() -> Self {
+        FaultState {
+            rules: Mutex::new(Vec::new()),
+            delay: Mutex::new(None),
+            restart: watch::channel(0).0,
+        }
+    }
 }
 
 impl FaultState {
@@ -98,10 +111,18 @@ impl FaultState {
     pub(crate) fn delay(&self) -> Option<Duration> {
         *self.delay.lock()
     }
+
+    /// A receiver that changes at every simulated restart.
+    pub(crate) fn restarts(&self) -> watch::Receiver<u64> {
+        self.restart.subscribe()
+    }
 }
 
-/// Fault injection on a running [`ApiServer`](super::ApiServer); get it with
-/// [`ApiServer::faults`](super::ApiServer::faults). Cheap to clone.
+/// Fault injection on a running [`ApiServer`](super::ApiServer) or a
+/// [`FakeListerWatcher`](super::FakeListerWatcher); get it with
+/// [`ApiServer::faults`](super::ApiServer::faults) or
+/// [`FakeListerWatcher::faults`](super::FakeListerWatcher::faults). Every server and fake
+/// on the same storage shares one set of faults. Cheap to clone.
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
@@ -115,30 +136,41 @@ impl FaultState {
 /// ```
 #[derive(Clone)]
 pub struct Faults {
-    pub(crate) shared: Arc<Shared>,
+    storage: Arc<Storage>,
+    state: Arc<FaultState>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults").finish_non_exhaustive()
+    }
 }
 
 impl Faults {
+    pub(crate) fn new(storage: Arc<Storage>, state: Arc<FaultState>) -> Faults {
+        Faults { storage, state }
+    }
+
     /// Ends every open watch now, cleanly (the response ends as at a timeout).
     pub fn drop_watches(&self) {
-        self.shared.storage.drop_watchers();
+        self.storage.drop_watchers();
     }
 
     /// Ends every open watch after it has sent `events` more events.
     pub fn drop_watches_after(&self, events: usize) {
-        self.shared
-            .storage
-            .broadcast(|| WatchMsg::DropAfter(events));
+        self.storage.broadcast(|| WatchMsg::DropAfter(events));
     }
 
     /// Fails the next `n` requests whose verb is `verb` (any verb when `None`) and whose
     /// path contains `path` (for example `"/pods"` or `"/namespaces/shop/configmaps"`).
-    /// Rules are consulted in the order they were added.
+    /// Rules are consulted in the order they were added. A fake's list and watch calls
+    /// count as [`Verb::List`] and [`Verb::Watch`] requests on the path the HTTP request
+    /// would have (`/api/v1/namespaces/shop/pods`, `/apis/apps/v1/deployments`).
     pub fn fail_next(&self, n: usize, verb: Option<Verb>, path: &str, failure: Failure) {
         if n == 0 {
             return;
         }
-        self.shared.faults.rules.lock().push(Rule {
+        self.state.rules.lock().push(Rule {
             verb,
             path: path.to_owned(),
             left: n,
@@ -148,35 +180,39 @@ impl Faults {
 
     /// Forgets every pending request failure and the delay.
     pub fn clear(&self) {
-        self.shared.faults.rules.lock().clear();
-        *self.shared.faults.delay.lock() = None;
+        self.state.rules.lock().clear();
+        *self.state.delay.lock() = None;
     }
 
-    /// Delays every response by `delay` (`None`: no delay).
+    /// Delays every response (and every list or watch call of a fake) by `delay`
+    /// (`None`: no delay).
     pub fn set_delay(&self, delay: Option<Duration>) {
-        *self.shared.faults.delay.lock() = delay;
+        *self.state.delay.lock() = delay;
     }
 
     /// Writes one malformed line into every open watch, before its next event.
     pub fn malformed_line(&self) {
-        self.shared.storage.broadcast(|| WatchMsg::Malformed);
+        self.storage.broadcast(|| WatchMsg::Malformed);
     }
 
     /// Compacts the history now: watches from, lists at and continue tokens for any
     /// earlier resourceVersion answer `410 Expired`.
     pub fn compact(&self) {
-        self.shared.storage.compact();
+        self.storage.compact();
     }
 
     /// Simulates a restart: every connection (watches included) is cut without a clean
     /// end, and the state is kept; with `compact`, the history is compacted too, as after
     /// a restart of a real API server whose watch cache starts empty. The server keeps its
-    /// address.
+    /// address. A fake's open watches end with an [`Error::Transport`] item, as a client's
+    /// watch does when its connection is cut.
+    ///
+    /// [`Error::Transport`]: crate::client::Error::Transport
     pub fn restart(&self, compact: bool) {
         if compact {
-            self.shared.storage.compact();
+            self.storage.compact();
         }
-        self.shared.restart.send_modify(|g| *g += 1);
-        self.shared.storage.drop_watchers();
+        self.state.restart.send_modify(|g| *g += 1);
+        self.storage.drop_watchers();
     }
 }

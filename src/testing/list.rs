@@ -1,24 +1,23 @@
-//! The list handler: selectors, resourceVersion semantics, paging and continue tokens.
+//! List semantics shared by the HTTP server and the fake lister-watcher: selectors,
+//! resourceVersion semantics, paging and continue tokens.
 //!
 //! The request's options decide where the list reads (latest, exact version, or not older
-//! than a version, waiting for the server to get there), the storage returns one page of
-//! pre-serialised objects, and the page is written out by concatenating their bytes. A
-//! continue token is opaque to clients but shaped like a real one: base64 of
-//! `{"v":"meta.k8s.io/v1","rv":N,"start":"key\u0000"}`.
+//! than a version, waiting for the server to get there) and the storage returns one page
+//! of pre-serialised objects ([`read`]). The server writes the page out by concatenating
+//! their bytes ([`render`]); the fake decodes each object and builds the same
+//! [`ListMeta`] ([`list_meta`]). A continue token is opaque to clients but shaped like a
+//! real one: base64 of `{"v":"meta.k8s.io/v1","rv":N,"start":"key\u0000"}`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use hyper::Response;
 use serde::{Deserialize, Serialize};
 
 use super::errors;
-use super::http::{self, Body};
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{ListAt, ListError, ObjKey, Page, Storage, Stored};
-use crate::meta::Status;
+use crate::meta::{ListMeta, Status};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Token {
@@ -66,22 +65,9 @@ pub(crate) async fn wait_for_rv(storage: &Storage, rv: u64, wait: Duration) -> b
         .is_ok_and(|r| r.is_ok())
 }
 
-/// Serves a list request.
-pub(crate) async fn list(
-    storage: &Arc<Storage>,
-    info: &ResourceInfo,
-    ns: Option<&str>,
-    opts: &ListOptions,
-    too_large_wait: Duration,
-) -> Response<Body> {
-    match list_page(storage, info, ns, opts, too_large_wait).await {
-        Ok(page) => http::json(200, render(info, &page)),
-        Err(status) => http::status(&status),
-    }
-}
-
-async fn list_page(
-    storage: &Arc<Storage>,
+/// Reads the page a list request asks for, or the `Status` the server answers it with.
+pub(crate) async fn read(
+    storage: &Storage,
     info: &ResourceInfo,
     ns: Option<&str>,
     opts: &ListOptions,
@@ -168,26 +154,31 @@ async fn list_page(
     }
 }
 
+/// The list metadata of a page: its resourceVersion, the continue token when more
+/// objects follow and, when counted, how many.
+pub(crate) fn list_meta(page: &Page) -> ListMeta {
+    ListMeta {
+        resource_version: Some(page.rv.to_string()),
+        continue_: page
+            .next
+            .as_ref()
+            .map(|next| encode_token(page.rv as i64, next)),
+        remaining_item_count: page.remaining,
+        self_link: None,
+    }
+}
+
+/// The kind of a list of `info`'s objects, for example `PodList`.
+pub(crate) fn list_kind(info: &ResourceInfo) -> String {
+    format!("{}List", info.api.kind)
+}
+
 /// Writes a page as `{kind}List` JSON, splicing the stored bytes of each object.
 pub(crate) fn render(info: &ResourceInfo, page: &Page) -> Vec<u8> {
-    let mut meta = serde_json::Map::new();
-    meta.insert(
-        "resourceVersion".to_owned(),
-        serde_json::Value::String(page.rv.to_string()),
-    );
-    if let Some(next) = &page.next {
-        meta.insert(
-            "continue".to_owned(),
-            serde_json::Value::String(encode_token(page.rv as i64, next)),
-        );
-    }
-    if let Some(n) = page.remaining {
-        meta.insert("remainingItemCount".to_owned(), serde_json::Value::from(n));
-    }
     let head = serde_json::json!({
-        "kind": format!("{}List", info.api.kind),
+        "kind": list_kind(info),
         "apiVersion": info.api.api_version(),
-        "metadata": meta,
+        "metadata": list_meta(page),
     });
     let head = serde_json::to_vec(&head).unwrap_or_default();
     let size: usize = page.items.iter().map(|o| o.json.len() + 1).sum();

@@ -1,4 +1,5 @@
-//! An embedded Kubernetes API server for tests (feature `testing`).
+//! An embedded Kubernetes API server and a fake lister-watcher for tests (feature
+//! `testing`).
 //!
 //! [`ApiServer`] runs in process on `127.0.0.1` and speaks the real REST and watch wire
 //! protocol for the built-in resources (namespaces, pods, configmaps, secrets, services,
@@ -9,10 +10,17 @@
 //! (`410 Expired` included). [`Faults`] injects failures. Optional TLS and bearer-token
 //! auth; a kubeconfig is written so that `kubectl` or any client can connect.
 //!
+//! [`FakeListerWatcher`] serves the same list and watch semantics in memory, without HTTP,
+//! as a [`ListerWatcher`](crate::cache::ListerWatcher), for fast unit tests of the cache
+//! layer. It runs the server's own list and watch code on the same storage (its own, or
+//! a running server's: see [`ApiServer::lister_watcher`]) and decodes the results with
+//! the client's decoders.
+//!
 //! How data passes through it: a request is routed by URL (`rest`), a write goes to the
 //! storage, which assigns the next global resourceVersion, serialises the object once and
 //! records an event in its bounded history; each open watch receives the event and frames
-//! the stored bytes as one line of newline-delimited JSON.
+//! the stored bytes as one line of newline-delimited JSON, which the server writes to the
+//! response and a fake lister-watcher decodes into events.
 //!
 //! Where it differs from a real API server: JSON only (no protobuf, no server-side
 //! `Table` rendering: clients fall back to printing themselves); HTTP/1.1 only; no OpenAPI
@@ -42,11 +50,13 @@
 
 mod discovery;
 mod errors;
+mod fake;
 mod faults;
 mod http;
 mod ids;
 mod kubeconfig;
 mod list;
+mod objects;
 mod patch;
 mod query;
 mod resources;
@@ -56,6 +66,7 @@ mod storage;
 mod tls;
 mod watch;
 
+pub use fake::{FakeListerWatcher, FakeListerWatcherBuilder};
 pub use faults::{Failure, Faults, Verb};
 pub use kubeconfig::CONTEXT;
 pub use resources::ResourceInfo;

@@ -2,12 +2,16 @@
 //!
 //! A request's query is percent-decoded into pairs, then read into [`ListOptions`] with
 //! the parse errors a real server gives (`400 BadRequest` for a selector it cannot parse
-//! or a field it cannot select on).
+//! or a field it cannot select on). The fake lister-watcher reads the client's
+//! [`ListParams`] and [`WatchParams`] into the same [`ListOptions`], with the same rules
+//! (an empty value is unset, a zero `limit` is no limit), so that both paths serve
+//! exactly the same options.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::errors;
+use crate::client::{ListParams, WatchParams};
 use crate::meta::Status;
 use crate::selector::{FieldSelector, LabelSelector};
 
@@ -94,7 +98,7 @@ impl Query {
 }
 
 /// The options of a list or watch request.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct ListOptions {
     /// `labelSelector`.
     pub labels: LabelSelector,
@@ -118,33 +122,84 @@ pub(crate) struct ListOptions {
     pub send_initial_events: Option<bool>,
 }
 
+/// Parses a label selector as the server does (`400` when it cannot).
+fn label_selector(s: Option<&str>) -> Result<LabelSelector, Status> {
+    match s {
+        Some(s) => LabelSelector::parse(s)
+            .map_err(|e| errors::bad_request(format!("unable to parse requirement: {e}"))),
+        None => Ok(LabelSelector::everything()),
+    }
+}
+
+/// Parses a field selector as the server does (`400` when it cannot).
+fn field_selector(s: Option<&str>) -> Result<FieldSelector, Status> {
+    match s {
+        Some(s) => FieldSelector::parse(s).map_err(|e| errors::bad_request(e.to_string())),
+        None => Ok(FieldSelector::everything()),
+    }
+}
+
+/// The value unless it is empty.
+fn non_empty(v: Option<&str>) -> Option<String> {
+    v.filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+/// A `limit` as the server reads it: zero is no limit.
+fn page_limit(limit: Option<u64>) -> Option<usize> {
+    limit
+        .filter(|l| *l > 0)
+        .map(|l| usize::try_from(l).unwrap_or(usize::MAX))
+}
+
 impl ListOptions {
     /// Reads the options from a query.
     pub(crate) fn from_query(q: &Query) -> Result<ListOptions, Status> {
-        let labels = match q.get("labelSelector") {
-            Some(s) => LabelSelector::parse(s)
-                .map_err(|e| errors::bad_request(format!("unable to parse requirement: {e}")))?,
-            None => LabelSelector::everything(),
-        };
-        let fields = match q.get("fieldSelector") {
-            Some(s) => FieldSelector::parse(s).map_err(|e| errors::bad_request(e.to_string()))?,
-            None => FieldSelector::everything(),
-        };
-        let non_empty = |k: &str| q.get(k).filter(|v| !v.is_empty()).map(str::to_owned);
         Ok(ListOptions {
-            labels,
-            fields,
-            resource_version: non_empty("resourceVersion"),
-            resource_version_match: non_empty("resourceVersionMatch"),
-            limit: q
-                .number("limit")?
-                .filter(|l| *l > 0)
-                .map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
-            continue_: non_empty("continue"),
+            labels: label_selector(q.get("labelSelector"))?,
+            fields: field_selector(q.get("fieldSelector"))?,
+            resource_version: non_empty(q.get("resourceVersion")),
+            resource_version_match: non_empty(q.get("resourceVersionMatch")),
+            limit: page_limit(q.number("limit")?),
+            continue_: non_empty(q.get("continue")),
             watch: q.flag("watch")?.unwrap_or(false),
             allow_bookmarks: q.flag("allowWatchBookmarks")?.unwrap_or(false),
             timeout: q.number("timeoutSeconds")?.map(Duration::from_secs),
             send_initial_events: q.flag("sendInitialEvents")?,
+        })
+    }
+
+    /// Reads the options of a list call, as the server reads the query that
+    /// [`Api::list`](crate::client::Api::list) sends for them.
+    pub(crate) fn from_list_params(p: &ListParams) -> Result<ListOptions, Status> {
+        Ok(ListOptions {
+            labels: label_selector(p.label_selector.as_deref())?,
+            fields: field_selector(p.field_selector.as_deref())?,
+            resource_version: non_empty(p.resource_version.as_deref()),
+            resource_version_match: p.resource_version_match.map(|m| m.as_str().to_owned()),
+            limit: page_limit(p.limit.map(u64::from)),
+            continue_: non_empty(p.continue_token.as_deref()),
+            watch: false,
+            allow_bookmarks: false,
+            timeout: p.timeout_seconds.map(|s| Duration::from_secs(s.into())),
+            send_initial_events: None,
+        })
+    }
+
+    /// Reads the options of a watch call, as the server reads the query that
+    /// [`Api::watch`](crate::client::Api::watch) sends for them.
+    pub(crate) fn from_watch_params(p: &WatchParams) -> Result<ListOptions, Status> {
+        Ok(ListOptions {
+            labels: label_selector(p.label_selector.as_deref())?,
+            fields: field_selector(p.field_selector.as_deref())?,
+            resource_version: non_empty(p.resource_version.as_deref()),
+            resource_version_match: p.resource_version_match.map(|m| m.as_str().to_owned()),
+            limit: None,
+            continue_: None,
+            watch: true,
+            allow_bookmarks: p.allow_watch_bookmarks,
+            timeout: p.timeout_seconds.map(|s| Duration::from_secs(s.into())),
+            // Only `true` goes on the wire.
+            send_initial_events: p.send_initial_events.then_some(true),
         })
     }
 
@@ -189,5 +244,60 @@ mod tests {
         let q = Query::parse(Some("fieldSelector=spec.nodeName%3Dn1"));
         let e = ListOptions::from_query(&q).expect_err("unsupported field");
         assert_eq!(e.code, 400);
+    }
+
+    /// The query the client sends for some params, as the server parses it.
+    fn over_http(fill: impl FnOnce(&mut form_urlencoded::Serializer<'_, String>)) -> Query {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        fill(&mut q);
+        Query::parse(Some(&q.finish()))
+    }
+
+    #[test]
+    fn client_params_read_as_their_query() {
+        use crate::client::ResourceVersionMatch;
+        let lists = [
+            ListParams::default(),
+            ListParams::default()
+                .labels("app in (a,b),!canary")
+                .fields("metadata.name=x")
+                .limit(0)
+                .continue_token("")
+                .at(""),
+            ListParams::default()
+                .limit(7)
+                .continue_token("abc")
+                .at("0")
+                .matching(ResourceVersionMatch::Exact),
+            ListParams {
+                timeout_seconds: Some(9),
+                ..ListParams::default()
+            },
+        ];
+        for p in lists {
+            let direct = ListOptions::from_list_params(&p).expect("valid");
+            let wire = ListOptions::from_query(&over_http(|q| p.query(q))).expect("valid");
+            assert_eq!(direct, wire, "{p:?}");
+        }
+        let watches = [
+            WatchParams::default(),
+            WatchParams::default()
+                .labels("tier=web")
+                .at("12")
+                .timeout(30)
+                .bookmarks(true),
+            WatchParams::default().bookmarks(true).initial_events(true),
+            WatchParams::default().at(""),
+        ];
+        for p in watches {
+            let direct = ListOptions::from_watch_params(&p).expect("valid");
+            let wire = ListOptions::from_query(&over_http(|q| p.query(q))).expect("valid");
+            assert_eq!(direct, wire, "{p:?}");
+        }
+        let bad = ListParams::default().labels("app in (");
+        assert_eq!(
+            ListOptions::from_list_params(&bad).expect_err("bad").code,
+            400
+        );
     }
 }

@@ -2,9 +2,11 @@
 //! deletecollection, on objects and their `status` subresource.
 //!
 //! [`handle`] is the whole request path: authentication, injected delay and failures,
-//! routing by URL (discovery or a resource), then the handler for the verb. List and
-//! watch are in their own modules; everything else is here. Handlers read the body,
-//! call the storage and answer with the stored object or a `Status`.
+//! routing by URL (discovery or a resource), then the handler for the verb. The list and
+//! watch semantics are in their own modules (shared with the fake lister-watcher), and
+//! this module only turns their results into responses; everything else is here.
+//! Handlers read the body, call the storage and answer with the stored object or a
+//! `Status`.
 
 use std::sync::Arc;
 
@@ -178,7 +180,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             matches!(verb, Verb::List | Verb::Watch),
         );
         return if verb == Verb::Watch && failure.code == 410 {
-            watch::error_stream(status)
+            http::stream(watch::error_body(status))
         } else {
             http::status(&status)
         };
@@ -235,7 +237,9 @@ async fn dispatch(
             Ok(object(200, &storage.get(&t.info, ns, &name)?))
         }
         Verb::List => {
-            Ok(list::list(storage, &t.info, ns, &opts, shared.config.too_large_wait).await)
+            let page =
+                list::read(storage, &t.info, ns, &opts, shared.config.too_large_wait).await?;
+            Ok(http::json(200, list::render(&t.info, &page)))
         }
         Verb::Watch => {
             let mut opts = opts;
@@ -244,13 +248,8 @@ async fn dispatch(
                 opts.fields = crate::selector::FieldSelector::parse(&by_name)
                     .map_err(|e| errors::bad_request(e.to_string()))?;
             }
-            Ok(watch::watch(
-                storage,
-                &t.info,
-                ns,
-                &opts,
-                shared.config.bookmark_interval,
-            ))
+            let body = watch::open(storage, &t.info, ns, &opts, shared.config.bookmark_interval)?;
+            Ok(http::stream(body))
         }
         Verb::Create => {
             let (_, body) = read_body(req).await?;
@@ -303,7 +302,7 @@ async fn dispatch(
             Ok(http::json_value(
                 200,
                 &serde_json::json!({
-                    "kind": format!("{}List", t.info.api.kind),
+                    "kind": list::list_kind(&t.info),
                     "apiVersion": t.info.api.api_version(),
                     "metadata": {"resourceVersion": storage.current_rv().to_string()},
                     "items": items,

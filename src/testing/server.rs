@@ -24,12 +24,13 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use super::errors;
+use super::fake::{Backend, FakeListerWatcher};
 use super::faults::{FaultState, Faults};
 use super::kubeconfig;
+use super::objects;
 use super::resources::ResourceInfo;
 use super::rest;
-use super::storage::{ListAt, Preconditions, Storage};
+use super::storage::Storage;
 use super::tls;
 use crate::meta::{ApiResource, Status};
 
@@ -52,12 +53,10 @@ pub(crate) struct Config {
 pub(crate) struct Shared {
     /// Objects, history, watches.
     pub storage: Arc<Storage>,
-    /// Request-level faults.
-    pub faults: FaultState,
+    /// Request-level faults and the restart signal.
+    pub faults: Arc<FaultState>,
     /// Settings.
     pub config: Config,
-    /// Bumped by a simulated restart: every connection is cut.
-    pub restart: watch::Sender<u64>,
 }
 
 /// Options for an [`ApiServer`]; start with [`ApiServer::builder`].
@@ -145,17 +144,15 @@ impl ApiServerBuilder {
         for info in self.resources {
             storage.register(info);
         }
-        let (restart, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             storage,
-            faults: FaultState::default(),
+            faults: Arc::new(FaultState::default()),
             config: Config {
                 token: self.token.clone(),
                 bookmark_interval: self.bookmark_interval,
                 too_large_wait: self.too_large_wait,
                 address: addr.to_string(),
             },
-            restart,
         });
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let dir = kubeconfig::make_dir(addr.port())?;
@@ -263,9 +260,7 @@ impl ApiServer {
 
     /// Fault injection.
     pub fn faults(&self) -> Faults {
-        Faults {
-            shared: self.shared.clone(),
-        }
+        Faults::new(self.shared.storage.clone(), self.shared.faults.clone())
     }
 
     /// Serves another resource from now on, as creating a CRD would (an
@@ -284,89 +279,52 @@ impl ApiServer {
         self.shared.storage.watch_count()
     }
 
-    fn info(&self, api: &ApiResource) -> Result<ResourceInfo, Status> {
-        self.shared
-            .storage
-            .lookup(&api.group, &api.version, &api.plural)
-            .ok_or_else(errors::path_not_found)
-    }
-
-    fn scope<'a>(api: &ApiResource, ns: Option<&'a str>) -> Option<&'a str> {
-        if api.namespaced {
-            Some(ns.unwrap_or("default"))
-        } else {
-            None
-        }
-    }
-
     /// Creates an object as a `POST` would (its namespace, `default` if unset, is taken
     /// from its metadata) and returns it as stored.
     pub fn create(&self, api: &ApiResource, obj: Value) -> Result<Value, Status> {
-        let info = self.info(api)?;
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let written = self
-            .shared
-            .storage
-            .create(&info, Self::scope(api, ns.as_deref()), obj)?;
-        Ok(written.value)
+        objects::create(&self.shared.storage, api, obj).map(|w| w.value)
     }
 
     /// Replaces an object as a `PUT` would (a non-empty `metadata.resourceVersion` must
     /// be current) and returns it as stored.
     pub fn replace(&self, api: &ApiResource, obj: Value) -> Result<Value, Status> {
-        let info = self.info(api)?;
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_default();
-        let written = self.shared.storage.update(
-            &info,
-            Self::scope(api, ns.as_deref()),
-            &name,
-            obj,
-            false,
-        )?;
-        Ok(written.value)
+        objects::replace(&self.shared.storage, api, obj).map(|w| w.value)
     }
 
     /// Deletes an object as a `DELETE` would; returns its last state (with a
     /// `deletionTimestamp` if finalizers keep it).
     pub fn delete(&self, api: &ApiResource, ns: Option<&str>, name: &str) -> Result<Value, Status> {
-        let info = self.info(api)?;
-        let written = self.shared.storage.delete(
-            &info,
-            Self::scope(api, ns),
-            name,
-            &Preconditions::default(),
-        )?;
-        Ok(written.value)
+        objects::delete(&self.shared.storage, api, ns, name).map(|w| w.value)
     }
 
     /// One object.
     pub fn get(&self, api: &ApiResource, ns: Option<&str>, name: &str) -> Result<Value, Status> {
-        let info = self.info(api)?;
-        let stored = self.shared.storage.get(&info, Self::scope(api, ns), name)?;
-        stored.value()
+        objects::get(&self.shared.storage, api, ns, name)?.value()
     }
 
     /// Every object of a resource, in one namespace or (`None`) all, in key order.
     pub fn list(&self, api: &ApiResource, ns: Option<&str>) -> Result<Vec<Value>, Status> {
-        let info = self.info(api)?;
-        let ns = if api.namespaced { ns } else { None };
-        let page = self
-            .shared
-            .storage
-            .list(&info, ns, ListAt::Latest, None, None, &|_| true, false)
-            .map_err(|_| errors::internal("listing the latest state failed"))?;
-        page.items.iter().map(|o| o.value()).collect()
+        objects::list(&self.shared.storage, api, ns)?
+            .iter()
+            .map(|o| o.value())
+            .collect()
+    }
+
+    /// A [`FakeListerWatcher`] for `api` on this server's storage: it lists and watches
+    /// without HTTP what the server serves, its writes reach the server's watches (and the
+    /// other way round), and it shares the server's [`Faults`] and bookmark interval. The
+    /// resource is registered (with a `status` subresource) if the server does not serve
+    /// it yet.
+    pub fn lister_watcher<K>(&self, api: &ApiResource) -> FakeListerWatcher<K> {
+        FakeListerWatcher::on_backend(
+            Backend {
+                storage: self.shared.storage.clone(),
+                faults: self.shared.faults.clone(),
+                bookmark_interval: self.shared.config.bookmark_interval,
+                too_large_wait: self.shared.config.too_large_wait,
+            },
+            api,
+        )
     }
 
     /// Stops accepting, ends every watch cleanly, waits (up to 5 s) for open connections
@@ -408,7 +366,7 @@ async fn accept_loop(
                     }
                     let shared = shared.clone();
                     let shutdown = shutdown.clone();
-                    let restart = shared.restart.subscribe();
+                    let restart = shared.faults.restarts();
                     match tls.clone() {
                         None => {
                             conns.spawn(serve(stream, shared, shutdown, restart));

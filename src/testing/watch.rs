@@ -1,22 +1,24 @@
-//! The watch handler: from the current state, from a resourceVersion in the history, or
-//! as a streaming initial list; with bookmarks, timeouts, selector transitions and faults.
+//! Watch semantics shared by the HTTP server and the fake lister-watcher: from the current
+//! state, from a resourceVersion in the history, or as a streaming initial list; with
+//! bookmarks, timeouts, selector transitions and faults.
 //!
 //! A watch subscribes to the storage (which hands it the initial state or the history to
 //! replay, and then every new event of the resource), and a task per watch turns events
-//! into newline-delimited JSON. An event's object bytes were serialised once when it was
-//! written; a watch only frames them (`{"type":...,"object":` + bytes + `}\n`). Events
-//! that are already waiting are written together in one chunk; each chunk is one write.
+//! into newline-delimited JSON, the watch wire format, sent as chunks on a channel
+//! ([`open`]). An event's object bytes were serialised once when it was written; a watch
+//! only frames them (`{"type":...,"object":` + bytes + `}\n`). Events that are already
+//! waiting are written together in one chunk. The HTTP server sends each chunk as one
+//! write of the response body; the fake lister-watcher decodes the chunks with the
+//! client's own watch decoder. Dropping the receiver ends the watch task.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::Response;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::errors;
-use super::http::{self, Body};
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{Event, EventType, Storage, Stored, Subscription, WatchMsg, WatchStart};
@@ -101,37 +103,27 @@ fn push_bookmark(buf: &mut Vec<u8>, api: &ApiResource, rv: u64, end_of_initial: 
     push_json(buf, &WatchEvent::Bookmark(bookmark));
 }
 
-/// A response carrying one `ERROR` event and then the end of the stream, as a real server
-/// answers a watch it cannot serve.
-pub(crate) fn error_stream(status: Status) -> Response<Body> {
+/// A watch body carrying one `ERROR` event and then the end of the stream, as a real
+/// server answers (with HTTP 200) a watch it cannot serve.
+pub(crate) fn error_body(status: Status) -> mpsc::Receiver<Bytes> {
     let mut buf = Vec::new();
     push_json(&mut buf, &WatchEvent::Error(status));
-    let mut resp = http::json(200, buf);
-    resp.headers_mut().remove(hyper::header::CONTENT_LENGTH);
-    resp
+    let (tx, rx) = mpsc::channel(1);
+    // The channel is new and has room for one chunk: this cannot fail.
+    let _ = tx.try_send(Bytes::from(buf));
+    rx
 }
 
-/// Serves a watch request.
-pub(crate) fn watch(
+/// Opens a watch: the chunks of newline-delimited JSON it writes, until it ends. A request
+/// the server refuses outright (bad options) is an `Err`; a watch from a compacted
+/// resourceVersion is a body with one `ERROR` event, as on the wire.
+pub(crate) fn open(
     storage: &Arc<Storage>,
     info: &ResourceInfo,
     ns: Option<&str>,
     opts: &ListOptions,
     bookmark_interval: Duration,
-) -> Response<Body> {
-    match start_watch(storage, info, ns, opts, bookmark_interval) {
-        Ok(resp) => resp,
-        Err(status) => http::status(&status),
-    }
-}
-
-fn start_watch(
-    storage: &Arc<Storage>,
-    info: &ResourceInfo,
-    ns: Option<&str>,
-    opts: &ListOptions,
-    bookmark_interval: Duration,
-) -> Result<Response<Body>, Status> {
+) -> Result<mpsc::Receiver<Bytes>, Status> {
     let streaming = opts.send_initial_events == Some(true);
     let rv_match = opts.resource_version_match.as_deref();
     if opts.send_initial_events.is_some() {
@@ -163,7 +155,7 @@ fn start_watch(
     let sub = match storage.subscribe(info, ns, start) {
         Ok(sub) => sub,
         Err(oldest) => {
-            return Ok(error_stream(errors::watch_expired(
+            return Ok(error_body(errors::watch_expired(
                 rv.unwrap_or_default(),
                 oldest,
             )))
@@ -181,7 +173,7 @@ fn start_watch(
     };
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(run(storage.clone(), sub, spec, tx));
-    Ok(http::stream(rx))
+    Ok(rx)
 }
 
 /// Forgets the subscription when the watch task ends, however it ends.
