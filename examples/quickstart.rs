@@ -213,7 +213,7 @@ fn query(informer: &SharedIndexInformer<DynamicObject>, selector: &LabelSelector
     let shown: Vec<String> = per_ns.iter().take(5).map(|(n, ns)| format!("{ns}={n}")).collect();
     println!("pods per namespace (lister, namespace index): {}", shown.join(" "));
     let matching = lister.list(selector);
-    println!("pods matching {selector:?}: {}", matching.len());
+    println!("pods matching \"{selector}\" (lister): {}", matching.len());
     if let Some((_, ns)) = per_ns.first() {
         println!(
             "  of which in {ns}: {}",
@@ -267,12 +267,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        if informer.has_synced() {
-            break;
-        }
         print!("\rsyncing {}: {} cached", informer.name(), informer.get_indexer().len());
         std::io::stdout().flush()?;
         tokio::select! {
+            synced = informer.wait_for_sync(&stop) => if synced { break },
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
             _ = &mut ctrl_c => { stop.cancel(); factory.shutdown().await; return Ok(()); }
         }
