@@ -56,7 +56,9 @@ fn parse_args() -> Result<Args, String> {
             "--kubeconfig" => args.kubeconfig = Some(value("--kubeconfig")?),
             "--seconds" => {
                 let v = value("--seconds")?;
-                args.seconds = v.parse().map_err(|_| format!("--seconds {v:?}: not a number"))?;
+                args.seconds = v
+                    .parse()
+                    .map_err(|_| format!("--seconds {v:?}: not a number"))?;
             }
             "--selector" => args.selector = Some(value("--selector")?),
             "--quiet" => args.quiet = true,
@@ -164,7 +166,10 @@ fn describe(o: &DynamicObject) -> String {
     )
 }
 
-fn handler(counts: Arc<Counts>, print: Arc<AtomicBool>) -> ResourceEventHandlerFuncs<DynamicObject> {
+fn handler(
+    counts: Arc<Counts>,
+    print: Arc<AtomicBool>,
+) -> ResourceEventHandlerFuncs<DynamicObject> {
     let (c1, c2, c3) = (counts.clone(), counts.clone(), counts);
     let (p1, p2, p3) = (print.clone(), print.clone(), print);
     ResourceEventHandlerFuncs::new()
@@ -190,7 +195,11 @@ fn handler(counts: Arc<Counts>, print: Arc<AtomicBool>) -> ResourceEventHandlerF
                 c3.tombstones.fetch_add(1, Ordering::Relaxed);
             }
             if p3.load(Ordering::Relaxed) {
-                let how = if deleted.is_tombstone() { " (missed; last known state)" } else { "" };
+                let how = if deleted.is_tombstone() {
+                    " (missed; last known state)"
+                } else {
+                    ""
+                };
                 println!("- deleted {}{how}", describe(deleted.object()));
             }
         })
@@ -207,11 +216,26 @@ fn query(informer: &SharedIndexInformer<DynamicObject>, selector: &LabelSelector
         .list_index_func_values(NAMESPACE_INDEX)
         .unwrap_or_default()
         .into_iter()
-        .map(|ns| (lister.namespace(&ns).list(&LabelSelector::everything()).len(), ns))
+        .map(|ns| {
+            (
+                lister
+                    .namespace(&ns)
+                    .list(&LabelSelector::everything())
+                    .len(),
+                ns,
+            )
+        })
         .collect();
     per_ns.sort_by(|a, b| b.cmp(a));
-    let shown: Vec<String> = per_ns.iter().take(5).map(|(n, ns)| format!("{ns}={n}")).collect();
-    println!("pods per namespace (lister, namespace index): {}", shown.join(" "));
+    let shown: Vec<String> = per_ns
+        .iter()
+        .take(5)
+        .map(|(n, ns)| format!("{ns}={n}"))
+        .collect();
+    println!(
+        "pods per namespace (lister, namespace index): {}",
+        shown.join(" ")
+    );
     let matching = lister.list(selector);
     println!("pods matching \"{selector}\" (lister): {}", matching.len());
     if let Some((_, ns)) = per_ns.first() {
@@ -248,7 +272,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 server.url(),
                 server.kubeconfig().display()
             );
-            (Config::from_kubeconfig_file(server.kubeconfig())?, Some(server))
+            (
+                Config::from_kubeconfig_file(server.kubeconfig())?,
+                Some(server),
+            )
         }
     };
     let selector = LabelSelector::parse(args.selector.as_deref().unwrap_or(match server {
@@ -267,7 +294,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        print!("\rsyncing {}: {} cached", informer.name(), informer.get_indexer().len());
+        print!(
+            "\rsyncing {}: {} cached",
+            informer.name(),
+            informer.get_indexer().len()
+        );
         std::io::stdout().flush()?;
         tokio::select! {
             synced = informer.wait_for_sync(&stop) => if synced { break },
@@ -351,11 +382,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// namespace/name → resourceVersion of every cached pod.
 fn cache_state(informer: &SharedIndexInformer<DynamicObject>) -> BTreeMap<String, String> {
-    informer.get_indexer().list().iter().map(|p| entry(p)).collect()
+    informer
+        .get_indexer()
+        .list()
+        .iter()
+        .map(|p| entry(p))
+        .collect()
 }
 
 /// namespace/name → resourceVersion of every pod on the embedded server.
-fn server_state(server: &ApiServer) -> Result<BTreeMap<String, String>, Box<dyn std::error::Error>> {
+fn server_state(
+    server: &ApiServer,
+) -> Result<BTreeMap<String, String>, Box<dyn std::error::Error>> {
     let mut state = BTreeMap::new();
     for value in server.list(&pods(), None)? {
         let p: DynamicObject = serde_json::from_value(value)?;

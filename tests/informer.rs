@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use informer::cache::{
-    Indexers, InformerError, InformerEvent, InformerOptions, ListWatch, ListerWatcher,
+    Indexers, InformerError, InformerEvent, InformerOptions, ListWatch, ListerWatcher, QueueMode,
     ReflectorError, ResourceEventHandlerFuncs, SharedIndexInformer, SharedInformerFactory,
     WatchStream,
 };
@@ -74,8 +74,15 @@ fn informer_with(server: &ApiServer, options: InformerOptions<Obj>) -> SharedInd
     SharedIndexInformer::new(ListWatch::new(api), options)
 }
 
-fn informer(server: &ApiServer) -> SharedIndexInformer<Obj> {
-    informer_with(server, fast_options("configmaps"))
+fn informer(server: &ApiServer, queue: QueueMode) -> SharedIndexInformer<Obj> {
+    informer_with(server, options(queue))
+}
+
+fn options(queue: QueueMode) -> InformerOptions<Obj> {
+    InformerOptions {
+        queue,
+        ..fast_options("configmaps")
+    }
 }
 
 async fn converged(server: &ApiServer, informer: &SharedIndexInformer<Obj>, rec: &Recorder) {
@@ -87,8 +94,7 @@ async fn converged(server: &ApiServer, informer: &SharedIndexInformer<Obj>, rec:
     assert_eq!(rec.anomalies(), Vec::<String>::new());
 }
 
-#[test]
-fn initial_sync_adds_every_object_once_as_initial() {
+fn initial_sync_adds_every_object_once_as_initial(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         server
@@ -105,7 +111,7 @@ fn initial_sync_adds_every_object_once_as_initial() {
                 "a",
             );
         }
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let rec = Recorder::default();
         let reg = inf.add_event_handler(rec.clone()).unwrap();
         let run = Running::start(inf.clone());
@@ -127,12 +133,11 @@ fn initial_sync_adds_every_object_once_as_initial() {
     });
 }
 
-#[test]
-fn changes_after_sync_arrive_in_order_per_key() {
+fn changes_after_sync_arrive_in_order_per_key(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         create(&server, "default", "a", "0");
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let rec = Recorder::default();
         inf.add_event_handler(rec.clone()).unwrap();
         let run = Running::start(inf.clone());
@@ -167,11 +172,10 @@ fn changes_after_sync_arrive_in_order_per_key() {
     });
 }
 
-#[test]
-fn a_dropped_watch_resumes_without_relist_or_lost_events() {
+fn a_dropped_watch_resumes_without_relist_or_lost_events(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let rec = Recorder::default();
         inf.add_event_handler(rec.clone()).unwrap();
         let run = Running::start(inf.clone());
@@ -197,14 +201,13 @@ fn a_dropped_watch_resumes_without_relist_or_lost_events() {
     });
 }
 
-#[test]
-fn a_410_relists_and_missed_deletions_arrive_as_tombstones() {
+fn a_410_relists_and_missed_deletions_arrive_as_tombstones(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         for i in 0..5 {
             create(&server, "default", &format!("c{i}"), "a");
         }
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let rec = Recorder::default();
         inf.add_event_handler(rec.clone()).unwrap();
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -298,8 +301,7 @@ impl ListerWatcher<Obj> for CompactAfterFirstPage {
     }
 }
 
-#[test]
-fn an_expired_continue_token_mid_list_falls_back_to_a_full_list() {
+fn an_expired_continue_token_mid_list_falls_back_to_a_full_list(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         for i in 0..25 {
@@ -316,7 +318,7 @@ fn an_expired_continue_token_mid_list_falls_back_to_a_full_list() {
             server_faults: server.faults(),
             calls: calls.clone(),
         };
-        let mut options = fast_options("configmaps");
+        let mut options = options(queue);
         options.reflector.page_size = Some(10);
         let inf = SharedIndexInformer::new(lw, options);
         let rec = Recorder::default();
@@ -350,8 +352,7 @@ fn an_expired_continue_token_mid_list_falls_back_to_a_full_list() {
     });
 }
 
-#[test]
-fn bookmarks_move_the_resource_version_without_events() {
+fn bookmarks_move_the_resource_version_without_events(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::builder()
             .bookmark_interval(Duration::from_millis(50))
@@ -359,7 +360,7 @@ fn bookmarks_move_the_resource_version_without_events() {
             .await
             .unwrap();
         create(&server, "default", "a", "0");
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let rec = Recorder::default();
         inf.add_event_handler(rec.clone()).unwrap();
         let run = Running::start(inf.clone());
@@ -389,8 +390,7 @@ fn bookmarks_move_the_resource_version_without_events() {
     });
 }
 
-#[test]
-fn errors_back_off_and_recover() {
+fn errors_back_off_and_recover(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         create(&server, "default", "a", "0");
@@ -402,7 +402,7 @@ fn errors_back_off_and_recover() {
             "/configmaps",
             Failure::too_many_requests(1),
         );
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let errors = Arc::new(Mutex::new(Vec::new()));
         inf.set_watch_error_handler({
             let errors = errors.clone();
@@ -434,11 +434,10 @@ fn errors_back_off_and_recover() {
     });
 }
 
-#[test]
-fn a_malformed_watch_line_loses_nothing() {
+fn a_malformed_watch_line_loses_nothing(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let rec = Recorder::default();
         inf.add_event_handler(rec.clone()).unwrap();
         let run = Running::start(inf.clone());
@@ -457,11 +456,10 @@ fn a_malformed_watch_line_loses_nothing() {
     });
 }
 
-#[test]
-fn a_slow_handler_does_not_hold_back_a_fast_one() {
+fn a_slow_handler_does_not_hold_back_a_fast_one(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let slow = Recorder::slow(Duration::from_millis(50));
         let fast = Recorder::default();
         let slow_reg = inf.add_event_handler(slow.clone()).unwrap();
@@ -483,14 +481,13 @@ fn a_slow_handler_does_not_hold_back_a_fast_one() {
     });
 }
 
-#[test]
-fn a_late_handler_gets_the_cache_first_then_changes() {
+fn a_late_handler_gets_the_cache_first_then_changes(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         for i in 0..10 {
             create(&server, "default", &format!("c{i}"), "x");
         }
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let run = Running::start(inf.clone());
         run.synced().await;
         let late = Recorder::default();
@@ -511,11 +508,10 @@ fn a_late_handler_gets_the_cache_first_then_changes() {
     });
 }
 
-#[test]
-fn a_removed_handler_stops_hearing() {
+fn a_removed_handler_stops_hearing(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let kept = Recorder::default();
         let removed = Recorder::default();
         inf.add_event_handler(kept.clone()).unwrap();
@@ -538,13 +534,12 @@ fn a_removed_handler_stops_hearing() {
     });
 }
 
-#[test]
-fn resync_redelivers_the_cache_to_handlers_that_asked() {
+fn resync_redelivers_the_cache_to_handlers_that_asked(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         create(&server, "default", "a", "x");
         create(&server, "default", "b", "x");
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let resynced = Recorder::default();
         let plain = Recorder::default();
         inf.add_event_handler_with_resync_period(resynced.clone(), Some(Duration::from_secs(1)))
@@ -567,14 +562,13 @@ fn resync_redelivers_the_cache_to_handlers_that_asked() {
     });
 }
 
-#[test]
-fn transform_and_indexers_added_after_start() {
+fn transform_and_indexers_added_after_start(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         for (i, app) in ["web", "web", "db"].iter().enumerate() {
             create(&server, "default", &format!("c{i}"), app);
         }
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         inf.set_transform(|mut o: Obj| {
             o.meta_mut().annotations = Some([("seen".to_owned(), "yes".to_owned())].into());
             o.data.as_object_mut().map(|d| d.remove("data"));
@@ -621,12 +615,11 @@ fn transform_and_indexers_added_after_start() {
     });
 }
 
-#[test]
-fn the_event_stream_sees_what_handlers_see() {
+fn the_event_stream_sees_what_handlers_see(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         create(&server, "default", "a", "x");
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let mut events = inf.stream().unwrap();
         let run = Running::start(inf.clone());
         run.synced().await;
@@ -656,14 +649,13 @@ fn the_event_stream_sees_what_handlers_see() {
     });
 }
 
-#[test]
-fn cancellation_stops_everything_and_refuses_new_handlers() {
+fn cancellation_stops_everything_and_refuses_new_handlers(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         for i in 0..20 {
             create(&server, "default", &format!("c{i}"), "x");
         }
-        let inf = informer(&server);
+        let inf = informer(&server, queue);
         let calls = Arc::new(AtomicUsize::new(0));
         let reg = inf
             .add_event_handler(ResourceEventHandlerFuncs::new().add_func({
@@ -718,14 +710,13 @@ impl ListerWatcher<Obj> for NoStreamingLists {
     }
 }
 
-#[test]
-fn a_streaming_initial_list_syncs_and_falls_back_where_unsupported() {
+fn a_streaming_initial_list_syncs_and_falls_back_where_unsupported(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         for i in 0..10 {
             create(&server, "default", &format!("c{i}"), "x");
         }
-        let mut options = fast_options("configmaps");
+        let mut options = options(queue);
         options.reflector.watch_list = true;
         let inf = informer_with(&server, options.clone());
         let rec = Recorder::default();
@@ -774,8 +765,7 @@ impl ListerWatcher<Obj> for ShortWatches {
     }
 }
 
-#[test]
-fn a_very_short_watch_counts_as_an_error() {
+fn a_very_short_watch_counts_as_an_error(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         let inf = SharedIndexInformer::new(
@@ -783,7 +773,7 @@ fn a_very_short_watch_counts_as_an_error() {
                 client(&server),
                 &configmaps(),
             ))),
-            fast_options("configmaps"),
+            options(queue),
         );
         let short = Arc::new(AtomicUsize::new(0));
         inf.set_watch_error_handler({
@@ -843,3 +833,41 @@ fn the_factory_shares_one_informer_per_resource() {
         server.shutdown().await;
     });
 }
+
+/// Every scenario runs with both queues.
+macro_rules! with_both_queues {
+    ($($name:ident),* $(,)?) => {
+        mod delta_fifo {
+            $(#[test]
+            fn $name() {
+                super::$name(informer::cache::QueueMode::DeltaFifo)
+            })*
+        }
+        mod in_order {
+            $(#[test]
+            fn $name() {
+                super::$name(informer::cache::QueueMode::InOrder)
+            })*
+        }
+    };
+}
+
+with_both_queues!(
+    initial_sync_adds_every_object_once_as_initial,
+    changes_after_sync_arrive_in_order_per_key,
+    a_dropped_watch_resumes_without_relist_or_lost_events,
+    a_410_relists_and_missed_deletions_arrive_as_tombstones,
+    an_expired_continue_token_mid_list_falls_back_to_a_full_list,
+    bookmarks_move_the_resource_version_without_events,
+    errors_back_off_and_recover,
+    a_malformed_watch_line_loses_nothing,
+    a_slow_handler_does_not_hold_back_a_fast_one,
+    a_late_handler_gets_the_cache_first_then_changes,
+    a_removed_handler_stops_hearing,
+    resync_redelivers_the_cache_to_handlers_that_asked,
+    transform_and_indexers_added_after_start,
+    the_event_stream_sees_what_handlers_see,
+    cancellation_stops_everything_and_refuses_new_handlers,
+    a_streaming_initial_list_syncs_and_falls_back_where_unsupported,
+    a_very_short_watch_counts_as_an_error,
+);

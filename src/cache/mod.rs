@@ -14,6 +14,7 @@ mod delta_fifo;
 mod event_stream;
 mod factory;
 mod handler;
+mod in_order_fifo;
 mod key;
 mod lister;
 mod listwatch;
@@ -26,13 +27,14 @@ mod store;
 pub use backoff::BackoffPolicy;
 pub use event_stream::{EventStream, InformerEvent};
 pub use factory::SharedInformerFactory;
+pub use in_order_fifo::{InOrderFifo, QueuedDelta};
 pub use metrics::{InformerMetrics, ReflectorMetrics};
 pub use reflector::{
     default_watch_error_handler, Reflector, ReflectorError, ReflectorOptions, ReflectorStore,
     ShouldResync, Transform, WatchErrorHandler,
 };
 pub use shared_informer::{
-    InformerError, InformerOptions, SharedIndexInformer, MINIMUM_RESYNC_PERIOD,
+    InformerError, InformerOptions, QueueMode, SharedIndexInformer, MINIMUM_RESYNC_PERIOD,
 };
 
 pub use delta_fifo::{

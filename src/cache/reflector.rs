@@ -39,6 +39,7 @@ use tracing::Instrument;
 
 use super::backoff::{Backoff, BackoffPolicy};
 use super::delta_fifo::DeltaFifo;
+use super::in_order_fifo::InOrderFifo;
 use super::key::meta_namespace_key;
 use super::listwatch::{ListPager, ListerWatcher, WatchStream, DEFAULT_PAGE_SIZE};
 use super::metrics::{Counters, ReflectorMetrics};
@@ -137,6 +138,24 @@ impl<K: Object + Send + Sync + 'static> ReflectorStore<K> for DeltaFifo<K> {
     }
     fn resync(&self) {
         DeltaFifo::resync(self)
+    }
+}
+
+impl<K: Object + Send + Sync + 'static> ReflectorStore<K> for InOrderFifo<K> {
+    fn add(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Ok(InOrderFifo::add(self, obj)?)
+    }
+    fn update(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Ok(InOrderFifo::update(self, obj)?)
+    }
+    fn delete(&self, obj: Arc<K>) -> Result<(), StoreError> {
+        Ok(InOrderFifo::delete(self, obj)?)
+    }
+    fn replace(&self, list: Vec<Arc<K>>, resource_version: &str) -> Result<(), StoreError> {
+        Ok(InOrderFifo::replace(self, list, resource_version)?)
+    }
+    fn resync(&self) {
+        InOrderFifo::resync(self)
     }
 }
 

@@ -17,10 +17,11 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::controller::process_loop;
+use super::controller::{process_in_order_loop, process_loop};
 use super::delta_fifo::{DeltaFifo, KnownObjects};
 use super::event_stream::{EventStream, StreamHandler};
 use super::handler::ResourceEventHandler;
+use super::in_order_fifo::InOrderFifo;
 use super::lister::Lister;
 use super::listwatch::ListerWatcher;
 use super::metrics::{Counters, InformerMetrics};
@@ -52,6 +53,68 @@ pub enum InformerError {
     Store(#[from] StoreError),
 }
 
+/// Which queue sits between the reflector and the cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueueMode {
+    /// The [`DeltaFifo`]: changes to one key coalesce while they wait, keys pop in the
+    /// order they were first queued, one key per store write (client-go's classic
+    /// behaviour; the default).
+    #[default]
+    DeltaFifo,
+    /// The [`InOrderFifo`]: every change in arrival order, a relist applied as one
+    /// atomic replace, consecutive changes applied in batches under one store write
+    /// (client-go's `RealFIFO`).
+    InOrder,
+}
+
+enum Queue<K> {
+    Deltas(Arc<DeltaFifo<K>>),
+    InOrder(Arc<InOrderFifo<K>>),
+}
+
+impl<K: Object + Send + Sync + 'static> Queue<K> {
+    fn has_synced(&self) -> bool {
+        match self {
+            Queue::Deltas(q) => q.has_synced(),
+            Queue::InOrder(q) => q.has_synced(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Queue::Deltas(q) => q.len(),
+            Queue::InOrder(q) => q.len(),
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            Queue::Deltas(q) => q.close(),
+            Queue::InOrder(q) => q.close(),
+        }
+    }
+
+    fn store(&self) -> Arc<dyn ReflectorStore<K>> {
+        match self {
+            Queue::Deltas(q) => q.clone(),
+            Queue::InOrder(q) => q.clone(),
+        }
+    }
+
+    fn synced_fn(&self) -> UpstreamSynced {
+        match self {
+            Queue::Deltas(q) => {
+                let q = q.clone();
+                Arc::new(move || q.has_synced())
+            }
+            Queue::InOrder(q) => {
+                let q = q.clone();
+                Arc::new(move || q.has_synced())
+            }
+        }
+    }
+}
+
 /// How a [`SharedIndexInformer`] is built.
 pub struct InformerOptions<K> {
     /// How handlers are resynced by default (`None`: never); handlers can ask for their
@@ -62,6 +125,8 @@ pub struct InformerOptions<K> {
     /// How the reflector lists, watches and backs off. Its `name` names the informer in
     /// logs and spans; its `resync_period` is managed by the informer.
     pub reflector: ReflectorOptions,
+    /// The queue between the reflector and the cache.
+    pub queue: QueueMode,
 }
 
 impl<K> Default for InformerOptions<K> {
@@ -70,6 +135,7 @@ impl<K> Default for InformerOptions<K> {
             default_resync: None,
             indexers: Indexers::new(),
             reflector: ReflectorOptions::default(),
+            queue: QueueMode::default(),
         }
     }
 }
@@ -80,6 +146,7 @@ impl<K> Clone for InformerOptions<K> {
             default_resync: self.default_resync,
             indexers: self.indexers.clone(),
             reflector: self.reflector.clone(),
+            queue: self.queue,
         }
     }
 }
@@ -96,7 +163,7 @@ struct Inner<K> {
     name: String,
     lw: Arc<dyn ListerWatcher<K>>,
     indexer: Indexer<K>,
-    fifo: Arc<DeltaFifo<K>>,
+    fifo: Queue<K>,
     processor: Arc<SharedProcessor<K>>,
     /// Held while a key's deltas are applied, and while a late handler takes its snapshot.
     gate: Mutex<()>,
@@ -172,7 +239,10 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
             inner: Arc::new(Inner {
                 name: options.reflector.name.clone(),
                 lw,
-                fifo: Arc::new(DeltaFifo::new(Some(known))),
+                fifo: match options.queue {
+                    QueueMode::DeltaFifo => Queue::Deltas(Arc::new(DeltaFifo::new(Some(known)))),
+                    QueueMode::InOrder => Queue::InOrder(Arc::new(InOrderFifo::new(Some(known)))),
+                },
                 indexer,
                 processor: Arc::new(SharedProcessor::new()),
                 gate: Mutex::new(()),
@@ -245,10 +315,7 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
                 }
             }
         }
-        let synced: UpstreamSynced = {
-            let fifo = self.inner.fifo.clone();
-            Arc::new(move || fifo.has_synced())
-        };
+        let synced = self.inner.fifo.synced_fn();
         let _gate = self.inner.gate.lock();
         let initial = self.inner.indexer.list();
         let registration =
@@ -397,8 +464,19 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
             let inner = self.inner.clone();
             let shutdown = shutdown.clone();
             async move {
+                let process = async {
+                    match &inner.fifo {
+                        Queue::Deltas(q) => {
+                            process_loop(q, &inner.indexer, &inner.processor, &inner.gate).await
+                        }
+                        Queue::InOrder(q) => {
+                            process_in_order_loop(q, &inner.indexer, &inner.processor, &inner.gate)
+                                .await
+                        }
+                    }
+                };
                 tokio::select! {
-                    () = process_loop(&inner.fifo, &inner.indexer, &inner.processor, &inner.gate) => {}
+                    () = process => {}
                     () = shutdown.cancelled() => {}
                 }
             }
@@ -438,7 +516,7 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
             resync_period: settings.resync_check_period,
             ..self.inner.reflector_options.clone()
         };
-        let store: Arc<dyn ReflectorStore<K>> = self.inner.fifo.clone();
+        let store = self.inner.fifo.store();
         let processor = self.inner.processor.clone();
         let mut reflector = Reflector::new(self.inner.lw.clone(), store, options)
             .with_counters(self.inner.counters.clone())

@@ -254,6 +254,56 @@ fn refresh_index_entries<K>(
     }
 }
 
+/// Stores `obj` under `key` with its index values; returns the object it replaced.
+fn upsert_locked<K>(
+    inner: &mut Inner<K>,
+    key: String,
+    obj: Arc<K>,
+    new_values: IndexValues,
+) -> Option<Arc<K>> {
+    match inner.items.get_mut(key.as_str()) {
+        Some(item) => {
+            if item.values == new_values {
+                refresh_index_entries(&mut inner.indices, &key, &obj, &item.values);
+            } else {
+                remove_index_entries(&mut inner.indices, &key, &item.values);
+                // Reuse the stored key allocation for the new entries.
+                let stored_key = inner
+                    .items
+                    .get_key_value(key.as_str())
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_else(|| Arc::from(key.as_str()));
+                insert_index_entries(&mut inner.indices, &stored_key, &obj, &new_values);
+            }
+            let item = inner
+                .items
+                .get_mut(key.as_str())
+                .expect("item looked up under the same lock");
+            item.values = new_values;
+            Some(std::mem::replace(&mut item.obj, obj))
+        }
+        None => {
+            let key: Arc<str> = Arc::from(key);
+            insert_index_entries(&mut inner.indices, &key, &obj, &new_values);
+            inner.items.insert(
+                key,
+                Item {
+                    obj,
+                    values: new_values,
+                },
+            );
+            None
+        }
+    }
+}
+
+/// Removes `key` and its index entries; returns the removed object.
+fn delete_locked<K>(inner: &mut Inner<K>, key: &str) -> Option<Arc<K>> {
+    let item = inner.items.remove(key)?;
+    remove_index_entries(&mut inner.indices, key, &item.values);
+    Some(item.obj)
+}
+
 /// A thread-safe, indexed store of objects; cheap to clone (clones share the store).
 ///
 /// ```
@@ -357,40 +407,44 @@ impl<K> Indexer<K> {
             // Indexers were added in between: compute again under the lock.
             inner.spec.values_of(&key, &obj)?
         };
-        match inner.items.get_mut(key.as_str()) {
-            Some(item) => {
-                if item.values == new_values {
-                    refresh_index_entries(&mut inner.indices, &key, &obj, &item.values);
-                } else {
-                    remove_index_entries(&mut inner.indices, &key, &item.values);
-                    // Reuse the stored key allocation for the new entries.
-                    let stored_key = inner
-                        .items
-                        .get_key_value(key.as_str())
-                        .map(|(k, _)| k.clone())
-                        .unwrap_or_else(|| Arc::from(key.as_str()));
-                    insert_index_entries(&mut inner.indices, &stored_key, &obj, &new_values);
+        Ok(upsert_locked(inner, key, obj, new_values))
+    }
+
+    /// Applies a batch of changes in order under one write: `Some(obj)` stores `obj`
+    /// under the key, `None` removes the key. Returns, per change, the object it replaced
+    /// or removed, or why it was skipped (an index function failed; the other changes
+    /// still apply). Index values are computed before the write lock is taken.
+    pub fn apply_batch(
+        &self,
+        changes: Vec<(String, Option<Arc<K>>)>,
+    ) -> Vec<Result<Option<Arc<K>>, StoreError>> {
+        let spec = self.inner.read().spec.clone();
+        let values: Vec<_> = changes
+            .iter()
+            .map(|(key, obj)| obj.as_ref().map(|o| spec.values_of(key, o)))
+            .collect();
+        let mut guard = self.inner.write();
+        let inner = &mut *guard;
+        let same_spec = Arc::ptr_eq(&spec, &inner.spec);
+        changes
+            .into_iter()
+            .zip(values)
+            .map(|((key, obj), values)| match (obj, values) {
+                (None, _) => Ok(delete_locked(inner, &key)),
+                (Some(obj), Some(values)) => {
+                    let values = if same_spec {
+                        values?
+                    } else {
+                        inner.spec.values_of(&key, &obj)?
+                    };
+                    Ok(upsert_locked(inner, key, obj, values))
                 }
-                let item = inner
-                    .items
-                    .get_mut(key.as_str())
-                    .expect("item looked up under the same lock");
-                item.values = new_values;
-                Ok(Some(std::mem::replace(&mut item.obj, obj)))
-            }
-            None => {
-                let key: Arc<str> = Arc::from(key);
-                insert_index_entries(&mut inner.indices, &key, &obj, &new_values);
-                inner.items.insert(
-                    key,
-                    Item {
-                        obj,
-                        values: new_values,
-                    },
-                );
-                Ok(None)
-            }
-        }
+                (Some(obj), None) => {
+                    let values = inner.spec.values_of(&key, &obj)?;
+                    Ok(upsert_locked(inner, key, obj, values))
+                }
+            })
+            .collect()
     }
 
     /// Removes the object with the key of `obj`; removing an absent object is not an error.
@@ -401,13 +455,7 @@ impl<K> Indexer<K> {
 
     /// Removes the object stored under `key`, if any, and returns it.
     pub fn delete_by_key(&self, key: &str) -> Result<Option<Arc<K>>, StoreError> {
-        let mut guard = self.inner.write();
-        let inner = &mut *guard;
-        let Some(item) = inner.items.remove(key) else {
-            return Ok(None);
-        };
-        remove_index_entries(&mut inner.indices, key, &item.values);
-        Ok(Some(item.obj))
+        Ok(delete_locked(&mut self.inner.write(), key))
     }
 
     /// The stored object with the key of `obj`.
