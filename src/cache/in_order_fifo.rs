@@ -361,7 +361,7 @@ mod tests {
             Ok::<_, ProcessError<()>>((kinds(b), initial))
         })
         .await
-        .ok()
+        .map_err(|_| ())
         .expect("a batch")
     }
 

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::backoff::{Backoff, BackoffPolicy};
-use super::delta_fifo::DeltaFifo;
+use super::delta_fifo::{DeltaFifo, DeltaType};
 use super::in_order_fifo::InOrderFifo;
 use super::key::meta_namespace_key;
 use super::listwatch::{ListPager, ListerWatcher, WatchStream, DEFAULT_PAGE_SIZE};
@@ -568,10 +568,10 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
 
     /// Hands one watch event to the store and moves the resourceVersion.
     fn apply_event(&self, event: WatchEvent<K>) -> Result<(), ReflectorError> {
-        let (obj, counter, op): (K, _, fn(&dyn ReflectorStore<K>, Arc<K>) -> _) = match event {
-            WatchEvent::Added(o) => (o, &self.counters.added, |s, o| s.add(o)),
-            WatchEvent::Modified(o) => (o, &self.counters.modified, |s, o| s.update(o)),
-            WatchEvent::Deleted(o) => (o, &self.counters.deleted, |s, o| s.delete(o)),
+        let (obj, kind) = match event {
+            WatchEvent::Added(o) => (o, DeltaType::Added),
+            WatchEvent::Modified(o) => (o, DeltaType::Updated),
+            WatchEvent::Deleted(o) => (o, DeltaType::Deleted),
             WatchEvent::Bookmark(b) => {
                 Counters::bump(&self.counters.bookmarks);
                 self.set_resource_version(&b.metadata.resource_version);
@@ -581,10 +581,24 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                 return Err(ReflectorError::Watch(Error::Api(Box::new(status))))
             }
         };
-        Counters::bump(counter);
         let obj = self.transformed(obj);
         let resource_version = obj.resource_version().unwrap_or_default().to_owned();
-        if let Err(e) = op(&*self.store, Arc::new(obj)) {
+        let obj = Arc::new(obj);
+        let queued = match kind {
+            DeltaType::Added => {
+                Counters::bump(&self.counters.added);
+                self.store.add(obj)
+            }
+            DeltaType::Deleted => {
+                Counters::bump(&self.counters.deleted);
+                self.store.delete(obj)
+            }
+            _ => {
+                Counters::bump(&self.counters.modified);
+                self.store.update(obj)
+            }
+        };
+        if let Err(e) = queued {
             tracing::error!(reflector = %self.options.name, error = %e,
                 "could not queue a watch event; skipping it");
         }

@@ -1,0 +1,135 @@
+//! The Reflector alone, over the in-memory `FakeListerWatcher` and into an `Indexer`:
+//! which resourceVersion each list and watch asks for, and the watch options.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use informer::cache::{Indexer, Indexers, ListerWatcher, Reflector, WatchStream};
+use informer::client::{ListParams, Result as ClientResult, WatchParams};
+use informer::meta::ObjectList;
+use informer::testing::{Failure, FakeListerWatcher, Verb};
+use parking_lot::Mutex;
+use support::*;
+use tokio_util::sync::CancellationToken;
+
+/// Records the params of every call, then forwards it.
+struct Recording {
+    inner: FakeListerWatcher<Obj>,
+    lists: Mutex<Vec<ListParams>>,
+    watches: Mutex<Vec<WatchParams>>,
+}
+
+impl ListerWatcher<Obj> for Recording {
+    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, ClientResult<ObjectList<Obj>>> {
+        self.lists.lock().push(params.clone());
+        self.inner.list(params)
+    }
+
+    fn watch<'a>(
+        &'a self,
+        params: &'a WatchParams,
+    ) -> BoxFuture<'a, ClientResult<WatchStream<Obj>>> {
+        self.watches.lock().push(params.clone());
+        self.inner.watch(params)
+    }
+}
+
+#[test]
+fn a_relist_after_a_watch_410_asks_for_the_last_seen_version() {
+    bounded(async {
+        let fake = FakeListerWatcher::<Obj>::new(&configmaps());
+        for i in 0..3 {
+            fake.create(&cm("default", &format!("c{i}"), "a")).unwrap();
+        }
+        let lw = Arc::new(Recording {
+            inner: fake.clone(),
+            lists: Mutex::default(),
+            watches: Mutex::default(),
+        });
+        let store = Indexer::new(Indexers::new());
+        let mut options = fast_reflector("configmaps");
+        options.min_watch_timeout = Duration::from_secs(60);
+        let reflector = Arc::new(Reflector::new(lw.clone(), Arc::new(store.clone()), options));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (r, stop) = (reflector.clone(), stop.clone());
+            async move { r.run(stop).await }
+        });
+        wait_until("listed", || store.len() == 3).await;
+        let listed_at = reflector.last_sync_resource_version();
+        fake.create(&cm("default", "live", "b")).unwrap();
+        let seen = fake.resource_version().to_string();
+        wait_until("watched", || reflector.last_sync_resource_version() == seen).await;
+
+        // The next watch answers 410: the reflector relists at the version it had seen.
+        fake.faults()
+            .fail_next(1, Some(Verb::Watch), "/configmaps", Failure::status(410));
+        fake.faults().drop_watches();
+        wait_until("relisted", || reflector.metrics().relists == 1).await;
+
+        let lists: Vec<_> = lw
+            .lists
+            .lock()
+            .iter()
+            .map(|p| p.resource_version.clone())
+            .collect();
+        assert_eq!(lists, [Some("0".to_owned()), Some(seen.clone())]);
+        let watches = lw.watches.lock().clone();
+        assert!(watches.len() >= 3, "{watches:?}");
+        assert_eq!(
+            watches[0].resource_version.as_deref(),
+            Some(listed_at.as_str())
+        );
+        assert_eq!(watches[1].resource_version.as_deref(), Some(seen.as_str()));
+        for w in &watches {
+            assert!(w.allow_watch_bookmarks);
+            let t = w.timeout_seconds.expect("a timeout");
+            assert!((60..120).contains(&t), "timeout {t} in [60, 120)");
+        }
+        assert_eq!(store.len(), 4);
+        stop.cancel();
+        task.await.unwrap();
+    });
+}
+
+#[test]
+fn a_clean_watch_end_rewatches_from_the_last_version_without_a_list() {
+    bounded(async {
+        let fake = FakeListerWatcher::<Obj>::new(&configmaps());
+        fake.create(&cm("default", "a", "a")).unwrap();
+        let lw = Arc::new(Recording {
+            inner: fake.clone(),
+            lists: Mutex::default(),
+            watches: Mutex::default(),
+        });
+        let store = Indexer::new(Indexers::new());
+        let reflector = Arc::new(Reflector::new(
+            lw.clone(),
+            Arc::new(store.clone()),
+            fast_reflector("configmaps"),
+        ));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (r, stop) = (reflector.clone(), stop.clone());
+            async move { r.run(stop).await }
+        });
+        wait_until("listed", || store.len() == 1).await;
+        for i in 0..3 {
+            fake.create(&cm("default", &format!("n{i}"), "b")).unwrap();
+            let seen = fake.resource_version().to_string();
+            wait_until("watched", || reflector.last_sync_resource_version() == seen).await;
+            fake.faults().drop_watches();
+            wait_until("re-watched", || lw.watches.lock().len() == i + 2).await;
+            assert_eq!(
+                lw.watches.lock()[i + 1].resource_version.as_deref(),
+                Some(seen.as_str())
+            );
+        }
+        assert_eq!(lw.lists.lock().len(), 1, "no relist");
+        stop.cancel();
+        task.await.unwrap();
+    });
+}
