@@ -2,9 +2,10 @@
 //!
 //! Kubernetes client-go's informer/cache framework for async Rust.
 //!
-//! A Reflector lists and watches the API server and feeds a [`cache::DeltaFifo`]; a
-//! controller loop pops deltas into a thread-safe [`cache::Indexer`]; a shared processor
-//! fans events out to every registered handler. Objects are decoded once and shared as
+//! A [`cache::Reflector`] lists and watches the API server and feeds a
+//! [`cache::DeltaFifo`]; a controller loop pops deltas into a thread-safe
+//! [`cache::Indexer`]; a shared processor fans events out to every handler registered
+//! with the [`cache::SharedIndexInformer`]. Objects are decoded once and shared as
 //! `Arc<K>` from the FIFO to the store, the indices and every handler.
 //!
 //! Modules:
@@ -12,7 +13,9 @@
 //! - [`selector`]: label and field selectors.
 //! - [`client`]: configuration, auth, TLS, `RestClient`, typed and dynamic `Api<K>`,
 //!   discovery.
-//! - [`cache`]: keys, the Indexer, the DeltaFifo, the `ListerWatcher` and its pager.
+//! - [`cache`]: the informer framework: keys, the Indexer, the DeltaFifo and the
+//!   in-order queue, the `ListerWatcher`, the Reflector, shared informers and their
+//!   factory, handlers, listers.
 //! - `testing` (feature `testing`): an embedded API server and a fake lister-watcher for
 //!   tests.
 #![deny(missing_docs)]
@@ -25,6 +28,6 @@ pub mod selector;
 pub mod testing;
 
 /// The README's example, compiled and run as a doc test.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "testing"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -188,7 +188,7 @@ struct Inner<K> {
 /// let informer = SharedIndexInformer::new(ListWatch::new(api), Default::default());
 /// informer.add_event_handler(
 ///     ResourceEventHandlerFuncs::new()
-///         .add_func(|obj, _| println!("added {:?}", obj.name()))
+///         .add_func(|obj: std::sync::Arc<informer::meta::DynamicObject>, _| println!("added {:?}", obj.name()))
 ///         .delete_func(|deleted| println!("deleted {:?}", deleted.object().name())),
 /// )?;
 /// let stop = CancellationToken::new();
