@@ -261,8 +261,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (config, server) = match &args.kubeconfig {
         Some(path) => {
             println!("watching the pods of the cluster in {path} (read-only)");
-            let path = path.split(':').next().unwrap_or(path);
-            (Config::from_kubeconfig_file(path)?, None)
+            let from_flag = std::env::args().any(|a| a == "--kubeconfig");
+            // `KUBECONFIG` may list several files: `Config::infer` merges them.
+            let config = if from_flag {
+                Config::from_kubeconfig_file(path)?
+            } else {
+                Config::infer()?
+            };
+            (config, None)
         }
         None => {
             let server = Arc::new(ApiServer::start().await?);
