@@ -5,7 +5,9 @@
 //! chunks, and one chunk may carry several events. [`LineFramer`] cuts the byte stream
 //! into lines: lines that lie within one chunk are handed on without copying (as slices of
 //! the chunk); only the unfinished tail of a chunk is copied into a buffer, which is
-//! never rescanned. Each line is decoded once with `serde_json` into [`WatchEvent<K>`].
+//! never rescanned. Each line is decoded once with `serde_json` into [`WatchEvent<K>`];
+//! when a burst of lines is waiting (a replay, a busy server), they are decoded on
+//! several threads at once and handed out in order.
 //!
 //! An `ERROR` event becomes an [`Error::Api`] item carrying its `Status`; a malformed line
 //! becomes an [`Error::Decode`] item; a line longer than the size cap becomes
@@ -18,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 
+use super::parallel_decode::decode_pieces;
 use super::{BoxError, Error, Result};
 use crate::meta::WatchEvent;
 
@@ -100,10 +103,15 @@ pub fn decode_line<K: DeserializeOwned>(line: &[u8]) -> Option<Result<WatchEvent
     })
 }
 
-struct State<S> {
+/// Lines decoded at most at once.
+const MAX_BATCH: usize = 512;
+
+struct State<S, K> {
     body: S,
     framer: LineFramer,
     lines: VecDeque<Bytes>,
+    /// Lines decoded ahead (several at once when a burst arrived), in order.
+    decoded: VecDeque<Option<Result<WatchEvent<K>>>>,
     /// An error to report once the complete lines before it are delivered.
     error: Option<Error>,
     done: bool,
@@ -126,14 +134,20 @@ where
         body,
         framer: LineFramer::new(max_event_size),
         lines: VecDeque::new(),
+        decoded: VecDeque::new(),
         error: None,
         done: false,
         context,
     };
     futures::stream::unfold(state, |mut st| async move {
         loop {
-            if let Some(line) = st.lines.pop_front() {
-                match decode_line::<K>(&line) {
+            if st.decoded.is_empty() && !st.lines.is_empty() {
+                let n = st.lines.len().min(MAX_BATCH);
+                let batch: Vec<Bytes> = st.lines.drain(..n).collect();
+                st.decoded = decode_pieces(batch, decode_line::<K>).await.into();
+            }
+            if let Some(decoded) = st.decoded.pop_front() {
+                match decoded {
                     None => continue,
                     Some(Ok(ev)) => return Some((Ok(ev), st)),
                     Some(Err(e)) => {
@@ -143,6 +157,7 @@ where
                         st.done = true;
                         st.error = None;
                         st.lines.clear();
+                        st.decoded.clear();
                         return Some((Err(e), st));
                     }
                 }
