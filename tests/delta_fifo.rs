@@ -603,3 +603,40 @@ async fn several_producers_one_consumer_lose_and_reorder_nothing() {
         assert_eq!(versions, want, "versions of {key}");
     }
 }
+
+#[tokio::test]
+async fn a_paged_replace_syncs_only_when_finished_and_tombstones_what_no_page_listed() {
+    let (fifo, store) = fifo_with_store();
+    fifo.replace_start();
+    fifo.replace_page(vec![obj("a", 1), obj("b", 1)]).unwrap();
+    // Pages already queued can be popped before the list is complete…
+    assert!(pop_into(&fifo, &store).await.2);
+    assert!(pop_into(&fifo, &store).await.2);
+    // …but the FIFO has not synced until the last page is in.
+    assert!(!fifo.has_synced());
+    fifo.replace_page(vec![obj("c", 1)]).unwrap();
+    fifo.replace_finish("1");
+    assert!(!fifo.has_synced());
+    assert!(pop_into(&fifo, &store).await.2);
+    assert!(fifo.has_synced());
+
+    // A relist in pages: `b` is in no page, so it is deleted with a tombstone.
+    fifo.replace_start();
+    fifo.replace_page(vec![obj("a", 2)]).unwrap();
+    let (key, deltas, initial) = pop_into(&fifo, &store).await;
+    assert_eq!((key.as_str(), initial), ("ns/a", false));
+    assert_eq!(deltas, [(DeltaType::Replaced, 2, false)]);
+    // A restarted list forgets the keys listed before the restart.
+    fifo.replace_start();
+    fifo.replace_page(vec![obj("c", 2)]).unwrap();
+    fifo.replace_finish("2");
+    let mut popped = BTreeMap::new();
+    while !fifo.is_empty() {
+        let (key, deltas, _) = pop_into(&fifo, &store).await;
+        popped.insert(key, deltas);
+    }
+    assert_eq!(popped["ns/c"], [(DeltaType::Replaced, 2, false)]);
+    assert_eq!(popped["ns/a"], [(DeltaType::Deleted, 2, true)]);
+    assert_eq!(popped["ns/b"], [(DeltaType::Deleted, 1, true)]);
+    assert_eq!(store.list_keys(), ["ns/c"]);
+}

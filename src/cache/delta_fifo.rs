@@ -254,11 +254,103 @@ struct State<K> {
     populated: bool,
     initial_population_count: usize,
     closed: bool,
+    /// Keys listed so far by a replace delivered in pages.
+    replacing: Option<FastSet<Arc<str>>>,
+    /// The first replace is still being delivered: not synced yet.
+    initial_replace_open: bool,
 }
 
 impl<K> State<K> {
     fn has_synced(&self) -> bool {
-        self.populated && self.initial_population_count == 0
+        self.populated && self.initial_population_count == 0 && !self.initial_replace_open
+    }
+
+    /// Queues a delta, counting a newly queued key toward the initial population while
+    /// the first replace is open.
+    fn queue_counted(&mut self, key: &str, delta: Delta<K>) {
+        let new_key = !self.items.contains_key(key);
+        self.queue_action(key, delta);
+        if new_key && self.initial_replace_open {
+            self.initial_population_count += 1;
+        }
+    }
+
+    fn replace_start_locked(&mut self) {
+        self.replacing = Some(FastSet::default());
+        if !self.populated {
+            self.populated = true;
+            self.initial_replace_open = true;
+            self.initial_population_count = self.queue.len();
+        }
+    }
+
+    fn replace_page_locked(&mut self, keyed: Vec<(String, Arc<K>)>) {
+        let mut listed = self.replacing.take().unwrap_or_default();
+        for (key, obj) in keyed {
+            self.queue_counted(
+                &key,
+                Delta {
+                    kind: DeltaType::Replaced,
+                    object: DeltaObject::Object(obj),
+                },
+            );
+            listed.insert(Arc::from(key));
+        }
+        self.replacing = Some(listed);
+    }
+
+    fn replace_finish_locked(&mut self, known: Option<&Arc<dyn KnownObjects<K>>>) {
+        let listed = self.replacing.take().unwrap_or_default();
+        // Queued keys absent from the list: tombstone with the newest queued object.
+        let missing_queued: Vec<(Arc<str>, Arc<K>)> = self
+            .queue
+            .iter()
+            .filter(|k| !listed.contains(&***k))
+            .filter_map(|k| {
+                let newest = self.items.get(k)?.newest()?;
+                Some((k.clone(), newest.object.object().clone()))
+            })
+            .collect();
+        for (key, obj) in missing_queued {
+            let tombstone = DeletedFinalStateUnknown {
+                key: key.to_string(),
+                obj,
+            };
+            self.queue_counted(
+                &key,
+                Delta {
+                    kind: DeltaType::Deleted,
+                    object: DeltaObject::Tombstone(tombstone),
+                },
+            );
+        }
+        // Known keys absent from the list and not queued: tombstone with the known object.
+        if let Some(known) = known {
+            for key in known.list_keys() {
+                if listed.contains(key.as_str()) || self.items.contains_key(key.as_str()) {
+                    continue;
+                }
+                let Some(obj) = known.get_by_key(&key) else {
+                    tracing::warn!(
+                        key,
+                        "known object vanished during replace; no tombstone queued"
+                    );
+                    continue;
+                };
+                let tombstone = DeletedFinalStateUnknown {
+                    key: key.clone(),
+                    obj,
+                };
+                self.queue_counted(
+                    &key,
+                    Delta {
+                        kind: DeltaType::Deleted,
+                        object: DeltaObject::Tombstone(tombstone),
+                    },
+                );
+            }
+        }
+        self.initial_replace_open = false;
     }
 
     fn queue_action(&mut self, key: &str, delta: Delta<K>) {
@@ -340,6 +432,8 @@ impl<K> DeltaFifo<K> {
                 populated: false,
                 initial_population_count: 0,
                 closed: false,
+                replacing: None,
+                initial_replace_open: false,
             }),
             notify: Notify::new(),
             key_func,
@@ -421,80 +515,41 @@ impl<K> DeltaFifo<K> {
             .map(|obj| Ok(((self.key_func)(&obj)?, obj)))
             .collect::<Result<Vec<_>, KeyError>>()?;
         let mut state = self.state.lock();
-        let mut listed: FastSet<&str> =
-            FastSet::with_capacity_and_hasher(keyed.len(), Default::default());
-        for (key, obj) in &keyed {
-            listed.insert(key.as_str());
-            state.queue_action(
-                key,
-                Delta {
-                    kind: DeltaType::Replaced,
-                    object: DeltaObject::Object(obj.clone()),
-                },
-            );
-        }
-
-        // Queued keys absent from the list: tombstone with the newest queued object.
-        let mut queued_deletions = 0;
-        let missing_queued: Vec<(Arc<str>, Arc<K>)> = state
-            .queue
-            .iter()
-            .filter(|k| !listed.contains(&***k))
-            .filter_map(|k| {
-                let newest = state.items.get(k)?.newest()?;
-                Some((k.clone(), newest.object.object().clone()))
-            })
-            .collect();
-        for (key, obj) in missing_queued {
-            queued_deletions += 1;
-            let tombstone = DeletedFinalStateUnknown {
-                key: key.to_string(),
-                obj,
-            };
-            state.queue_action(
-                &key,
-                Delta {
-                    kind: DeltaType::Deleted,
-                    object: DeltaObject::Tombstone(tombstone),
-                },
-            );
-        }
-
-        // Known keys absent from the list and not queued: tombstone with the known object.
-        if let Some(known) = &self.known {
-            for key in known.list_keys() {
-                if listed.contains(key.as_str()) || state.items.contains_key(key.as_str()) {
-                    continue;
-                }
-                let Some(obj) = known.get_by_key(&key) else {
-                    tracing::warn!(
-                        key,
-                        "known object vanished during replace; no tombstone queued"
-                    );
-                    continue;
-                };
-                queued_deletions += 1;
-                let tombstone = DeletedFinalStateUnknown {
-                    key: key.clone(),
-                    obj,
-                };
-                state.queue_action(
-                    &key,
-                    Delta {
-                        kind: DeltaType::Deleted,
-                        object: DeltaObject::Tombstone(tombstone),
-                    },
-                );
-            }
-        }
-
-        if !state.populated {
-            state.populated = true;
-            state.initial_population_count = listed.len() + queued_deletions;
-        }
+        state.replace_start_locked();
+        state.replace_page_locked(keyed);
+        state.replace_finish_locked(self.known.as_ref());
         drop(state);
         self.notify.notify_waiters();
         Ok(())
+    }
+
+    /// Starts a replace delivered in pages: [`replace_page`](Self::replace_page) for each
+    /// page, then [`replace_finish`](Self::replace_finish). Consumers may pop the pages
+    /// already queued meanwhile, so a relist never holds the old and the new contents
+    /// whole at once. Starting again forgets the keys listed so far (a list restarted
+    /// after an error). Until the first replace finishes, [`has_synced`](Self::has_synced)
+    /// stays false.
+    pub fn replace_start(&self) {
+        self.state.lock().replace_start_locked();
+    }
+
+    /// Queues `Replaced` deltas for one page of a replace begun with
+    /// [`replace_start`](Self::replace_start).
+    pub fn replace_page(&self, page: Vec<Arc<K>>) -> Result<(), KeyError> {
+        let keyed = page
+            .into_iter()
+            .map(|obj| Ok(((self.key_func)(&obj)?, obj)))
+            .collect::<Result<Vec<_>, KeyError>>()?;
+        self.state.lock().replace_page_locked(keyed);
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// Ends a paged replace: every key that is queued, or held by the known objects, but
+    /// was in no page gets a `Deleted` tombstone, as [`replace`](Self::replace) does.
+    pub fn replace_finish(&self, _resource_version: &str) {
+        self.state.lock().replace_finish_locked(self.known.as_ref());
+        self.notify.notify_waiters();
     }
 
     /// Queues a `Sync` delta for every known object whose key is not already queued.

@@ -30,8 +30,8 @@ pub use factory::SharedInformerFactory;
 pub use in_order_fifo::{InOrderFifo, QueuedDelta};
 pub use metrics::{InformerMetrics, ReflectorMetrics};
 pub use reflector::{
-    default_watch_error_handler, Reflector, ReflectorError, ReflectorOptions, ReflectorStore,
-    ShouldResync, Transform, WatchErrorHandler,
+    default_watch_error_handler, PagedReplace, Reflector, ReflectorError, ReflectorOptions,
+    ReflectorStore, ShouldResync, Transform, WatchErrorHandler,
 };
 pub use shared_informer::{
     InformerError, InformerOptions, QueueMode, SharedIndexInformer, MINIMUM_RESYNC_PERIOD,

@@ -4,7 +4,10 @@
 //! How data passes through it:
 //!
 //! 1. **List.** A paged list (500 per page; a full list when a continue token expires)
-//!    is handed to the store as one `replace` with the list's resourceVersion. The first
+//!    goes to the store: page by page into a [`DeltaFifo`] (`replace_start`, one
+//!    `replace_page` per page, `replace_finish`, so the consumer applies each page while
+//!    the next is fetched and a relist never holds two full copies of the objects), or as
+//!    one `replace` into any other store. The first
 //!    list asks for resourceVersion `"0"` (any recent state, served from the server's
 //!    cache); a relist asks for the last version seen, so the cache never goes back in
 //!    time; only when a list itself answered `410 Expired` or "too large resource
@@ -121,6 +124,34 @@ pub trait ReflectorStore<K>: Send + Sync {
     fn replace(&self, list: Vec<Arc<K>>, resource_version: &str) -> Result<(), StoreError>;
     /// Queue the known objects again (a resync); stores that are not queues do nothing.
     fn resync(&self) {}
+
+    /// The store's replace in pages, if it has one: the reflector then hands over each
+    /// page of a list as it arrives instead of the whole list at once.
+    fn paged_replace(&self) -> Option<&dyn PagedReplace<K>> {
+        None
+    }
+}
+
+/// A replace delivered in pages (see [`DeltaFifo::replace_start`]).
+pub trait PagedReplace<K>: Send + Sync {
+    /// A list begins (or begins again).
+    fn replace_start(&self);
+    /// One page of it.
+    fn replace_page(&self, page: Vec<Arc<K>>) -> Result<(), StoreError>;
+    /// The list is complete at `resource_version`: whatever it lacked is deleted.
+    fn replace_finish(&self, resource_version: &str);
+}
+
+impl<K: Object + Send + Sync + 'static> PagedReplace<K> for DeltaFifo<K> {
+    fn replace_start(&self) {
+        DeltaFifo::replace_start(self)
+    }
+    fn replace_page(&self, page: Vec<Arc<K>>) -> Result<(), StoreError> {
+        Ok(DeltaFifo::replace_page(self, page)?)
+    }
+    fn replace_finish(&self, resource_version: &str) {
+        DeltaFifo::replace_finish(self, resource_version)
+    }
 }
 
 impl<K: Object + Send + Sync + 'static> ReflectorStore<K> for DeltaFifo<K> {
@@ -138,6 +169,9 @@ impl<K: Object + Send + Sync + 'static> ReflectorStore<K> for DeltaFifo<K> {
     }
     fn resync(&self) {
         DeltaFifo::resync(self)
+    }
+    fn paged_replace(&self) -> Option<&dyn PagedReplace<K>> {
+        Some(self)
     }
 }
 
@@ -190,6 +224,11 @@ pub struct ReflectorOptions {
     pub min_watch_timeout: Duration,
     /// Waits between failed attempts.
     pub backoff: BackoffPolicy,
+    /// Hand each page of a list to the store as it arrives, when the store takes pages
+    /// (the [`DeltaFifo`] does), so that a relist never holds the old and the new
+    /// contents whole at once. Relists are then paged too (500 per page unless
+    /// `page_size` says otherwise), where client-go asks for them whole.
+    pub stream_lists: bool,
     /// Sync first with a streaming initial list (`sendInitialEvents=true`).
     pub watch_list: bool,
     /// During a streaming initial list, fall back to a plain list after this long
@@ -206,6 +245,7 @@ impl Default for ReflectorOptions {
             resync_period: None,
             min_watch_timeout: Duration::from_secs(300),
             backoff: BackoffPolicy::default(),
+            stream_lists: true,
             watch_list: false,
             initial_events_timeout: Duration::from_secs(10),
         }
@@ -221,6 +261,14 @@ struct State {
     paginated_result: bool,
     /// A list (or streaming initial list) has completed once.
     synced_once: bool,
+}
+
+/// What one list brought.
+#[derive(Debug, Default)]
+struct Listed {
+    resource_version: String,
+    paginated: bool,
+    count: usize,
 }
 
 /// How one watch ended without an error.
@@ -409,57 +457,120 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
 
     async fn list(&self) -> Result<(), ReflectorError> {
         let resource_version = self.relist_resource_version();
-        let paginated_before = self.state.lock().paginated_result;
-        let page_size = match self.options.page_size {
-            Some(n) => n,
-            None if paginated_before => DEFAULT_PAGE_SIZE,
-            None if !resource_version.is_empty() && resource_version != "0" => 0,
-            None => DEFAULT_PAGE_SIZE,
-        };
-        let pager = ListPager::new(page_size);
-        tracing::debug!(reflector = %self.options.name, %resource_version, page_size, "listing");
-        let listed = match pager
-            .list(&*self.lw, &Self::list_params(&resource_version))
-            .await
-        {
-            Err(e) if e.is_expired() || e.is_gone() || e.is_too_large_resource_version() => {
+        tracing::debug!(reflector = %self.options.name, %resource_version, "listing");
+        let listed = match self.list_at(&resource_version).await {
+            Err(ReflectorError::List(e))
+                if e.is_expired() || e.is_gone() || e.is_too_large_resource_version() =>
+            {
                 tracing::debug!(reflector = %self.options.name, error = %e,
                     "list at {resource_version:?} is unavailable; listing the latest state");
                 self.state.lock().resource_version_unavailable = true;
-                pager.list(&*self.lw, &Self::list_params("")).await
+                self.list_at("").await
             }
             other => other,
-        }
-        .map_err(ReflectorError::List)?;
-        let list_rv = listed
-            .list
-            .metadata
-            .resource_version
-            .clone()
-            .unwrap_or_default();
-        let items: Vec<Arc<K>> = listed
-            .list
-            .items
-            .into_iter()
-            .map(|o| Arc::new(self.transformed(o)))
-            .collect();
-        let count = items.len();
-        self.store.replace(items, &list_rv)?;
+        }?;
         let relist = {
             let mut state = self.state.lock();
             if resource_version == "0" && listed.paginated {
                 state.paginated_result = true;
             }
             state.resource_version_unavailable = false;
-            state.last_sync_resource_version = list_rv.clone();
+            state
+                .last_sync_resource_version
+                .clone_from(&listed.resource_version);
             std::mem::replace(&mut state.synced_once, true)
         };
         Counters::bump(&self.counters.lists);
         if relist {
             Counters::bump(&self.counters.relists);
         }
-        tracing::debug!(reflector = %self.options.name, resource_version = %list_rv, count, "listed");
+        tracing::debug!(reflector = %self.options.name, resource_version = %listed.resource_version,
+            count = listed.count, "listed");
         Ok(())
+    }
+
+    /// Lists everything at `resource_version` into the store, page by page when the store
+    /// takes pages, else gathered and replaced at once.
+    async fn list_at(&self, resource_version: &str) -> Result<Listed, ReflectorError> {
+        let params = Self::list_params(resource_version);
+        let sink = self
+            .options
+            .stream_lists
+            .then(|| self.store.paged_replace())
+            .flatten();
+        let Some(sink) = sink else {
+            let paginated_before = self.state.lock().paginated_result;
+            let page_size = match self.options.page_size {
+                Some(n) => n,
+                None if paginated_before => DEFAULT_PAGE_SIZE,
+                None if !resource_version.is_empty() && resource_version != "0" => 0,
+                None => DEFAULT_PAGE_SIZE,
+            };
+            let listed = ListPager::new(page_size)
+                .list(&*self.lw, &params)
+                .await
+                .map_err(ReflectorError::List)?;
+            let resource_version = listed.list.metadata.resource_version.unwrap_or_default();
+            let items = self.arcs(listed.list.items);
+            let count = items.len();
+            self.store.replace(items, &resource_version)?;
+            return Ok(Listed {
+                resource_version,
+                paginated: listed.paginated,
+                count,
+            });
+        };
+
+        let mut page_params = params.clone();
+        let page_size = self.options.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        page_params.limit = Some(page_size).filter(|n| *n > 0);
+        sink.replace_start();
+        let mut listed = Listed::default();
+        let mut first = true;
+        loop {
+            let page = match self.lw.list(&page_params).await {
+                Ok(page) => page,
+                Err(e) if !first && e.is_expired() => {
+                    // The continue token expired between pages: list everything at once
+                    // at the version first asked for, as client-go's pager does.
+                    tracing::debug!(reflector = %self.options.name, error = %e,
+                        "continue token expired; falling back to a full list");
+                    let full = self.lw.list(&params).await.map_err(ReflectorError::List)?;
+                    sink.replace_start();
+                    listed.resource_version = full.metadata.resource_version.unwrap_or_default();
+                    listed.count = full.items.len();
+                    sink.replace_page(self.arcs(full.items))?;
+                    break;
+                }
+                Err(e) => return Err(ReflectorError::List(e)),
+            };
+            if first {
+                listed.resource_version =
+                    page.metadata.resource_version.clone().unwrap_or_default();
+                first = false;
+            }
+            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+            listed.count += page.items.len();
+            sink.replace_page(self.arcs(page.items))?;
+            match next {
+                Some(token) => {
+                    page_params.continue_token = Some(token);
+                    page_params.resource_version = None;
+                    page_params.resource_version_match = None;
+                    listed.paginated = true;
+                }
+                None => break,
+            }
+        }
+        sink.replace_finish(&listed.resource_version);
+        Ok(listed)
+    }
+
+    fn arcs(&self, items: Vec<K>) -> Vec<Arc<K>> {
+        items
+            .into_iter()
+            .map(|o| Arc::new(self.transformed(o)))
+            .collect()
     }
 
     fn transformed(&self, obj: K) -> K {
