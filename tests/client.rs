@@ -1214,3 +1214,47 @@ fn user_agent_and_connection_errors() {
         assert!(err.to_string().contains("could not connect"), "{err}");
     });
 }
+
+#[test]
+fn list_batched_decodes_while_the_answer_arrives() {
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
+        let pad = "x".repeat(3_000);
+        for i in 0..25 {
+            api.create(
+                &PostParams::default(),
+                &cm(&format!("c{i:02}"), &[("pad", &pad)]),
+            )
+            .await
+            .unwrap();
+        }
+        let whole = api.list(&ListParams::default()).await.unwrap();
+        let mut batches = Vec::new();
+        let mut names = Vec::new();
+        let shell = api
+            .list_batched(&ListParams::default(), 10, &mut |items: Vec<ConfigMap>| {
+                batches.push(items.len());
+                names.extend(
+                    items
+                        .into_iter()
+                        .map(|c| c.metadata.name.unwrap_or_default()),
+                );
+            })
+            .await
+            .unwrap();
+        assert_eq!(batches, [10, 10, 5]);
+        let expected: Vec<_> = whole
+            .items
+            .iter()
+            .map(|c| c.metadata.name.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(names, expected);
+        assert!(shell.items.is_empty());
+        assert_eq!(
+            shell.metadata.resource_version,
+            whole.metadata.resource_version
+        );
+        server.shutdown().await;
+    });
+}

@@ -55,6 +55,25 @@ pub trait ListerWatcher<K>: Send + Sync {
 
     /// Opens a watch.
     fn watch<'a>(&'a self, params: &'a WatchParams) -> BoxFuture<'a, Result<WatchStream<K>>>;
+
+    /// Lists like [`list`](Self::list), handing the items to `on_batch` in order, in
+    /// batches of up to `batch`, as they are decoded; returns the list without its
+    /// items. The default lists and hands everything over at once; [`ListWatch`]
+    /// decodes while the answer arrives.
+    fn list_batched<'a>(
+        &'a self,
+        params: &'a ListParams,
+        batch: usize,
+        on_batch: &'a mut (dyn FnMut(Vec<K>) + Send),
+    ) -> BoxFuture<'a, Result<ObjectList<K>>> {
+        let _ = batch;
+        async move {
+            let mut list = self.list(params).await?;
+            on_batch(std::mem::take(&mut list.items));
+            Ok(list)
+        }
+        .boxed()
+    }
 }
 
 impl<K, L: ListerWatcher<K> + ?Sized> ListerWatcher<K> for Arc<L> {
@@ -64,6 +83,15 @@ impl<K, L: ListerWatcher<K> + ?Sized> ListerWatcher<K> for Arc<L> {
 
     fn watch<'a>(&'a self, params: &'a WatchParams) -> BoxFuture<'a, Result<WatchStream<K>>> {
         (**self).watch(params)
+    }
+
+    fn list_batched<'a>(
+        &'a self,
+        params: &'a ListParams,
+        batch: usize,
+        on_batch: &'a mut (dyn FnMut(Vec<K>) + Send),
+    ) -> BoxFuture<'a, Result<ObjectList<K>>> {
+        (**self).list_batched(params, batch, on_batch)
     }
 }
 
@@ -185,6 +213,16 @@ where
     fn watch<'a>(&'a self, params: &'a WatchParams) -> BoxFuture<'a, Result<WatchStream<K>>> {
         let p = self.watch_params(params);
         async move { self.api.watch(&p).await }.boxed()
+    }
+
+    fn list_batched<'a>(
+        &'a self,
+        params: &'a ListParams,
+        batch: usize,
+        on_batch: &'a mut (dyn FnMut(Vec<K>) + Send),
+    ) -> BoxFuture<'a, Result<ObjectList<K>>> {
+        let p = self.list_params(params);
+        async move { self.api.list_batched(&p, batch, on_batch).await }.boxed()
     }
 }
 

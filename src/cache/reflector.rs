@@ -263,6 +263,9 @@ struct State {
     synced_once: bool,
 }
 
+/// Objects handed to the store at once while a list page arrives.
+const LIST_BATCH: usize = 500;
+
 /// What one list brought.
 #[derive(Debug, Default)]
 struct Listed {
@@ -528,7 +531,25 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
         let mut listed = Listed::default();
         let mut first = true;
         loop {
-            let page = match self.lw.list(&page_params).await {
+            // Items go to the store batch by batch while the page is still arriving.
+            let mut refused: Option<StoreError> = None;
+            let mut count = 0usize;
+            let mut on_batch = |items: Vec<K>| {
+                count += items.len();
+                if refused.is_none() {
+                    if let Err(e) = sink.replace_page(self.arcs(items)) {
+                        refused = Some(e);
+                    }
+                }
+            };
+            let result = self
+                .lw
+                .list_batched(&page_params, LIST_BATCH, &mut on_batch)
+                .await;
+            if let Some(e) = refused {
+                return Err(e.into());
+            }
+            let page = match result {
                 Ok(page) => page,
                 Err(e) if !first && e.is_expired() => {
                     // The continue token expired between pages: list everything at once
@@ -550,8 +571,7 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                 first = false;
             }
             let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-            listed.count += page.items.len();
-            sink.replace_page(self.arcs(page.items))?;
+            listed.count += count;
             match next {
                 Some(token) => {
                     page_params.continue_token = Some(token);

@@ -15,6 +15,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::list_stream::ListSplitter;
 use super::params::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use super::rest::Body;
 use super::watch_stream::decode_watch;
@@ -240,6 +241,60 @@ where
     pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>> {
         let path = with_query(self.collection_path(), |q| params.query(q));
         self.client.request_json(Method::GET, &path, None).await
+    }
+
+    /// Lists like [`list`](Self::list), but decodes the items while the answer arrives
+    /// and hands them to `on_batch` in batches of up to `batch` (in order), so that a
+    /// large list is never held whole, as bytes or decoded. Returns the list's metadata
+    /// (with no items).
+    pub async fn list_batched(
+        &self,
+        params: &ListParams,
+        batch: usize,
+        on_batch: &mut (dyn FnMut(Vec<K>) + Send),
+    ) -> Result<ObjectList<K>> {
+        let path = with_query(self.collection_path(), |q| params.query(q));
+        let context = || {
+            format!(
+                "decoding the answer to GET {}{}",
+                self.client.base_url(),
+                path
+            )
+        };
+        let mut body = self.client.request_chunks(&path).await?;
+        let mut splitter = ListSplitter::new();
+        let mut pieces = Vec::new();
+        let mut decoded = Vec::new();
+        let mut count = 0usize;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::transport(context(), e))?;
+            splitter
+                .push(&chunk, &mut pieces)
+                .map_err(|e| Error::decode(context(), serde::de::Error::custom(e)))?;
+            for piece in pieces.drain(..) {
+                let item = serde_json::from_slice::<K>(&piece)
+                    .map_err(|e| Error::decode(format!("{} (item {count})", context()), e))?;
+                count += 1;
+                decoded.push(item);
+                if decoded.len() >= batch.max(1) {
+                    on_batch(std::mem::take(&mut decoded));
+                }
+            }
+        }
+        if !decoded.is_empty() {
+            on_batch(decoded);
+        }
+        let shell = splitter
+            .finish()
+            .map_err(|e| Error::decode(context(), serde::de::Error::custom(e)))?;
+        let mut list: ObjectList<K> =
+            serde_json::from_slice(&shell).map_err(|e| Error::decode(context(), e))?;
+        if !list.items.is_empty() {
+            // `items` was not a plain array of objects at the top level (the splitter
+            // found none): hand over what serde decoded.
+            on_batch(std::mem::take(&mut list.items));
+        }
+        Ok(list)
     }
 
     /// Watches objects: a stream of events that ends when the server ends the watch

@@ -32,6 +32,7 @@ pub mod config;
 mod discovery;
 mod error;
 mod exec;
+mod list_stream;
 mod parallel_decode;
 mod params;
 mod rate_limit;

@@ -283,6 +283,19 @@ impl RestClient {
         })
     }
 
+    /// Sends a `GET` and returns the body of its 2xx answer as a stream of chunks as they
+    /// arrive, for large lists; the request timeout applies.
+    pub(crate) async fn request_chunks(
+        &self,
+        path_and_query: &str,
+    ) -> Result<BoxStream<'static, std::result::Result<Bytes, BoxError>>> {
+        let resp = self.send(Method::GET, path_and_query, None, false).await?;
+        Ok(resp
+            .bytes_stream()
+            .map(|r| r.map_err(|e| Box::new(e) as BoxError))
+            .boxed())
+    }
+
     /// Sends a `GET` and returns the body of its 2xx answer as a stream of chunks, for
     /// watches. No request timeout applies: the server's `timeoutSeconds` ends it.
     pub async fn request_stream(
