@@ -352,6 +352,21 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
 
     /// Changes every object before it is cached (for example to drop `managedFields`).
     /// Only before [`run`](Self::run).
+    ///
+    /// Returning a clone also compacts the object: decoding leaves spare capacity in its
+    /// vectors (about 17% of a k8s-openapi `Pod` shaped like a real one), and a clone has
+    /// none, at the cost of one clone per object received.
+    ///
+    /// ```no_run
+    /// # fn demo(informer: informer::cache::SharedIndexInformer<informer::meta::DynamicObject>) {
+    /// informer
+    ///     .set_transform(|mut obj| {
+    ///         obj.metadata.managed_fields = None;
+    ///         obj.clone()
+    ///     })
+    ///     .expect("set before run");
+    /// # }
+    /// ```
     pub fn set_transform(
         &self,
         transform: impl Fn(K) -> K + Send + Sync + 'static,
