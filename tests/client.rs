@@ -497,11 +497,51 @@ fn https_with_a_wrong_ca_fails_and_says_so() {
 }
 
 #[test]
-#[ignore = "the embedded server does not request client certificates yet (testing::ApiServer has no client-CA option)"]
 fn client_certificate_auth() {
-    // Would start `ApiServer::builder().tls(true).client_ca(..)`, issue a client
-    // certificate from that CA, list with `config.tls.client_certificate/client_key`, and
-    // check that a certificate from another CA is refused.
+    bounded(async {
+        let server = ApiServer::builder()
+            .client_certificates(true)
+            .start()
+            .await
+            .unwrap();
+        let list = |config: Config| async move {
+            let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config)?, "default");
+            api.list(&ListParams::default()).await
+        };
+        let kubeconfig = || Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+
+        // The kubeconfig carries the certificate the server's CA issued: accepted.
+        list(kubeconfig()).await.unwrap();
+
+        // The same identity given in the config: accepted.
+        let (cert, key) = server.client_identity().unwrap();
+        let mut config = kubeconfig();
+        config.tls.client_certificate = Some(cert.as_bytes().to_vec());
+        config.tls.client_key = Some(key.as_bytes().to_vec().into());
+        list(config).await.unwrap();
+
+        // No certificate: the server refuses the handshake.
+        let mut config = kubeconfig();
+        config.tls.client_certificate = None;
+        config.tls.client_key = None;
+        let err = list(config).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Tls { .. } | Error::Transport { .. }),
+            "{err}"
+        );
+
+        // A certificate from another CA: refused too.
+        let (other_cert, other_key) = client_identity();
+        let mut config = kubeconfig();
+        config.tls.client_certificate = Some(other_cert.into_bytes());
+        config.tls.client_key = Some(other_key.into_bytes().into());
+        let err = list(config).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Tls { .. } | Error::Transport { .. }),
+            "{err}"
+        );
+        server.shutdown().await;
+    });
 }
 
 /// A self-signed client certificate and its key, PEM.

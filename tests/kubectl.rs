@@ -289,3 +289,18 @@ fn kubectl_over_tls_with_a_token() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn kubectl_with_a_client_certificate() {
+    bounded(async {
+        let server = ApiServer::builder()
+            .client_certificates(true)
+            .start()
+            .await
+            .expect("start");
+        // The kubeconfig carries the certificate the server's CA issued.
+        let out = kubectl_ok(&server, &["get", "namespaces", "-o", "name"]).await;
+        assert!(out.contains("namespace/default"), "{out}");
+        server.shutdown().await;
+    });
+}

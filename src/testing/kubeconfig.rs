@@ -2,7 +2,8 @@
 //! the embedded server.
 //!
 //! It is written as JSON, which is valid YAML, so no YAML library is needed; it holds the
-//! server URL, the CA certificate when TLS is on, and the bearer token when auth is on.
+//! server URL, the CA certificate when TLS is on, the bearer token when token auth is on,
+//! and the client certificate and key when client-certificate auth is on.
 
 use std::path::{Path, PathBuf};
 
@@ -13,16 +14,26 @@ use serde_json::json;
 pub const CONTEXT: &str = "informer-testing";
 
 /// Renders the kubeconfig.
-pub(crate) fn render(url: &str, ca_pem: Option<&str>, token: Option<&str>) -> String {
+pub(crate) fn render(
+    url: &str,
+    ca_pem: Option<&str>,
+    token: Option<&str>,
+    client: Option<(&str, &str)>,
+) -> String {
     let mut cluster = json!({"server": url});
     if let Some(ca) = ca_pem {
         cluster["certificate-authority-data"] =
             json!(base64::engine::general_purpose::STANDARD.encode(ca));
     }
-    let user = match token {
-        Some(t) => json!({"token": t}),
-        None => json!({}),
-    };
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut user = json!({});
+    if let Some(t) = token {
+        user["token"] = json!(t);
+    }
+    if let Some((cert, key)) = client {
+        user["client-certificate-data"] = json!(b64(cert));
+        user["client-key-data"] = json!(b64(key));
+    }
     let doc = json!({
         "apiVersion": "v1",
         "kind": "Config",

@@ -67,6 +67,7 @@ pub struct ApiServerBuilder {
     bookmark_interval: Duration,
     too_large_wait: Duration,
     tls: bool,
+    client_certificates: bool,
     token: Option<String>,
     resources: Vec<ResourceInfo>,
 }
@@ -79,6 +80,7 @@ impl Default for ApiServerBuilder {
             bookmark_interval: Duration::from_secs(60),
             too_large_wait: Duration::from_secs(3),
             tls: false,
+            client_certificates: false,
             token: None,
             resources: Vec::new(),
         }
@@ -118,6 +120,15 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Requires a client certificate signed by the server's CA on every connection (the
+    /// TLS handshake fails without one); implies [`tls`](Self::tls). The CA issues one,
+    /// written into the kubeconfig and readable with [`ApiServer::client_identity`].
+    pub fn client_certificates(mut self, on: bool) -> Self {
+        self.client_certificates = on;
+        self.tls |= on;
+        self
+    }
+
     /// Requires `Authorization: Bearer <token>` on every request (`401` otherwise); the
     /// token is written into the kubeconfig.
     pub fn token(mut self, token: impl Into<String>) -> Self {
@@ -137,7 +148,11 @@ impl ApiServerBuilder {
     pub async fn start(self) -> std::io::Result<ApiServer> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await?;
         let addr = listener.local_addr()?;
-        let tls = if self.tls { Some(tls::make()?) } else { None };
+        let tls = if self.tls {
+            Some(tls::make(self.client_certificates)?)
+        } else {
+            None
+        };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{addr}");
         let storage = Arc::new(Storage::new(self.history_limit));
@@ -155,8 +170,16 @@ impl ApiServerBuilder {
             },
         });
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let client_identity = tls.as_ref().and_then(|t| t.client.clone());
         let dir = kubeconfig::make_dir(addr.port())?;
-        let contents = kubeconfig::render(&url, ca_pem.as_deref(), self.token.as_deref());
+        let contents = kubeconfig::render(
+            &url,
+            ca_pem.as_deref(),
+            self.token.as_deref(),
+            client_identity
+                .as_ref()
+                .map(|(c, k)| (c.as_str(), k.as_str())),
+        );
         let kubeconfig = match kubeconfig::write(&dir, &contents) {
             Ok(p) => p,
             Err(e) => {
@@ -179,6 +202,7 @@ impl ApiServerBuilder {
             kubeconfig,
             dir,
             ca_pem,
+            client_identity,
             shutdown,
             task: Some(task),
         })
@@ -208,6 +232,7 @@ pub struct ApiServer {
     kubeconfig: PathBuf,
     dir: PathBuf,
     ca_pem: Option<String>,
+    client_identity: Option<(String, String)>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -251,6 +276,14 @@ impl ApiServer {
     /// The CA certificate (PEM) when TLS is on.
     pub fn ca_pem(&self) -> Option<&str> {
         self.ca_pem.as_deref()
+    }
+
+    /// The client certificate and key (PEM) the server's CA issued, with
+    /// [`ApiServerBuilder::client_certificates`].
+    pub fn client_identity(&self) -> Option<(&str, &str)> {
+        self.client_identity
+            .as_ref()
+            .map(|(c, k)| (c.as_str(), k.as_str()))
     }
 
     /// The bearer token when auth is on.

@@ -3,7 +3,9 @@
 //!
 //! The CA certificate goes into the kubeconfig, so clients verify the server as they
 //! would a real one; the server certificate and key configure the rustls acceptor that
-//! wraps every accepted connection.
+//! wraps every accepted connection. With client-certificate auth on, the CA also signs a
+//! client certificate (written into the kubeconfig), and the acceptor refuses any client
+//! without a certificate signed by that CA.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -19,14 +21,18 @@ pub(crate) struct Tls {
     pub ca_pem: String,
     /// Accepts TLS connections with the server certificate.
     pub acceptor: TlsAcceptor,
+    /// With client-certificate auth: a client certificate the CA signed, and its key
+    /// (both PEM).
+    pub client: Option<(String, String)>,
 }
 
 fn err(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(format!("making the test server's TLS certificates: {e}"))
 }
 
-/// Makes a CA and a server certificate, and the acceptor.
-pub(crate) fn make() -> std::io::Result<Tls> {
+/// Makes a CA and a server certificate, and the acceptor; with `client_auth`, also a
+/// client certificate, and the acceptor requires one signed by the CA.
+pub(crate) fn make(client_auth: bool) -> std::io::Result<Tls> {
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -50,15 +56,37 @@ pub(crate) fn make() -> std::io::Result<Tls> {
     let chain: Vec<CertificateDer<'static>> =
         vec![server_cert.der().clone(), ca_cert.der().clone()];
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(err)?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
         .map_err(err)?;
+    let (builder, client) = if client_auth {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_cert.der().clone()).map_err(err)?;
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(err)?;
+        let client_key = KeyPair::generate().map_err(err)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "informer-testing-admin");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
+        let client_cert = params.signed_by(&client_key, &issuer).map_err(err)?;
+        (
+            builder.with_client_cert_verifier(verifier),
+            Some((client_cert.pem(), client_key.serialize_pem())),
+        )
+    } else {
+        (builder.with_no_client_auth(), None)
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(err)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Tls {
         ca_pem: ca_cert.pem(),
         acceptor: TlsAcceptor::from(Arc::new(config)),
+        client,
     })
 }
