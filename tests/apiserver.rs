@@ -1,7 +1,8 @@
 //! Integration tests of the embedded API server over real loopback HTTP, with a plain
 //! hyper client (not this crate's client).
 
-use std::future::Future;
+mod support;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,26 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use informer::meta::ApiResource;
 use informer::testing::{ApiServer, Failure, ResourceInfo, Verb};
 use serde_json::{json, Value};
-
-/// Every test runs under this bound.
-const TEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn bounded<F: Future<Output = ()>>(f: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(TEST_TIMEOUT, f)
-            .await
-            .expect("test timed out");
-    });
-}
-
-fn pods() -> ApiResource {
-    ApiResource::new("", "v1", "Pod", "pods", true)
-}
+use support::{bounded, pods};
 
 struct Http {
     client: Client<HttpConnector, Full<Bytes>>,

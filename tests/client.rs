@@ -2,7 +2,8 @@
 //! (typed and dynamic), watches, errors and their helpers, TLS, tokens, exec plugins,
 //! retries, the rate limiter, discovery, and the pager.
 
-use std::future::Future;
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,21 +17,7 @@ use informer::meta::{ApiResource, DynamicObject, Object, ObjectMeta, Resource, W
 use informer::testing::{ApiServer, Failure, Verb};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-const TEST_TIMEOUT: Duration = Duration::from_secs(40);
-
-fn bounded<F: Future<Output = ()>>(f: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(TEST_TIMEOUT, f)
-            .await
-            .expect("test timed out");
-    });
-}
+use support::{bounded, pods};
 
 /// A small typed ConfigMap, as a user would define one.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -74,10 +61,6 @@ fn cm(name: &str, data: &[(&str, &str)]) -> ConfigMap {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     }
-}
-
-fn pods() -> ApiResource {
-    ApiResource::new("", "v1", "Pod", "pods", true)
 }
 
 fn pod(name: &str, labels: serde_json::Value) -> DynamicObject {

@@ -1,7 +1,8 @@
 //! Tests of `testing::FakeListerWatcher`: the embedded API server's list and watch
 //! semantics in memory, without HTTP, and its parity with `ListWatch` over HTTP.
 
-use std::future::Future;
+mod support;
+
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -12,29 +13,10 @@ use informer::client::{
 use informer::meta::{ApiResource, DynamicObject, Object, WatchEvent};
 use informer::testing::{ApiServer, Failure, FakeListerWatcher, Verb};
 use serde_json::{json, Value};
-
-/// Every test runs under this bound.
-const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+use support::{bounded, pods};
 
 /// How long a test waits for a watch event that must come.
 const EVENT_WAIT: Duration = Duration::from_secs(5);
-
-fn bounded<F: Future<Output = ()>>(f: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(TEST_TIMEOUT, f)
-            .await
-            .expect("test timed out");
-    });
-}
-
-fn pods() -> ApiResource {
-    ApiResource::new("", "v1", "Pod", "pods", true)
-}
 
 type Fake = FakeListerWatcher<DynamicObject>;
 

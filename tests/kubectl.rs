@@ -3,6 +3,8 @@
 //! Skipped (with the reason printed) when `kubectl` is not on PATH, unless
 //! `INFORMER_REQUIRE_KUBECTL=1`, which makes its absence a failure.
 
+mod support;
+
 use std::future::Future;
 use std::path::Path;
 use std::process::Stdio;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use informer::meta::ApiResource;
 use informer::testing::ApiServer;
 use serde_json::{json, Value};
+use support::pods;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -36,20 +39,11 @@ fn kubectl_available() -> bool {
     found
 }
 
+/// Runs `f` under [`TEST_TIMEOUT`], where kubectl is available.
 fn bounded<F: Future<Output = ()>>(f: F) {
-    if !kubectl_available() {
-        return;
+    if kubectl_available() {
+        support::bounded_for(TEST_TIMEOUT, f);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(TEST_TIMEOUT, f)
-            .await
-            .expect("test timed out");
-    });
 }
 
 fn base_args(server: &ApiServer) -> Vec<String> {
@@ -87,10 +81,6 @@ async fn kubectl_ok(server: &ApiServer, args: &[&str]) -> String {
     let (ok, out, err) = kubectl(server, args).await;
     assert!(ok, "kubectl {args:?} failed: {err}");
     out
-}
-
-fn pods() -> ApiResource {
-    ApiResource::new("", "v1", "Pod", "pods", true)
 }
 
 async fn seeded() -> ApiServer {

@@ -23,13 +23,18 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs `f` on a two-thread runtime, failing the test if it takes longer than
 /// [`TEST_TIMEOUT`].
 pub fn bounded<F: Future<Output = ()>>(f: F) {
+    bounded_for(TEST_TIMEOUT, f)
+}
+
+/// Runs `f` on a two-thread runtime, failing the test if it takes longer than `limit`.
+pub fn bounded_for<F: Future<Output = ()>>(limit: Duration, f: F) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        tokio::time::timeout(TEST_TIMEOUT, f)
+        tokio::time::timeout(limit, f)
             .await
             .expect("test timed out");
     });
@@ -281,3 +286,8 @@ impl<K: Object + Send + Sync + 'static> ResourceEventHandler<K> for Recorder {
 
 /// Dynamic objects, as most tests use.
 pub type Obj = DynamicObject;
+
+/// Pods: the built-in resource most tests use.
+pub fn pods() -> ApiResource {
+    ApiResource::new("", "v1", "Pod", "pods", true)
+}
