@@ -85,6 +85,19 @@ fn options(queue: QueueMode) -> InformerOptions<Obj> {
     }
 }
 
+/// An informer over the server's ConfigMaps with a [`Recorder`], running and synced.
+async fn synced_with_recorder(
+    server: &ApiServer,
+    queue: QueueMode,
+) -> (SharedIndexInformer<Obj>, Recorder, Running) {
+    let inf = informer(server, queue);
+    let rec = Recorder::default();
+    inf.add_event_handler(rec.clone()).unwrap();
+    let run = Running::start(inf.clone());
+    run.synced().await;
+    (inf, rec, run)
+}
+
 async fn converged(server: &ApiServer, informer: &SharedIndexInformer<Obj>, rec: &Recorder) {
     let want = server_state(server);
     wait_until("the cache and the handler equal the server", || {
@@ -137,11 +150,7 @@ fn changes_after_sync_arrive_in_order_per_key(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         create(&server, "default", "a", "0");
-        let inf = informer(&server, queue);
-        let rec = Recorder::default();
-        inf.add_event_handler(rec.clone()).unwrap();
-        let run = Running::start(inf.clone());
-        run.synced().await;
+        let (inf, rec, run) = synced_with_recorder(&server, queue).await;
         wait_until("initial add", || rec.len() == 1).await;
         rec.take();
         let b1 = create(&server, "default", "b", "1");
@@ -175,11 +184,7 @@ fn changes_after_sync_arrive_in_order_per_key(queue: QueueMode) {
 fn a_dropped_watch_resumes_without_relist_or_lost_events(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
-        let inf = informer(&server, queue);
-        let rec = Recorder::default();
-        inf.add_event_handler(rec.clone()).unwrap();
-        let run = Running::start(inf.clone());
-        run.synced().await;
+        let (inf, rec, run) = synced_with_recorder(&server, queue).await;
         for round in 0..5 {
             for i in 0..10 {
                 create(&server, "default", &format!("r{round}-{i}"), "x");
@@ -360,11 +365,7 @@ fn bookmarks_move_the_resource_version_without_events(queue: QueueMode) {
             .await
             .unwrap();
         create(&server, "default", "a", "0");
-        let inf = informer(&server, queue);
-        let rec = Recorder::default();
-        inf.add_event_handler(rec.clone()).unwrap();
-        let run = Running::start(inf.clone());
-        run.synced().await;
+        let (inf, rec, run) = synced_with_recorder(&server, queue).await;
         wait_until("initial add", || rec.len() == 1).await;
         let before: u64 = inf.last_sync_resource_version().parse().unwrap();
         // Writes to another resource move the server's version, not the ConfigMaps.
@@ -437,11 +438,7 @@ fn errors_back_off_and_recover(queue: QueueMode) {
 fn a_malformed_watch_line_loses_nothing(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
-        let inf = informer(&server, queue);
-        let rec = Recorder::default();
-        inf.add_event_handler(rec.clone()).unwrap();
-        let run = Running::start(inf.clone());
-        run.synced().await;
+        let (inf, rec, run) = synced_with_recorder(&server, queue).await;
         create(&server, "default", "before", "x");
         wait_until("first event", || rec.len() == 1).await;
         server.faults().malformed_line();
