@@ -355,7 +355,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
     println!("summary:");
     println!(
-        "  events: {} initial adds, {} adds, {} updates, {} deletes ({} tombstones)",
+        "  events: {} initial adds, {} adds, {} updates, {} deletes ({} of them tombstones)",
         c(&counts.initial),
         c(&counts.added),
         c(&counts.updated),
