@@ -285,10 +285,23 @@ fn replace_detects_conflicts_and_bumps_generation() {
         assert_eq!(s["spec"]["x"], 2, "a status update changes only the status");
         assert_eq!(s["metadata"]["generation"], 2);
 
-        // A no-op update keeps the resourceVersion.
-        let (code, same) = http.call(Method::PUT, path, Some(s.clone())).await;
+        // A label change through the main resource: no new generation, and the
+        // status it carries is ignored in favour of the stored one.
+        let mut relabelled = s.clone();
+        relabelled["metadata"]["labels"] = json!({"tier": "web"});
+        relabelled["status"] = json!({"phase": "Failed"});
+        let (code, r) = http.call(Method::PUT, path, Some(relabelled)).await;
         assert_eq!(code, 200);
-        assert_eq!(rv(&same), rv(&s));
+        assert!(rv(&r) > rv(&s));
+        assert_eq!(r["metadata"]["generation"], 2);
+        assert_eq!(r["metadata"]["labels"]["tier"], "web");
+        assert_eq!(r["status"]["phase"], "Running");
+        assert_eq!(r["metadata"]["uid"], created["metadata"]["uid"]);
+
+        // A no-op update keeps the resourceVersion.
+        let (code, same) = http.call(Method::PUT, path, Some(r.clone())).await;
+        assert_eq!(code, 200);
+        assert_eq!(rv(&same), rv(&r));
         server.shutdown().await;
     });
 }

@@ -59,6 +59,7 @@ mod list;
 mod objects;
 mod patch;
 mod query;
+mod raw_object;
 mod resources;
 mod rest;
 mod server;

@@ -278,7 +278,7 @@ async fn dispatch(
                 return Err(errors::unsupported_media_type(&content_type, &accepted));
             };
             let written = storage.modify(&t.info, ns, &name, t.status, |current| {
-                patch::apply(kind, current, &body)
+                patch::apply(kind, &current.value()?, &body)
             })?;
             Ok(object(200, &written.stored))
         }

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::errors;
 use super::ids;
+use super::raw_object::{same_as_bytes, RawObject};
 use super::resources::{self, ResourceInfo};
 use crate::meta::{ApiResource, Status};
 
@@ -339,17 +340,6 @@ fn set_type(value: &mut Value, api: &ApiResource) {
     }
 }
 
-/// Whether anything but metadata and status differs: a change that bumps `generation`.
-fn spec_changed(old: &Value, new: &Value) -> bool {
-    let skip = |k: &str| matches!(k, "metadata" | "status" | "apiVersion" | "kind");
-    let (Value::Object(a), Value::Object(b)) = (old, new) else {
-        return true;
-    };
-    let a: Vec<_> = a.iter().filter(|(k, _)| !skip(k)).collect();
-    let b: Vec<_> = b.iter().filter(|(k, _)| !skip(k)).collect();
-    a != b
-}
-
 impl Storage {
     /// A storage with the built-in resources and namespaces, keeping at most
     /// `history_limit` events.
@@ -575,15 +565,18 @@ impl Storage {
         self.modify(info, ns, name, status_only, |_| Ok(body))
     }
 
-    /// Applies `change` to the current JSON of `ns/name` and stores the result as an
+    /// Applies `change` to the current version of `ns/name` and stores the result as an
     /// update, atomically.
+    ///
+    /// The current version is read as a [`RawObject`]: only the metadata fields kept from
+    /// it (and its status, for resources with a status subresource) are parsed.
     pub(crate) fn modify(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         name: &str,
         status_only: bool,
-        change: impl FnOnce(&Value) -> Result<Value, Status>,
+        change: impl FnOnce(&Stored) -> Result<Value, Status>,
     ) -> Result<Written, Status> {
         let api = &info.api;
         let key = ObjKey {
@@ -598,8 +591,7 @@ impl Storage {
             .and_then(|d| d.objects.get(&key))
             .cloned()
             .ok_or_else(|| errors::not_found(api, name))?;
-        let old_value = old.value()?;
-        let new = change(&old_value)?;
+        let new = change(&old)?;
         if !new.is_object() {
             return Err(errors::bad_request(
                 "the body of the request must be a JSON object",
@@ -632,8 +624,9 @@ impl Storage {
             }
         }
 
+        let prev = RawObject::parse(&old.json)?;
         let mut merged = if status_only {
-            let mut merged = old_value.clone();
+            let mut merged = old.value()?;
             if let Value::Object(m) = &mut merged {
                 match new.get("status") {
                     Some(s) => m.insert("status".to_owned(), s.clone()),
@@ -643,8 +636,6 @@ impl Storage {
             merged
         } else {
             let mut merged = new;
-            let no_meta = Value::Null;
-            let old_meta = old_value.get("metadata").unwrap_or(&no_meta);
             for f in [
                 "uid",
                 "creationTimestamp",
@@ -654,20 +645,25 @@ impl Storage {
                 "name",
                 "generation",
             ] {
-                match old_meta.get(f) {
-                    Some(v) => set_meta(&mut merged, f, v.clone()),
+                match prev.meta(f)? {
+                    Some(v) => set_meta(&mut merged, f, v),
                     None => remove_meta(&mut merged, f),
                 }
             }
             if info.status_subresource {
+                let status = prev.field("status")?;
                 if let Value::Object(m) = &mut merged {
-                    match old_value.get("status") {
-                        Some(s) => m.insert("status".to_owned(), s.clone()),
+                    match status {
+                        Some(s) => m.insert("status".to_owned(), s),
                         None => m.remove("status"),
                     };
                 }
             }
-            if spec_changed(&old_value, &merged) {
+            // Anything but metadata and status differing is a spec change, which bumps
+            // `generation`.
+            if prev.differs(&merged, |k| {
+                matches!(k, "metadata" | "status" | "apiVersion" | "kind")
+            }) {
                 let generation = old.meta.generation.unwrap_or(1) + 1;
                 set_meta(&mut merged, "generation", Value::from(generation));
             }
@@ -680,10 +676,10 @@ impl Storage {
             "resourceVersion",
             Value::String(old.rv.to_string()),
         );
-        if merged == old_value {
+        if same_as_bytes(&old.json, &merged) {
             return Ok(Written {
                 stored: old,
-                value: old_value,
+                value: merged,
             });
         }
         let finished = merged
@@ -1147,8 +1143,8 @@ mod tests {
             .delete(&p, Some("default"), "f", &Preconditions::default())
             .expect("delete");
         assert!(d.stored.meta.deletion_timestamp.is_some());
-        s.modify(&p, Some("default"), "f", false, |v| {
-            let mut v = v.clone();
+        s.modify(&p, Some("default"), "f", false, |current| {
+            let mut v = current.value()?;
             v["metadata"]["finalizers"] = json!([]);
             Ok(v)
         })

@@ -73,6 +73,10 @@ impl WatchSpec {
 }
 
 fn push_event(buf: &mut Vec<u8>, kind: &str, obj: &Stored) {
+    if buf.is_empty() {
+        // Room for a whole chunk at once: growing by doubling would copy it again.
+        buf.reserve(CHUNK_BYTES + obj.json.len() + 64);
+    }
     buf.extend_from_slice(b"{\"type\":\"");
     buf.extend_from_slice(kind.as_bytes());
     buf.extend_from_slice(b"\",\"object\":");
