@@ -28,7 +28,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
@@ -468,25 +467,31 @@ where
 /// Decodes a watch body with the client's decoder. A simulated restart cuts the body as a
 /// broken connection would: the stream ends with a transport error.
 fn decode_body<K>(
-    body: mpsc::Receiver<Bytes>,
+    body: mpsc::Receiver<watch::Lines>,
     restarts: signal::Receiver<u64>,
     context: String,
 ) -> WatchStream<K>
 where
     K: DeserializeOwned + Send + 'static,
 {
-    let chunks = futures::stream::unfold(Some((body, restarts)), |state| async move {
-        let (mut body, mut restarts) = state?;
-        tokio::select! {
-            biased;
-            Ok(()) = restarts.changed() => {
-                let cut = std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "the API server restarted",
-                );
-                Some((Err(cut), None))
+    let start = Some((body, restarts, Vec::new().into_iter()));
+    let chunks = futures::stream::unfold(start, |state| async move {
+        let (mut body, mut restarts, mut pending) = state?;
+        loop {
+            if let Some(line) = pending.next() {
+                return Some((Ok(line), Some((body, restarts, pending))));
             }
-            chunk = body.recv() => chunk.map(|c| (Ok(c), Some((body, restarts)))),
+            tokio::select! {
+                biased;
+                Ok(()) = restarts.changed() => {
+                    let cut = std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "the API server restarted",
+                    );
+                    return Some((Err(cut), None));
+                }
+                batch = body.recv() => pending = batch?.into_iter(),
+            }
         }
     });
     decode_watch(Box::pin(chunks), DEFAULT_MAX_WATCH_EVENT_SIZE, context).boxed()

@@ -102,6 +102,10 @@ pub(crate) struct StoredMeta {
 /// list page and watch that sends it, and the metadata needed to select it. The JSON
 /// value is parsed again from the bytes only when a write needs it, which keeps the
 /// history small.
+///
+/// The object is serialised inside the watch line of the write that made it
+/// (`{"type":"MODIFIED","object":...}\n`): `json` is a slice of that line, and a watch that
+/// sees the write as it happened sends the line itself, without copying it.
 #[derive(Debug)]
 pub(crate) struct Stored {
     /// The resourceVersion of this version.
@@ -110,17 +114,44 @@ pub(crate) struct Stored {
     pub meta: StoredMeta,
     /// The object serialised.
     pub json: Bytes,
+    /// The watch line of the write that made this version.
+    line: Bytes,
+    /// That write's event type.
+    line_type: EventType,
 }
 
 impl Stored {
-    fn build(value: &Value, rv: u64) -> Result<Stored, Status> {
+    fn build(value: &Value, rv: u64, kind: EventType) -> Result<Stored, Status> {
         let meta = decode_meta(value)?;
-        let json = serde_json::to_vec(value).map_err(|e| errors::internal(e.to_string()))?;
+        let mut line = Vec::with_capacity(4096);
+        watch_line_start(&mut line, kind.as_str());
+        let start = line.len();
+        serde_json::to_writer(&mut line, value).map_err(|e| errors::internal(e.to_string()))?;
+        let end = line.len();
+        line.extend_from_slice(WATCH_LINE_END);
+        // Kept for as long as the version is: without the spare capacity.
+        line.shrink_to_fit();
+        let line = Bytes::from(line);
         Ok(Stored {
             rv,
             meta,
-            json: Bytes::from(json),
+            json: line.slice(start..end),
+            line,
+            line_type: kind,
         })
+    }
+
+    /// The watch line (`{"type":kind,"object":...}\n`) sending this version as `kind`:
+    /// shared when `kind` is the type of the write that made it, framed anew otherwise.
+    pub(crate) fn watch_line(&self, kind: EventType) -> Bytes {
+        if kind == self.line_type {
+            return self.line.clone();
+        }
+        let mut line = Vec::with_capacity(self.json.len() + 32);
+        watch_line_start(&mut line, kind.as_str());
+        line.extend_from_slice(&self.json);
+        line.extend_from_slice(WATCH_LINE_END);
+        Bytes::from(line)
     }
 
     /// The object as JSON.
@@ -146,6 +177,16 @@ impl Stored {
         self.meta.namespace.as_deref().unwrap_or_default()
     }
 }
+
+/// Writes the start of a watch line, up to the object.
+fn watch_line_start(line: &mut Vec<u8>, kind: &str) {
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+}
+
+/// The end of a watch line, after the object.
+const WATCH_LINE_END: &[u8] = b"}\n";
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -965,7 +1006,7 @@ impl Inner {
     ) -> Result<Written, Status> {
         let rv = self.rv + 1;
         set_meta(&mut value, "resourceVersion", Value::String(rv.to_string()));
-        let stored = Arc::new(Stored::build(&value, rv)?);
+        let stored = Arc::new(Stored::build(&value, rv, kind)?);
         let data = self
             .resources
             .get_mut(rk)

@@ -4,12 +4,14 @@
 //!
 //! A watch subscribes to the storage (which hands it the initial state or the history to
 //! replay, and then every new event of the resource), and a task per watch turns events
-//! into newline-delimited JSON, the watch wire format, sent as chunks on a channel
-//! ([`open`]). An event's object bytes were serialised once when it was written; a watch
-//! only frames them (`{"type":...,"object":` + bytes + `}\n`). Events that are already
-//! waiting are written together in one chunk. The HTTP server sends each chunk as one
-//! write of the response body; the fake lister-watcher decodes the chunks with the
-//! client's own watch decoder. Dropping the receiver ends the watch task.
+//! into lines of newline-delimited JSON, the watch wire format, sent in batches on a
+//! channel ([`open`]). An event's line was serialised once, when it was written
+//! ([`Stored::watch_line`]), and every watch that sees the event as it happened sends that
+//! same buffer; only an event seen differently (an object entering or leaving a selector,
+//! or the initial state sent as `ADDED`) is framed again. Events that are already waiting
+//! go out in one batch. The HTTP server writes each line as one chunk of the response,
+//! a batch in as few writes as the socket takes; the fake lister-watcher decodes the
+//! lines with the client's own watch decoder. Dropping the receiver ends the watch task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +30,11 @@ use crate::meta::{
 };
 use crate::selector::{FieldSelector, LabelSelector};
 
-/// Flush a chunk once it holds this many bytes, even if more events wait.
-const CHUNK_BYTES: usize = 64 * 1024;
+/// Send a batch once it holds this many bytes, even if more events wait.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// The lines of a watch that are sent together.
+pub(crate) type Lines = Vec<Bytes>;
 
 /// How far before `timeoutSeconds` ends a watch the last bookmark is sent.
 const BOOKMARK_BEFORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,16 +60,16 @@ impl WatchSpec {
 
     /// The event type this watch sees for `ev`, if any: a modification that moves an
     /// object in or out of the selection is an `ADDED` or a `DELETED`.
-    fn view(&self, ev: &Event) -> Option<&'static str> {
+    fn view(&self, ev: &Event) -> Option<EventType> {
         let now = self.selects(&ev.obj);
         match ev.kind {
-            EventType::Added | EventType::Deleted => now.then(|| ev.kind.as_str()),
+            EventType::Added | EventType::Deleted => now.then_some(ev.kind),
             EventType::Modified => {
                 let before = ev.prev.as_deref().is_some_and(|p| self.selects(p));
                 match (before, now) {
-                    (true, true) => Some("MODIFIED"),
-                    (true, false) => Some("DELETED"),
-                    (false, true) => Some("ADDED"),
+                    (true, true) => Some(EventType::Modified),
+                    (true, false) => Some(EventType::Deleted),
+                    (false, true) => Some(EventType::Added),
                     (false, false) => None,
                 }
             }
@@ -72,49 +77,61 @@ impl WatchSpec {
     }
 }
 
-fn push_event(buf: &mut Vec<u8>, kind: &str, obj: &Stored) {
-    if buf.is_empty() {
-        // Room for a whole chunk at once: growing by doubling would copy it again.
-        buf.reserve(CHUNK_BYTES + obj.json.len() + 64);
-    }
-    buf.extend_from_slice(b"{\"type\":\"");
-    buf.extend_from_slice(kind.as_bytes());
-    buf.extend_from_slice(b"\",\"object\":");
-    buf.extend_from_slice(&obj.json);
-    buf.extend_from_slice(b"}\n");
+/// Lines waiting to be sent, and their size.
+#[derive(Default)]
+struct Batch {
+    lines: Lines,
+    bytes: usize,
 }
 
-fn push_json(buf: &mut Vec<u8>, event: &WatchEvent<DynamicObject>) {
-    if serde_json::to_writer(&mut *buf, event).is_ok() {
-        buf.push(b'\n');
+impl Batch {
+    fn push(&mut self, line: Bytes) {
+        self.bytes += line.len();
+        self.lines.push(line);
     }
-}
 
-fn push_bookmark(buf: &mut Vec<u8>, api: &ApiResource, rv: u64, end_of_initial: bool) {
-    let annotations = end_of_initial.then(|| {
-        [(INITIAL_EVENTS_END_ANNOTATION.to_owned(), "true".to_owned())]
-            .into_iter()
-            .collect()
-    });
-    let bookmark = Bookmark {
-        api_version: Some(api.api_version()),
-        kind: Some(api.kind.clone()),
-        metadata: BookmarkMeta {
-            resource_version: rv.to_string(),
-            annotations,
-        },
-    };
-    push_json(buf, &WatchEvent::Bookmark(bookmark));
+    fn push_json(&mut self, event: &WatchEvent<DynamicObject>) {
+        if let Ok(mut line) = serde_json::to_vec(event) {
+            line.push(b'\n');
+            self.push(Bytes::from(line));
+        }
+    }
+
+    fn push_bookmark(&mut self, api: &ApiResource, rv: u64, end_of_initial: bool) {
+        let annotations = end_of_initial.then(|| {
+            [(INITIAL_EVENTS_END_ANNOTATION.to_owned(), "true".to_owned())]
+                .into_iter()
+                .collect()
+        });
+        let bookmark = Bookmark {
+            api_version: Some(api.api_version()),
+            kind: Some(api.kind.clone()),
+            metadata: BookmarkMeta {
+                resource_version: rv.to_string(),
+                annotations,
+            },
+        };
+        self.push_json(&WatchEvent::Bookmark(bookmark));
+    }
+
+    fn full(&self) -> bool {
+        self.bytes >= BATCH_BYTES
+    }
+
+    fn take(&mut self) -> Lines {
+        self.bytes = 0;
+        std::mem::take(&mut self.lines)
+    }
 }
 
 /// A watch body carrying one `ERROR` event and then the end of the stream, as a real
 /// server answers (with HTTP 200) a watch it cannot serve.
-pub(crate) fn error_body(status: Status) -> mpsc::Receiver<Bytes> {
-    let mut buf = Vec::new();
-    push_json(&mut buf, &WatchEvent::Error(status));
+pub(crate) fn error_body(status: Status) -> mpsc::Receiver<Lines> {
+    let mut batch = Batch::default();
+    batch.push_json(&WatchEvent::Error(status));
     let (tx, rx) = mpsc::channel(1);
-    // The channel is new and has room for one chunk: this cannot fail.
-    let _ = tx.try_send(Bytes::from(buf));
+    // The channel is new and has room for one batch: this cannot fail.
+    let _ = tx.try_send(batch.take());
     rx
 }
 
@@ -127,7 +144,7 @@ pub(crate) fn open(
     ns: Option<&str>,
     opts: &ListOptions,
     bookmark_interval: Duration,
-) -> Result<mpsc::Receiver<Bytes>, Status> {
+) -> Result<mpsc::Receiver<Lines>, Status> {
     let streaming = opts.send_initial_events == Some(true);
     let rv_match = opts.resource_version_match.as_deref();
     if opts.send_initial_events.is_some() {
@@ -195,7 +212,7 @@ impl Drop for Unsubscribe {
 /// The state of one running watch.
 struct Runner {
     spec: WatchSpec,
-    buf: Vec<u8>,
+    batch: Batch,
     /// The last resourceVersion this watch has seen (sent or filtered out).
     last_rv: u64,
     /// Events left before a `DropAfter` fault ends the watch.
@@ -212,7 +229,7 @@ impl Runner {
                 }
                 self.last_rv = ev.rv;
                 if let Some(kind) = self.spec.view(&ev) {
-                    push_event(&mut self.buf, kind, &ev.obj);
+                    self.batch.push(ev.obj.watch_line(kind));
                     if let Some(left) = self.left.as_mut() {
                         *left = left.saturating_sub(1);
                         return *left > 0;
@@ -221,8 +238,9 @@ impl Runner {
                 true
             }
             WatchMsg::Malformed => {
-                self.buf
-                    .extend_from_slice(b"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":\n");
+                self.batch.push(Bytes::from_static(
+                    b"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":\n",
+                ));
                 true
             }
             WatchMsg::DropAfter(n) => {
@@ -232,12 +250,11 @@ impl Runner {
         }
     }
 
-    async fn flush(&mut self, tx: &mpsc::Sender<Bytes>) -> bool {
-        if self.buf.is_empty() {
+    async fn flush(&mut self, tx: &mpsc::Sender<Lines>) -> bool {
+        if self.batch.lines.is_empty() {
             return true;
         }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        tx.send(chunk).await.is_ok()
+        tx.send(self.batch.take()).await.is_ok()
     }
 }
 
@@ -245,7 +262,7 @@ async fn run(
     storage: Arc<Storage>,
     mut sub: Subscription,
     spec: WatchSpec,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Lines>,
 ) {
     let _guard = Unsubscribe {
         storage: storage.clone(),
@@ -254,27 +271,27 @@ async fn run(
     let start_rv = sub.rv;
     let mut r = Runner {
         spec,
-        buf: Vec::new(),
+        batch: Batch::default(),
         last_rv: sub.rv,
         left: None,
     };
     for obj in std::mem::take(&mut sub.initial) {
         if r.spec.selects(&obj) {
-            push_event(&mut r.buf, "ADDED", &obj);
-            if r.buf.len() >= CHUNK_BYTES && !r.flush(&tx).await {
+            r.batch.push(obj.watch_line(EventType::Added));
+            if r.batch.full() && !r.flush(&tx).await {
                 return;
             }
         }
     }
     if r.spec.initial_events_end {
-        push_bookmark(&mut r.buf, &r.spec.api, start_rv, true);
+        r.batch.push_bookmark(&r.spec.api, start_rv, true);
     }
     for ev in std::mem::take(&mut sub.replay) {
         if !r.handle(WatchMsg::Event(ev)) {
             r.flush(&tx).await;
             return;
         }
-        if r.buf.len() >= CHUNK_BYTES && !r.flush(&tx).await {
+        if r.batch.full() && !r.flush(&tx).await {
             return;
         }
     }
@@ -304,7 +321,7 @@ async fn run(
                 None => go_on = false,
                 Some(msg) => {
                     go_on = r.handle(msg);
-                    while go_on && r.buf.len() < CHUNK_BYTES {
+                    while go_on && !r.batch.full() {
                         match sub.rx.try_recv() {
                             Ok(msg) => go_on = r.handle(msg),
                             Err(_) => break,
@@ -324,7 +341,7 @@ async fn run(
                 }
                 let at = current.max(r.last_rv);
                 if go_on && at > start_rv {
-                    push_bookmark(&mut r.buf, &r.spec.api, at, false);
+                    r.batch.push_bookmark(&r.spec.api, at, false);
                 }
                 let fired = Instant::now();
                 if last_call.is_some_and(|l| l <= fired) {
