@@ -445,6 +445,7 @@ fn https_with_a_wrong_ca_fails_and_says_so() {
         let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
         let err = api.list(&ListParams::default()).await.unwrap_err();
         assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+        assert!(!err.is_connection_refused(), "{err:?}");
         let msg = err.to_string();
         assert!(msg.contains("certificate authority"), "{msg}");
 
@@ -1234,6 +1235,7 @@ fn user_agent_and_connection_errors() {
         let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
         let err = api.list(&ListParams::default()).await.unwrap_err();
         assert!(err.is_transport(), "{err:?}");
+        assert!(err.is_connection_refused(), "{err:?}");
         assert!(err.to_string().contains("could not connect"), "{err}");
     });
 }

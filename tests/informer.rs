@@ -831,6 +831,75 @@ fn the_factory_shares_one_informer_per_resource() {
     });
 }
 
+#[test]
+fn the_factory_tweak_selects_lists_and_watches_alike() {
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        let labelled = |name: &str, app: Option<&str>| {
+            let mut obj = cm("default", name, "x");
+            obj["metadata"]["labels"] = match app {
+                Some(app) => serde_json::json!({ "app": app }),
+                None => serde_json::json!({}),
+            };
+            server.create(&configmaps(), obj).expect("create");
+        };
+        labelled("web-1", Some("web"));
+        labelled("db-1", Some("db"));
+        labelled("plain-1", None);
+        let factory = SharedInformerFactory::new(client(&server))
+            .reflector_options(fast_reflector("ignored"))
+            .tweak_list_options(|p| p.label_selector = Some("app=web".into()));
+        let cms = factory.dynamic_informer(&configmaps());
+        let stop = CancellationToken::new();
+        factory.start(&stop);
+        factory.wait_for_cache_sync(&stop).await;
+        assert_eq!(cms.get_indexer().list_keys(), ["default/web-1"]);
+        // Created after the list: only what the selector takes may come in by watch.
+        labelled("db-2", Some("db"));
+        labelled("plain-2", None);
+        labelled("web-2", Some("web"));
+        wait_until("web-2 cached", || cms.get_indexer().len() == 2).await;
+        let mut keys = cms.get_indexer().list_keys();
+        keys.sort();
+        assert_eq!(keys, ["default/web-1", "default/web-2"]);
+        stop.cancel();
+        factory.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn dropping_run_or_an_informer_that_never_ran_stops_it() {
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        create(&server, "default", "a", "x");
+        // The task running `run` is aborted: its future is dropped mid-run.
+        let inf = informer(&server, QueueMode::DeltaFifo);
+        let reg = inf.add_event_handler(Recorder::default()).unwrap();
+        let run = Running::start(inf.clone());
+        run.synced().await;
+        assert_eq!(server.watch_count(), 1);
+        run.task.abort();
+        tokio::time::timeout(Duration::from_secs(1), reg.stopped())
+            .await
+            .expect("the handler stopped");
+        assert!(inf.is_stopped());
+        wait_until("the watch connection is closed", || {
+            server.watch_count() == 0
+        })
+        .await;
+
+        // An informer given a handler and dropped without running.
+        let idle = informer(&server, QueueMode::DeltaFifo);
+        let reg = idle.add_event_handler(Recorder::default()).unwrap();
+        drop(idle);
+        tokio::time::timeout(Duration::from_secs(1), reg.stopped())
+            .await
+            .expect("the handler's thread ended with the informer");
+        server.shutdown().await;
+    });
+}
+
 /// Every scenario runs with both queues.
 macro_rules! with_both_queues {
     ($($name:ident),* $(,)?) => {

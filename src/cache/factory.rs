@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::listwatch::ListWatch;
 use super::reflector::ReflectorOptions;
 use super::shared_informer::{InformerOptions, SharedIndexInformer};
-use crate::client::{Api, ListParams, RestClient};
+use crate::client::{Api, ListParams, RestClient, WatchParams};
 use crate::meta::{ApiResource, DynamicObject, Object, Resource};
 
 type ListTweak = Arc<dyn Fn(&mut ListParams) + Send + Sync>;
@@ -126,7 +126,21 @@ impl SharedInformerFactory {
         self
     }
 
-    /// Changes the params of every list call (client-go's `TweakListOptionsFunc`).
+    /// Changes the params of every list and watch call (client-go's
+    /// `TweakListOptionsFunc`), after the factory's selectors are applied.
+    ///
+    /// A watch shares its label and field selectors with a list: `f` is applied to those
+    /// of every watch too, so that watches select what lists select. (Changing only the
+    /// selectors of lists would let a watch bring back what the list left out.)
+    ///
+    /// ```
+    /// # fn doc(client: informer::client::RestClient) {
+    /// use informer::cache::SharedInformerFactory;
+    ///
+    /// let factory = SharedInformerFactory::new(client)
+    ///     .tweak_list_options(|p| p.label_selector = Some("app=web".into()));
+    /// # }
+    /// ```
     pub fn tweak_list_options(
         mut self,
         f: impl Fn(&mut ListParams) + Send + Sync + 'static,
@@ -187,7 +201,19 @@ impl SharedInformerFactory {
             lw = lw.fields(s);
         }
         if let Some(t) = self.tweak_list.clone() {
-            lw = lw.tweak_list(move |p: &mut ListParams| t(p));
+            let for_watch = t.clone();
+            lw = lw.tweak_list(move |p: &mut ListParams| t(p)).tweak_watch(
+                move |w: &mut WatchParams| {
+                    let mut p = ListParams {
+                        label_selector: w.label_selector.take(),
+                        field_selector: w.field_selector.take(),
+                        ..ListParams::default()
+                    };
+                    for_watch(&mut p);
+                    w.label_selector = p.label_selector;
+                    w.field_selector = p.field_selector;
+                },
+            );
         }
         let informer = SharedIndexInformer::new(
             lw,

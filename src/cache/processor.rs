@@ -260,6 +260,15 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
     }
 }
 
+/// Handlers' threads end with the processor, also when the informer never ran.
+impl<K> Drop for SharedProcessor<K> {
+    fn drop(&mut self) {
+        for listener in self.listeners.get_mut().drain(..) {
+            listener.stop();
+        }
+    }
+}
+
 fn run_listener<K: Send + Sync + 'static>(
     listener: Arc<Listener<K>>,
     handler: Box<dyn ResourceEventHandler<K>>,

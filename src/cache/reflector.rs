@@ -639,8 +639,11 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                     };
                     match opened {
                         Ok(s) => s,
-                        Err(e) if e.is_transport() || e.is_too_many_requests() => {
-                            // client-go retries these without a relist.
+                        Err(e) if e.is_connection_refused() || e.is_too_many_requests() => {
+                            // client-go retries these without a relist: the server is
+                            // restarting or busy, and the watch can resume where it ended.
+                            // Any other error ends the attempt: it is reported to the
+                            // watch error handler, and a relist follows the backoff.
                             let delay = backoff
                                 .next_delay(Instant::now())
                                 .max(e.retry_after().unwrap_or_default());

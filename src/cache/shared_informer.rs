@@ -175,6 +175,25 @@ struct Inner<K> {
     stopped: AtomicBool,
 }
 
+/// Stops a running informer: its tasks, its queue and its handlers. Dropped when `run`
+/// returns, or with `run`'s future.
+struct StopOnDrop<K: Object + Send + Sync + 'static> {
+    inner: Arc<Inner<K>>,
+    shutdown: CancellationToken,
+}
+
+impl<K: Object + Send + Sync + 'static> Drop for StopOnDrop<K> {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.inner.fifo.close();
+        {
+            let _settings = self.inner.settings.lock();
+            self.inner.stopped.store(true, Ordering::Release);
+        }
+        self.inner.processor.stop_all();
+    }
+}
+
 /// An informer for one kind of object: a cache kept in sync with the server and events
 /// for every change, shared by any number of handlers (client-go's
 /// `SharedIndexInformer`). Cloning gives another handle to the same informer.
@@ -468,8 +487,16 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
 
     /// Lists, watches and dispatches until `shutdown` is cancelled; returns within a
     /// moment of it, after stopping every handler. An informer runs once.
+    ///
+    /// Dropping the future (an aborted task, the losing branch of a `select!`) stops the
+    /// informer as cancelling `shutdown` would.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), InformerError> {
         let reflector = self.start()?;
+        let shutdown = shutdown.child_token();
+        let stopper = StopOnDrop {
+            inner: self.inner.clone(),
+            shutdown: shutdown.clone(),
+        };
         let span = tracing::info_span!("informer", name = %self.inner.name);
         let reflect = tokio::spawn({
             let shutdown = shutdown.clone();
@@ -498,12 +525,7 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
             .instrument(span)
         });
         let (r, p) = tokio::join!(reflect, process);
-        self.inner.fifo.close();
-        {
-            let _settings = self.inner.settings.lock();
-            self.inner.stopped.store(true, Ordering::Release);
-        }
-        self.inner.processor.stop_all();
+        drop(stopper);
         for result in [r, p] {
             if let Err(e) = result {
                 if e.is_panic() {

@@ -195,6 +195,24 @@ impl Error {
         matches!(self, Error::Transport { .. } | Error::Tls { .. })
     }
 
+    /// Whether the connection was refused: nothing listens at the server's address, as
+    /// while an API server restarts.
+    pub fn is_connection_refused(&self) -> bool {
+        let Error::Transport { source, .. } = self else {
+            return false;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    return true;
+                }
+            }
+            cause = e.source();
+        }
+        false
+    }
+
     /// How long the server asked the client to wait (`Retry-After`, or
     /// `details.retryAfterSeconds`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {
