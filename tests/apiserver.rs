@@ -675,6 +675,24 @@ fn compaction_expires_lists_tokens_and_watches() {
             s["message"],
             "The resourceVersion for the provided list is too old."
         );
+        // Without resourceVersionMatch, a version with a limit is read exactly (the legacy
+        // rule); without a limit, or with NotOlderThan, it is a lower bound.
+        let (code, s) = http
+            .get(&format!("/api/v1/pods?resourceVersion={list_rv}&limit=2"))
+            .await;
+        assert_eq!((code, s["reason"].as_str()), (410, Some("Expired")));
+        for query in [
+            format!("resourceVersion={list_rv}"),
+            format!("resourceVersion={list_rv}&limit=2&resourceVersionMatch=NotOlderThan"),
+        ] {
+            let (code, page) = http.get(&format!("/api/v1/pods?{query}")).await;
+            assert_eq!(code, 200, "{query}");
+            assert_eq!(
+                page["metadata"]["resourceVersion"],
+                current_rv(&server),
+                "{query}"
+            );
+        }
 
         let mut w = http.watch("/api/v1/pods?watch=1&resourceVersion=1").await;
         let line = w.next_raw().await.expect("an ERROR event");
@@ -1264,4 +1282,8 @@ fn namespaces_cascade_and_option_errors() {
         assert_eq!((code, s["reason"].as_str()), (410, Some("Gone")));
         server.shutdown().await;
     });
+}
+
+fn current_rv(server: &ApiServer) -> String {
+    server.resource_version().to_string()
 }

@@ -224,10 +224,10 @@ pub struct ReflectorOptions {
     pub min_watch_timeout: Duration,
     /// Waits between failed attempts.
     pub backoff: BackoffPolicy,
-    /// Hand each page of a list to the store as it arrives, when the store takes pages
-    /// (the [`DeltaFifo`] does), so that a relist never holds the old and the new
-    /// contents whole at once. Relists are then paged too (500 per page unless
-    /// `page_size` says otherwise), where client-go asks for them whole.
+    /// Hand a list's objects to the store in batches, decoded while the answer arrives
+    /// (paged or not), when the store takes pages (the [`DeltaFifo`] does), so that a
+    /// relist never holds the old and the new contents whole at once. Off, a list is
+    /// gathered and replaced at once, as in client-go.
     pub stream_lists: bool,
     /// Sync first with a streaming initial list (`sendInitialEvents=true`).
     pub watch_list: bool,
@@ -501,14 +501,8 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             .stream_lists
             .then(|| self.store.paged_replace())
             .flatten();
+        let page_size = self.page_size(resource_version);
         let Some(sink) = sink else {
-            let paginated_before = self.state.lock().paginated_result;
-            let page_size = match self.options.page_size {
-                Some(n) => n,
-                None if paginated_before => DEFAULT_PAGE_SIZE,
-                None if !resource_version.is_empty() && resource_version != "0" => 0,
-                None => DEFAULT_PAGE_SIZE,
-            };
             let listed = ListPager::new(page_size)
                 .list(&*self.lw, &params)
                 .await
@@ -525,7 +519,6 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
         };
 
         let mut page_params = params.clone();
-        let page_size = self.options.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         page_params.limit = Some(page_size).filter(|n| *n > 0);
         sink.replace_start();
         let mut listed = Listed::default();
@@ -584,6 +577,20 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
         }
         sink.replace_finish(&listed.resource_version);
         Ok(listed)
+    }
+
+    /// Objects per page of a list at `resource_version` (0: no limit), by client-go's
+    /// rule: a relist at a known version asks for everything at once, which a server
+    /// answers from its watch cache (with a limit, it would read that exact version from
+    /// etcd, or answer `410` once it is compacted), unless this server paginated a list
+    /// before.
+    fn page_size(&self, resource_version: &str) -> u32 {
+        match self.options.page_size {
+            Some(n) => n,
+            None if self.state.lock().paginated_result => DEFAULT_PAGE_SIZE,
+            None if !resource_version.is_empty() && resource_version != "0" => 0,
+            None => DEFAULT_PAGE_SIZE,
+        }
     }
 
     fn arcs(&self, items: Vec<K>) -> Vec<Arc<K>> {

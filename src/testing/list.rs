@@ -130,6 +130,9 @@ pub(crate) async fn read(
     let at = match (rv, rv_match) {
         (None | Some(0), _) => ListAt::Latest,
         (Some(n), Some("Exact")) => ListAt::Exact(n),
+        // The legacy rule real servers keep (KEP-2523): without resourceVersionMatch, a
+        // version with a limit is read exactly, and is `410` once compacted.
+        (Some(n), None) if limit.is_some() => ListAt::Exact(n),
         (Some(n), _) => {
             if storage.current_rv() < n && !wait_for_rv(storage, n, too_large_wait).await {
                 return Err(errors::too_large_resource_version(n, storage.current_rv()));
