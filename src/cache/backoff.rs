@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 use crate::client::random_unit;
 
+/// The longest `Retry-After` a server can impose on a reflector (as the REST client's
+/// default [`RetryPolicy::max_retry_after`](crate::client::RetryPolicy)): a longer one, as
+/// a misbehaving proxy may send, is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// How a reflector waits between attempts.
 ///
 /// The default is client-go's: 800 ms doubling up to 30 s, jitter 1.0 (each wait is
@@ -64,8 +69,20 @@ impl Backoff {
         }
         self.last = Some(now);
         let step = self.step;
-        self.step = (self.step * 2).min(self.policy.max);
-        step + step.mul_f64(self.policy.jitter.max(0.0) * random_unit())
+        self.step = self.step.saturating_mul(2).min(self.policy.max);
+        // A jitter that is not a finite positive number adds nothing; a wait too long to
+        // represent is the longest one.
+        let jitter = Some(self.policy.jitter).filter(|j| j.is_finite() && *j > 0.0);
+        let extra = jitter
+            .and_then(|j| Duration::try_from_secs_f64(step.as_secs_f64() * j * random_unit()).ok())
+            .unwrap_or_default();
+        step.saturating_add(extra)
+    }
+
+    /// `delay`, or the server's `retry_after` when that is longer, up to
+    /// [`MAX_RETRY_AFTER`].
+    pub(crate) fn honour(&self, delay: Duration, retry_after: Option<Duration>) -> Duration {
+        delay.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
     }
 }
 
@@ -110,5 +127,37 @@ mod tests {
             let d = b.next_delay(t + Duration::from_secs(11 * i));
             assert!(d >= Duration::from_millis(100) && d < Duration::from_millis(200));
         }
+    }
+
+    #[test]
+    fn extreme_policies_do_not_panic() {
+        let mut b = Backoff::new(BackoffPolicy {
+            initial: Duration::MAX / 2,
+            max: Duration::MAX,
+            jitter: f64::INFINITY,
+            reset_after: Duration::MAX,
+        });
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert!(b.next_delay(t) >= Duration::MAX / 2);
+        }
+        let mut nan = Backoff::new(BackoffPolicy {
+            jitter: f64::NAN,
+            ..policy()
+        });
+        assert_eq!(nan.next_delay(t), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_cap() {
+        let b = Backoff::new(policy());
+        let ms = Duration::from_millis;
+        assert_eq!(b.honour(ms(100), None), ms(100));
+        assert_eq!(b.honour(ms(100), Some(ms(300))), ms(300));
+        assert_eq!(
+            b.honour(ms(100), Some(Duration::from_secs(86_400))),
+            MAX_RETRY_AFTER
+        );
+        assert_eq!(b.honour(ms(500), Some(ms(300))), ms(500));
     }
 }

@@ -24,7 +24,7 @@ mod reflector;
 mod shared_informer;
 mod store;
 
-pub use backoff::BackoffPolicy;
+pub use backoff::{BackoffPolicy, MAX_RETRY_AFTER};
 pub use event_stream::{EventStream, InformerEvent};
 pub use factory::SharedInformerFactory;
 pub use in_order_fifo::{InOrderFifo, QueuedDelta};

@@ -50,7 +50,7 @@ struct Listener<K> {
     stopped: AtomicBool,
     stopped_notify: Notify,
     resync_period: Option<Duration>,
-    next_resync: Mutex<Instant>,
+    next_resync: Mutex<Option<Instant>>,
     /// Chosen by the last `should_resync`: receives `is_sync` notifications.
     syncing: AtomicBool,
 }
@@ -175,7 +175,8 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
             stopped: AtomicBool::new(false),
             stopped_notify: Notify::new(),
             resync_period: resync_period.filter(|p| !p.is_zero()),
-            next_resync: Mutex::new(Instant::now() + resync_period.unwrap_or_default()),
+            // A period too long to add to the clock never comes.
+            next_resync: Mutex::new(Instant::now().checked_add(resync_period.unwrap_or_default())),
             syncing: AtomicBool::new(false),
         });
         let runner = listener.clone();
@@ -244,8 +245,8 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
             let due = match l.resync_period {
                 Some(period) => {
                     let mut next = l.next_resync.lock();
-                    if now >= *next {
-                        *next = now + period;
+                    if next.is_some_and(|n| now >= n) {
+                        *next = now.checked_add(period);
                         true
                     } else {
                         false

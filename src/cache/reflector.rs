@@ -27,9 +27,9 @@
 //! With [`ReflectorOptions::watch_list`] the first sync is a streaming initial list
 //! (`sendInitialEvents=true`): the `ADDED` events up to the bookmark annotated
 //! `k8s.io/initial-events-end` are gathered and handed over as one `replace`, and the same
-//! stream goes on as the watch. A server that refuses it, or that sends nothing for
-//! [`ReflectorOptions::initial_events_timeout`] before that bookmark, gets a plain list
-//! instead.
+//! stream goes on as the watch. A server that refuses it, that sends a change
+//! (`MODIFIED`, `DELETED`) before that bookmark, or that sends nothing for
+//! [`ReflectorOptions::initial_events_timeout`] before it, gets a plain list instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -232,8 +232,9 @@ pub struct ReflectorOptions {
     /// Sync first with a streaming initial list (`sendInitialEvents=true`).
     pub watch_list: bool,
     /// During a streaming initial list, fall back to a plain list after this long
-    /// without an event (a server that ignores `sendInitialEvents` never sends the end
-    /// bookmark).
+    /// without an event: a server that ignores `sendInitialEvents` never sends the end
+    /// bookmark. (Such a server is also recognised, and left at once, by a change event
+    /// arriving before the end; and the whole stream is bounded by the watch timeout.)
     pub initial_events_timeout: Duration,
 }
 
@@ -396,9 +397,8 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                     Some(handler) => handler(&err),
                     None => default_watch_error_handler(&self.options.name, &err),
                 }
-                if let Some(after) = err.client_error().and_then(Error::retry_after) {
-                    delay = delay.max(after);
-                }
+                let after = err.client_error().and_then(Error::retry_after);
+                delay = backoff.honour(delay, after);
             }
             if !sleep_or_stop(delay, &shutdown).await {
                 return;
@@ -651,9 +651,8 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                             // restarting or busy, and the watch can resume where it ended.
                             // Any other error ends the attempt: it is reported to the
                             // watch error handler, and a relist follows the backoff.
-                            let delay = backoff
-                                .next_delay(Instant::now())
-                                .max(e.retry_after().unwrap_or_default());
+                            let delay = backoff.next_delay(Instant::now());
+                            let delay = backoff.honour(delay, e.retry_after());
                             tracing::debug!(reflector = %self.options.name, error = %e, ?delay,
                                 "could not open the watch; retrying");
                             if !sleep_or_stop(delay, shutdown).await {
@@ -783,7 +782,16 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                 Ok(Some(event)) => event.map_err(ReflectorError::Watch)?,
             };
             match event {
-                WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                WatchEvent::Modified(_) | WatchEvent::Deleted(_) => {
+                    // A server streaming an initial list sends only ADDED before the end
+                    // bookmark: a change means it ignored `sendInitialEvents` and is
+                    // watching from the current state.
+                    tracing::info!(reflector = %self.options.name,
+                        "a change arrived before the end of the streaming initial list; \
+                         the server does not support it");
+                    return Ok(None);
+                }
+                WatchEvent::Added(o) => {
                     Counters::bump(&self.counters.added);
                     let o = self.transformed(o);
                     match meta_namespace_key(&o) {
@@ -792,11 +800,6 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                         }
                         Err(e) => tracing::error!(reflector = %self.options.name, error = %e,
                             "skipping an object without a key"),
-                    }
-                }
-                WatchEvent::Deleted(o) => {
-                    if let Ok(key) = meta_namespace_key(&o) {
-                        objects.remove(&key);
                     }
                 }
                 WatchEvent::Bookmark(b) => {
@@ -828,10 +831,9 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
         let Some(period) = self.options.resync_period.filter(|p| !p.is_zero()) else {
             return std::future::pending().await;
         };
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            // (A period too long for the clock sleeps forever.)
+            tokio::time::sleep(period).await;
             if self.should_resync.as_ref().is_none_or(|f| f()) {
                 Counters::bump(&self.counters.resyncs);
                 self.store.resync();

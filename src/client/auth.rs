@@ -121,13 +121,15 @@ impl Authenticator {
             return Ok(Authenticator::Exec(ExecRunner::new(exec.clone(), cluster)));
         }
         if let Some(path) = &auth.token_file {
-            let tf = TokenFile {
+            let mut tf = TokenFile {
                 path: path.clone(),
                 refresh,
                 cached: Mutex::new(None),
             };
-            // Fail early on a missing file, as client-go does.
-            tf.read()?;
+            // Fail early on a missing file, as client-go does (a client is made outside
+            // the request path: reading here blocks nothing that waits).
+            let header = tf.parse(std::fs::read_to_string(path))?;
+            *tf.cached.get_mut() = Some((header, Instant::now()));
             return Ok(Authenticator::TokenFile(tf));
         }
         if let Some(token) = &auth.token {
@@ -147,7 +149,7 @@ impl Authenticator {
         let header = match self {
             Authenticator::None => None,
             Authenticator::Header(h) => Some(h.clone()),
-            Authenticator::TokenFile(tf) => Some(tf.header()?),
+            Authenticator::TokenFile(tf) => Some(tf.header().await?),
             Authenticator::Exec(e) => return e.credential().await,
         };
         Ok(Credential {
@@ -174,8 +176,13 @@ pub(crate) struct TokenFile {
 }
 
 impl TokenFile {
-    fn read(&self) -> Result<HeaderValue> {
-        let token = std::fs::read_to_string(&self.path).map_err(|e| {
+    async fn read(&self) -> Result<HeaderValue> {
+        self.parse(tokio::fs::read_to_string(&self.path).await)
+    }
+
+    /// The header for the file's contents, or why there is none.
+    fn parse(&self, contents: std::io::Result<String>) -> Result<HeaderValue> {
+        let token = contents.map_err(|e| {
             Error::Auth(format!(
                 "cannot read the bearer token file {}: {e}; check the kubeconfig's tokenFile \
                  or the service-account mount",
@@ -191,14 +198,17 @@ impl TokenFile {
         bearer(&token)
     }
 
-    fn header(&self) -> Result<HeaderValue> {
-        let mut cached = self.cached.lock();
-        if let Some((h, at)) = cached.as_ref() {
+    /// The token as a header: cached, and read again (off the async workers, without
+    /// holding the cache's lock) once it is older than the refresh interval.
+    async fn header(&self) -> Result<HeaderValue> {
+        if let Some((h, at)) = self.cached.lock().as_ref() {
             if at.elapsed() < self.refresh {
                 return Ok(h.clone());
             }
         }
-        match self.read() {
+        let read = self.read().await;
+        let mut cached = self.cached.lock();
+        match read {
             Ok(h) => {
                 *cached = Some((h.clone(), Instant::now()));
                 Ok(h)

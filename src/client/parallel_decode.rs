@@ -37,16 +37,24 @@ where
     let tasks: Vec<_> = (0..runs)
         .map(|_| {
             let run: Vec<Bytes> = pieces.by_ref().take(per_run).collect();
-            tokio::task::spawn_blocking(move || run.iter().map(|p| decode(p)).collect::<Vec<R>>())
+            // The pieces are shared, not copied: kept to decode here if the task is
+            // cancelled.
+            let kept = run.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                run.iter().map(|p| decode(p)).collect::<Vec<R>>()
+            });
+            (task, kept)
         })
         .collect();
     let mut out = Vec::new();
-    for task in tasks {
+    for (task, kept) in tasks {
         match task.await {
             Ok(decoded) => out.extend(decoded),
             // Decoding does not panic on bad input (serde returns errors); a panic here is
             // a bug and is passed on as one.
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: nothing is lost, the run is decoded here.
+            Err(_) => out.extend(kept.iter().map(|p| decode(p))),
         }
     }
     out

@@ -209,7 +209,7 @@ impl RestClient {
             let err = Error::Api(Box::new(status));
             match inner
                 .retry
-                .decide(attempt, idempotent, Some(code), err.retry_after())
+                .decide(attempt, idempotent, code, err.retry_after())
             {
                 Some(delay) => {
                     tracing::debug!(%method, %url, code, ?delay, attempt, "retrying");

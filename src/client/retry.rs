@@ -1,11 +1,14 @@
 //! Retries: which failed requests are tried again, and after how long.
 //!
 //! A request is retried when the server answered `429 TooManyRequests` (any method: the
-//! server refused it before doing anything) or a `5xx` to an idempotent request (`GET`,
-//! `HEAD`), or when the connection failed before an idempotent request got an answer.
-//! The delay is the server's `Retry-After` when it gives one, else exponential backoff
-//! with jitter. Non-idempotent requests (`POST`, `PUT`, `PATCH`, `DELETE`) are never
-//! retried on `5xx`, since the server may have applied them.
+//! server refused it before doing anything) or a `5xx` other than `501` to an idempotent
+//! request (`GET`, `HEAD`). The delay is the server's `Retry-After` when it gives one,
+//! else exponential backoff with jitter. Non-idempotent requests (`POST`, `PUT`, `PATCH`,
+//! `DELETE`) are never retried on `5xx`, since the server may have applied them.
+//!
+//! A request that got no answer (refused connection, reset, TLS failure, timeout) is not
+//! retried here: the error goes back to the caller at once, and the reflector decides
+//! (it resumes a watch in place after a refused connection, as client-go does).
 
 use std::time::Duration;
 
@@ -49,7 +52,9 @@ impl RetryPolicy {
             .saturating_mul(1u32 << attempt.min(16))
             .min(self.max_backoff);
         let jitter = 0.5 + random_unit();
-        base.mul_f64(jitter).min(self.max_backoff)
+        Duration::try_from_secs_f64(base.as_secs_f64() * jitter)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
     }
 
     /// Whether a failed attempt should be retried, and after how long.
@@ -57,17 +62,16 @@ impl RetryPolicy {
         &self,
         attempt: u32,
         idempotent: bool,
-        code: Option<u16>,
+        code: u16,
         retry_after: Option<Duration>,
     ) -> Option<Duration> {
         if attempt >= self.max_retries {
             return None;
         }
         let retryable = match code {
-            Some(429) => true,
-            Some(c) if (500..600).contains(&c) => idempotent && c != 501,
-            Some(_) => false,
-            None => idempotent,
+            429 => true,
+            c if (500..600).contains(&c) => idempotent && c != 501,
+            _ => false,
         };
         if !retryable {
             return None;
@@ -108,16 +112,16 @@ mod tests {
     #[test]
     fn decides_like_client_go() {
         let p = RetryPolicy::default();
-        assert!(p.decide(0, true, Some(500), None).is_some());
-        assert!(p.decide(0, false, Some(500), None).is_none());
+        assert!(p.decide(0, true, 500, None).is_some());
+        assert!(p.decide(0, false, 500, None).is_none());
         assert_eq!(
-            p.decide(0, false, Some(429), Some(Duration::from_secs(2))),
+            p.decide(0, false, 429, Some(Duration::from_secs(2))),
             Some(Duration::from_secs(2))
         );
-        assert!(p.decide(0, true, Some(404), None).is_none());
-        assert!(p.decide(5, true, Some(503), None).is_none());
+        assert!(p.decide(0, true, 404, None).is_none());
+        assert!(p.decide(5, true, 503, None).is_none());
         assert!(p
-            .decide(0, true, Some(429), Some(Duration::from_secs(600)))
+            .decide(0, true, 429, Some(Duration::from_secs(600)))
             .is_none());
     }
 
@@ -129,5 +133,11 @@ mod tests {
             assert!(b <= p.max_backoff);
             assert!(b >= p.initial_backoff / 2);
         }
+        let huge = RetryPolicy {
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            ..p
+        };
+        assert!(huge.backoff(3) >= Duration::MAX / 2, "no overflow");
     }
 }
