@@ -189,6 +189,8 @@ fn a_dropped_watch_resumes_without_relist_or_lost_events(queue: QueueMode) {
             for i in 0..10 {
                 create(&server, "default", &format!("r{round}-{i}"), "x");
             }
+            // The fault reaches the watches open now: wait for the reopened one.
+            wait_until("watching", || server.watch_count() == 1).await;
             server.faults().drop_watches_after(3);
             for i in 0..10 {
                 update(&server, "default", &format!("r{round}-{i}"), "y");
