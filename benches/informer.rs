@@ -38,7 +38,7 @@
 //!    millisecond. Our informer has an add and an update handler registered (closures
 //!    that count); kube's stream is consumed by a loop that does the same.
 //! 2. **Watch events**: `INFORMER_BENCH_PODS` modifications (every pod once, a new label
-//!    value) delivered to the handler. The server's write path (about 10,000 updates/s
+//!    value) delivered to the handler. The server's write path (about 15,000 updates/s
 //!    on the project's machine, measured and printed at start-up) is no faster than the
 //!    clients, so live writes would measure the server; instead the events are
 //!    **pre-loaded into the server's history**: the server is told to delay every
