@@ -60,7 +60,7 @@ fn pod(i: usize) -> serde_json::Value {
         "metadata": {
             "name": format!("{app}-{i:03}"),
             "namespace": ns,
-            "labels": {"app": app, "tier": if i % 2 == 0 { "frontend" } else { "backend" }}
+            "labels": {"app": app, "tier": if i.is_multiple_of(2) { "frontend" } else { "backend" }}
         },
         "spec": {"containers": [{"name": app, "image": format!("example.com/{app}:1.0")}]},
         "status": {"phase": "Running"}

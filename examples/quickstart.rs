@@ -86,7 +86,7 @@ fn pod(i: usize, generation: u64) -> serde_json::Value {
             "namespace": NAMESPACES[i % NAMESPACES.len()],
             "labels": {
                 "app": APPS[i % APPS.len()],
-                "tier": if i % 2 == 0 { "frontend" } else { "backend" },
+                "tier": if i.is_multiple_of(2) { "frontend" } else { "backend" },
             },
             "annotations": {"quickstart/generation": generation.to_string()},
         },
@@ -125,21 +125,31 @@ async fn churn(server: Arc<ApiServer>, stop: CancellationToken, seconds: u64) {
             () = stop.cancelled() => return,
         }
         let i = (next() % (PODS as u64 + 20)) as usize;
-        let ns = NAMESPACES[i % NAMESPACES.len()];
-        let name = format!("pod-{i:03}");
-        let result = match server.get(&pods(), Some(ns), &name) {
-            Ok(_) if next() % 4 == 0 => server.delete(&pods(), Some(ns), &name).map(drop),
-            Ok(_) => server.replace(&pods(), pod(i, generation)).map(drop),
-            Err(_) => server.create(&pods(), pod(i, generation)).map(drop),
-        };
-        if let Err(status) = result {
-            eprintln!("churn: {status}");
-        }
+        change_pod(&server, i, generation, next() % 4 == 0);
         if !restarted && Instant::now() >= restart_at {
             restarted = true;
             println!("~ restarting the API server with its history compacted");
-            server.faults().restart(true);
+            // Connections are cut first, so the informer cannot see the next change; the
+            // history is then compacted past it. The informer's watch from the last
+            // version it saw gets 410 Expired, and it relists.
+            server.faults().restart(false);
+            change_pod(&server, (next() % PODS as u64) as usize, generation, false);
+            server.faults().compact();
         }
+    }
+}
+
+/// Creates pod `i`, or changes it, or (when `delete`) deletes it.
+fn change_pod(server: &ApiServer, i: usize, generation: u64, delete: bool) {
+    let ns = NAMESPACES[i % NAMESPACES.len()];
+    let name = format!("pod-{i:03}");
+    let result = match server.get(&pods(), Some(ns), &name) {
+        Ok(_) if delete => server.delete(&pods(), Some(ns), &name).map(drop),
+        Ok(_) => server.replace(&pods(), pod(i, generation)).map(drop),
+        Err(_) => server.create(&pods(), pod(i, generation)).map(drop),
+    };
+    if let Err(status) = result {
+        eprintln!("churn: {status}");
     }
 }
 

@@ -855,8 +855,58 @@ fn the_factory_shares_one_informer_per_resource() {
     });
 }
 
+/// A ConfigMap as a type that cannot decode one (`data` is a map on the wire).
+#[derive(Debug, serde::Deserialize)]
+struct Undecodable {
+    metadata: informer::meta::ObjectMeta,
+    #[allow(dead_code)]
+    data: u64,
+}
+
+impl Object for Undecodable {
+    type Meta = informer::meta::ObjectMeta;
+    fn meta(&self) -> &Self::Meta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut Self::Meta {
+        &mut self.metadata
+    }
+}
+
 #[test]
-fn the_factory_tweak_selects_lists_and_watches_alike() {
+fn the_factory_reports_a_resource_synced_only_when_all_its_informers_are() {
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        create(&server, "default", "a", "x");
+        let factory = SharedInformerFactory::new(client(&server))
+            .reflector_options(fast_reflector("ignored"));
+        let dynamic = factory.dynamic_informer(&configmaps());
+        let broken = factory.informer_for::<Undecodable>(&configmaps());
+        assert_eq!(
+            (dynamic.name(), broken.name()),
+            ("v1/configmaps", "v1/configmaps")
+        );
+        let stop = CancellationToken::new();
+        factory.start(&stop);
+        wait_until("the dynamic informer synced", || dynamic.has_synced()).await;
+        let deadline = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            deadline.cancel();
+        });
+        let synced = factory.wait_for_cache_sync(&stop).await;
+        assert!(!broken.has_synced());
+        assert_eq!(
+            synced.into_iter().collect::<Vec<_>>(),
+            [("v1/configmaps".to_owned(), false)]
+        );
+        factory.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn the_factory_tweak_and_transform_apply_to_lists_and_watches_alike() {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         let labelled = |name: &str, app: Option<&str>| {
@@ -872,7 +922,12 @@ fn the_factory_tweak_selects_lists_and_watches_alike() {
         labelled("plain-1", None);
         let factory = SharedInformerFactory::new(client(&server))
             .reflector_options(fast_reflector("ignored"))
-            .tweak_list_options(|p| p.label_selector = Some("app=web".into()));
+            .tweak_list_options(|p| p.label_selector = Some("app=web".into()))
+            .transform_metadata(|meta| {
+                let mut labels = meta.labels().cloned().unwrap_or_default();
+                labels.insert("cached".into(), "yes".into());
+                meta.set_labels(Some(labels));
+            });
         let cms = factory.dynamic_informer(&configmaps());
         let stop = CancellationToken::new();
         factory.start(&stop);
@@ -886,6 +941,12 @@ fn the_factory_tweak_selects_lists_and_watches_alike() {
         let mut keys = cms.get_indexer().list_keys();
         keys.sort();
         assert_eq!(keys, ["default/web-1", "default/web-2"]);
+        // Listed and watched objects alike went through the metadata transform.
+        for obj in cms.get_indexer().list() {
+            let labels = obj.labels().expect("labels");
+            assert_eq!(labels.get("cached").map(String::as_str), Some("yes"));
+            assert_eq!(labels.get("app").map(String::as_str), Some("web"));
+        }
         stop.cancel();
         factory.shutdown().await;
         server.shutdown().await;

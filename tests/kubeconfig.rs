@@ -204,6 +204,11 @@ fn secrets_never_in_debug_output() {
             assert!(!dump.contains("LS0tLS1CRUdJTiBQUklWQVRF"), "{file}: {dump}");
         }
     }
+    // An auth-provider's config (refused when used) is not shown either.
+    let kc = Kubeconfig::read_from(fixture("auth-provider.yaml")).unwrap();
+    let dump = format!("{kc:?}");
+    assert!(dump.contains("auth_provider"), "{dump}");
+    assert!(!dump.contains("fixture-provider-token"), "{dump}");
     // A client built from a config with a token does not show it either.
     let mut config = Config::new("http://127.0.0.1:1").unwrap();
     config.auth.token = Some("tok-in-client".to_owned().into());

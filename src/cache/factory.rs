@@ -4,8 +4,10 @@
 //! Every part of an application asks the factory for the informer of a resource, typed
 //! ([`SharedInformerFactory::informer`]) or dynamic
 //! ([`SharedInformerFactory::dynamic_informer`]); the first request creates it, later ones
-//! get the same informer, so each resource is listed and watched once. [`start`] runs
-//! every informer not yet running; [`wait_for_cache_sync`] waits until all have synced.
+//! get the same informer, so each resource is listed and watched once per Rust type it is
+//! decoded as (a typed and a dynamic informer of one resource are two informers, as a
+//! typed and a dynamic factory are in client-go). [`start`] runs every informer not yet
+//! running; [`wait_for_cache_sync`] waits until all have synced.
 //!
 //! [`start`]: SharedInformerFactory::start
 //! [`wait_for_cache_sync`]: SharedInformerFactory::wait_for_cache_sync
@@ -26,9 +28,10 @@ use super::listwatch::ListWatch;
 use super::reflector::ReflectorOptions;
 use super::shared_informer::{InformerOptions, SharedIndexInformer};
 use crate::client::{Api, ListParams, RestClient, WatchParams};
-use crate::meta::{ApiResource, DynamicObject, Object, Resource};
+use crate::meta::{ApiResource, DynamicObject, MetaAccessor, Object, Resource};
 
 type ListTweak = Arc<dyn Fn(&mut ListParams) + Send + Sync>;
+type MetaTransform = Arc<dyn Fn(&mut dyn MetaAccessor) + Send + Sync>;
 
 /// An informer as the factory keeps it: typed behind `Any`, with type-erased run and
 /// sync checks.
@@ -65,6 +68,7 @@ pub struct SharedInformerFactory {
     label_selector: Option<String>,
     field_selector: Option<String>,
     tweak_list: Option<ListTweak>,
+    transform_metadata: Option<MetaTransform>,
     reflector: ReflectorOptions,
     informers: Mutex<HashMap<(String, TypeId), Entry>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -96,6 +100,7 @@ impl SharedInformerFactory {
             label_selector: None,
             field_selector: None,
             tweak_list: None,
+            transform_metadata: None,
             reflector: ReflectorOptions::default(),
             informers: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
@@ -126,12 +131,11 @@ impl SharedInformerFactory {
         self
     }
 
-    /// Changes the params of every list and watch call (client-go's
-    /// `TweakListOptionsFunc`), after the factory's selectors are applied.
-    ///
-    /// A watch shares its label and field selectors with a list: `f` is applied to those
-    /// of every watch too, so that watches select what lists select. (Changing only the
-    /// selectors of lists would let a watch bring back what the list left out.)
+    /// Changes the params of every list call (client-go's `TweakListOptionsFunc`), after
+    /// the factory's selectors are applied; the label and field selectors it sets are
+    /// applied to every watch too, so that watches select what lists select. (Other
+    /// fields, such as `limit` or `timeout_seconds`, stay list-only: the reflector sets
+    /// its watches' own.)
     ///
     /// ```
     /// # fn doc(client: informer::client::RestClient) {
@@ -146,6 +150,28 @@ impl SharedInformerFactory {
         f: impl Fn(&mut ListParams) + Send + Sync + 'static,
     ) -> Self {
         self.tweak_list = Some(Arc::new(f));
+        self
+    }
+
+    /// Changes the metadata of every object of every informer the factory makes, before
+    /// it is cached (client-go's `WithTransform`, for what all types share): for example,
+    /// drop `managedFields`, which controllers rarely read and which take a large part
+    /// of an object's memory. An informer's own
+    /// [`set_transform`](SharedIndexInformer::set_transform) replaces it.
+    ///
+    /// ```
+    /// # fn doc(client: informer::client::RestClient) {
+    /// use informer::cache::SharedInformerFactory;
+    ///
+    /// let factory = SharedInformerFactory::new(client)
+    ///     .transform_metadata(|meta| meta.clear_managed_fields());
+    /// # }
+    /// ```
+    pub fn transform_metadata(
+        mut self,
+        f: impl Fn(&mut dyn MetaAccessor) + Send + Sync + 'static,
+    ) -> Self {
+        self.transform_metadata = Some(Arc::new(f));
         self
     }
 
@@ -226,6 +252,13 @@ impl SharedInformerFactory {
                 ..InformerOptions::default()
             },
         );
+        if let Some(t) = self.transform_metadata.clone() {
+            // A new informer has not started: setting its transform cannot fail.
+            let _ = informer.set_transform(move |mut obj: K| {
+                t(obj.meta_mut());
+                obj
+            });
+        }
         let runner = informer.clone();
         let synced = informer.clone();
         Entry {
@@ -256,20 +289,19 @@ impl SharedInformerFactory {
     }
 
     /// Waits until every started informer has synced, or `shutdown` is cancelled;
-    /// returns each informer's name and whether it synced.
+    /// returns each informer's name and whether it synced (for a resource with informers
+    /// of several Rust types, whether all of them did).
     pub async fn wait_for_cache_sync(
         &self,
         shutdown: &CancellationToken,
     ) -> BTreeMap<String, bool> {
         let mut delay = Duration::from_millis(1);
         loop {
-            let status: BTreeMap<String, bool> = self
-                .informers
-                .lock()
-                .iter()
-                .filter(|(_, e)| e.started)
-                .map(|((name, _), e)| (name.clone(), (e.has_synced)()))
-                .collect();
+            let mut status: BTreeMap<String, bool> = BTreeMap::new();
+            for ((name, _), e) in self.informers.lock().iter().filter(|(_, e)| e.started) {
+                let synced = (e.has_synced)();
+                *status.entry(name.clone()).or_insert(true) &= synced;
+            }
             if status.values().all(|s| *s) || shutdown.is_cancelled() {
                 return status;
             }

@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn filtering_turns_transitions_into_adds_and_deletes() {
         let rec = Arc::new(Recorder::default());
-        let h = FilteringResourceEventHandler::new(|o: &Obj| o.0 % 2 == 0, rec.clone());
+        let h = FilteringResourceEventHandler::new(|o: &Obj| o.0.is_multiple_of(2), rec.clone());
         h.on_add(Arc::new(Obj(1)), true);
         h.on_add(Arc::new(Obj(2)), true);
         h.on_update(Arc::new(Obj(2)), Arc::new(Obj(4)));

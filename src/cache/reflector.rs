@@ -3,11 +3,13 @@
 //!
 //! How data passes through it:
 //!
-//! 1. **List.** A paged list (500 per page; a full list when a continue token expires)
-//!    goes to the store: page by page into a [`DeltaFifo`] (`replace_start`, one
-//!    `replace_page` per page, `replace_finish`, so the consumer applies each page while
-//!    the next is fetched and a relist never holds two full copies of the objects), or as
-//!    one `replace` into any other store. The first
+//! 1. **List.** A list goes to the store: in batches decoded while the answer arrives
+//!    into a [`DeltaFifo`] (`replace_start`, `replace_page` per batch, `replace_finish`,
+//!    so the consumer applies each batch while the next is read and a relist never holds
+//!    two full copies of the objects), or as one `replace` into any other store. Pages
+//!    follow client-go: 500 per page, except a relist at a known version, which asks for
+//!    everything at once unless the server paginated before; a continue token that
+//!    expires mid-list falls back to a full list. The first
 //!    list asks for resourceVersion `"0"` (any recent state, served from the server's
 //!    cache); a relist asks for the last version seen, so the cache never goes back in
 //!    time; only when a list itself answered `410 Expired` or "too large resource
@@ -16,8 +18,9 @@
 //!    `[min_watch_timeout, 2 * min_watch_timeout)`. `ADDED`, `MODIFIED` and `DELETED`
 //!    become `add`, `update` and `delete` of the store; a `BOOKMARK` only moves the
 //!    resourceVersion. A watch that ends cleanly, or with a malformed line or a broken
-//!    connection, is reopened from the last version, without a relist; a watch that
-//!    closes within a second without an event counts as an error.
+//!    connection, is reopened from the last version, without a relist, and so is one
+//!    whose opening was refused (connection refused, `429`); a watch that closes within a
+//!    second without an event counts as an error.
 //! 3. **Errors** (a failed list, an `ERROR` event such as `410 Expired`, a very short
 //!    watch) go to the watch error handler; the reflector then waits (exponential backoff
 //!    with jitter, at least the server's `Retry-After`) and relists.

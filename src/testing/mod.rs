@@ -28,7 +28,8 @@
 //! strategic merge patch replaces lists instead of merging them by key; no admission,
 //! RBAC or defaulting; deleting a namespace removes its contents at once; a watch without
 //! `timeoutSeconds` has no deadline; initial events come in key order (namespace, then
-//! name).
+//! name); field selectors take only `metadata.name` and `metadata.namespace` (others, such
+//! as a pod's `spec.nodeName`, answer `400 BadRequest`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

@@ -126,13 +126,14 @@ pub struct KubeAuthInfo {
     /// Exec credential plugin.
     #[serde(default)]
     pub exec: Option<ExecConfig>,
-    /// Legacy auth provider plugins (not supported; refused with an error).
+    /// Legacy auth provider plugins (not supported; refused with an error). Its config
+    /// holds tokens and client secrets, so it is redacted like every other secret.
     #[serde(
         default,
         rename = "auth-provider",
         skip_serializing_if = "Option::is_none"
     )]
-    pub auth_provider: Option<serde_json::Value>,
+    pub auth_provider: Option<Secret<serde_json::Value>>,
     /// Impersonation (not supported; refused with an error).
     #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
     pub impersonate: Option<String>,
