@@ -1283,3 +1283,38 @@ fn list_batched_decodes_while_the_answer_arrives() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn a_get_cut_off_by_a_restart_is_retried() {
+    // client-go retries a GET whose connection broke: nothing was changed, and a
+    // restarting server answers the next attempt.
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
+        server.faults().set_delay(Some(Duration::from_millis(500)));
+        let list = tokio::spawn({
+            let api = api.clone();
+            async move { api.list(&ListParams::default()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        server.faults().set_delay(None);
+        // The connection carrying the list is cut before the answer.
+        server.faults().restart(false);
+        let listed = list.await.expect("no panic");
+        assert!(listed.is_ok(), "retried after the cut: {listed:?}");
+
+        // Without retries, the error says the connection broke.
+        let mut config = Config::from_kubeconfig_file(server.kubeconfig()).unwrap();
+        config.retry = RetryPolicy::none();
+        let api: Api<ConfigMap> = Api::namespaced(RestClient::new(config).unwrap(), "default");
+        server.faults().set_delay(Some(Duration::from_millis(500)));
+        let list = tokio::spawn(async move { api.list(&ListParams::default()).await });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        server.faults().set_delay(None);
+        server.faults().restart(false);
+        let err = list.await.expect("no panic").unwrap_err();
+        assert!(err.is_connection_broken(), "{err:?}");
+        assert!(!err.is_connection_refused(), "{err:?}");
+        server.shutdown().await;
+    });
+}

@@ -213,6 +213,34 @@ impl Error {
         false
     }
 
+    /// Whether the connection broke before the whole answer came: reset, or closed in
+    /// the middle of the response (as when a server restarts). A request sent again may
+    /// well succeed.
+    pub fn is_connection_broken(&self) -> bool {
+        let Error::Transport { source, .. } = self else {
+            return false;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind::*;
+                if matches!(
+                    io.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+                ) {
+                    return true;
+                }
+            }
+            if e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_incomplete_message)
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+
     /// How long the server asked the client to wait (`Retry-After`, or
     /// `details.retryAfterSeconds`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {

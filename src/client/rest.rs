@@ -7,8 +7,10 @@
 //! becomes [`Error::Api`] with the server's `Status`, and the retry policy decides whether
 //! to try again (`429` always, `5xx` only for idempotent requests), honouring
 //! `Retry-After`. A `401` makes the authenticator drop its cached credential.
-//! Connection failures are not retried here: they say what went wrong (a TLS failure
-//! says which certificate check failed) and the caller decides.
+//! An idempotent request whose connection broke before the whole answer (reset, or
+//! closed mid-response) is retried too, as client-go does; other connection failures
+//! are not retried here: they say what went wrong (a TLS failure says which certificate
+//! check failed) and the caller decides.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,7 +192,22 @@ impl RestClient {
             tracing::trace!(%method, %url, attempt, "request");
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) => return Err(transport_error(&method, &url, e)),
+                Err(e) => {
+                    let err = transport_error(&method, &url, e);
+                    if !err.is_connection_broken() {
+                        return Err(err);
+                    }
+                    match inner.retry.decide_broken(attempt, idempotent) {
+                        Some(delay) => {
+                            tracing::debug!(%method, %url, error = %err, ?delay, attempt,
+                                "connection broke; retrying");
+                            tokio::time::sleep(delay).await;
+                            attempt += 1;
+                            continue;
+                        }
+                        None => return Err(err),
+                    }
+                }
             };
             let code = resp.status().as_u16();
             if resp.status().is_success() {

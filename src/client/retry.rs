@@ -6,9 +6,12 @@
 //! else exponential backoff with jitter. Non-idempotent requests (`POST`, `PUT`, `PATCH`,
 //! `DELETE`) are never retried on `5xx`, since the server may have applied them.
 //!
-//! A request that got no answer (refused connection, reset, TLS failure, timeout) is not
-//! retried here: the error goes back to the caller at once, and the reflector decides
-//! (it resumes a watch in place after a refused connection, as client-go does).
+//! A `GET` or `HEAD` whose connection broke before the whole answer came (reset, or
+//! closed mid-response, as when a server restarts) is retried too, after the backoff, as
+//! client-go does. Other requests that got no answer (refused connection, TLS failure,
+//! timeout) are not retried here: the error goes back to the caller at once, and the
+//! reflector decides (it resumes a watch in place after a refused connection, as
+//! client-go does).
 
 use std::time::Duration;
 
@@ -55,6 +58,11 @@ impl RetryPolicy {
         Duration::try_from_secs_f64(base.as_secs_f64() * jitter)
             .unwrap_or(self.max_backoff)
             .min(self.max_backoff)
+    }
+
+    /// Whether an attempt whose connection broke should be retried, and after how long.
+    pub(crate) fn decide_broken(&self, attempt: u32, idempotent: bool) -> Option<Duration> {
+        (idempotent && attempt < self.max_retries).then(|| self.backoff(attempt))
     }
 
     /// Whether a failed attempt should be retried, and after how long.

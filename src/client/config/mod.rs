@@ -45,8 +45,8 @@ pub struct Config {
     /// Client-side rate limit (default QPS 5, burst 10, as client-go); `None` switches it
     /// off.
     pub rate_limit: Option<RateLimit>,
-    /// Retries on `429` (any request) and on `5xx` (idempotent requests only); requests
-    /// that got no answer are not retried.
+    /// Retries on `429` (any request), and on `5xx` or a broken connection (idempotent
+    /// requests only); a refused connection, a TLS failure or a timeout is not retried.
     pub retry: RetryPolicy,
     /// How often a token file is re-read (default 1 minute).
     pub token_refresh: Duration,
