@@ -9,9 +9,9 @@
 //! ([`Stored::watch_line`]), and every watch that sees the event as it happened sends that
 //! same buffer; only an event seen differently (an object entering or leaving a selector,
 //! or the initial state sent as `ADDED`) is framed again. Events that are already waiting
-//! go out in one batch. The HTTP server writes each line as one chunk of the response,
-//! a batch in as few writes as the socket takes; the fake lister-watcher decodes the
-//! lines with the client's own watch decoder. Dropping the receiver ends the watch task.
+//! go out in one batch. The HTTP server writes each batch as one chunk of the response,
+//! in one vectored write of the shared buffers; the fake lister-watcher decodes the lines
+//! with the client's own watch decoder. Dropping the receiver ends the watch task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,10 @@ use crate::selector::{FieldSelector, LabelSelector};
 
 /// Send a batch once it holds this many bytes, even if more events wait.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// Send a batch once it holds this many lines: hyper writes at most 64 buffers at once,
+/// and a chunk adds its size line and its end, so a batch stays one write.
+const BATCH_LINES: usize = 60;
 
 /// The lines of a watch that are sent together.
 pub(crate) type Lines = Vec<Bytes>;
@@ -115,7 +119,7 @@ impl Batch {
     }
 
     fn full(&self) -> bool {
-        self.bytes >= BATCH_BYTES
+        self.bytes >= BATCH_BYTES || self.lines.len() >= BATCH_LINES
     }
 
     fn take(&mut self) -> Lines {
