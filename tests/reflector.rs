@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use informer::cache::{Indexer, Indexers, ListerWatcher, Reflector, WatchStream};
-use informer::client::{ListParams, Result as ClientResult, WatchParams};
+use informer::client::{Error, ListParams, Result as ClientResult, WatchParams};
 use informer::meta::ObjectList;
 use informer::testing::{Failure, FakeListerWatcher, Verb};
 use parking_lot::Mutex;
@@ -138,6 +138,80 @@ fn a_clean_watch_end_rewatches_from_the_last_version_without_a_list() {
             );
         }
         assert_eq!(lw.lists.lock().len(), 1, "no relist");
+        stop.cancel();
+        task.await.unwrap();
+    });
+}
+
+/// Fails the next watch calls with the queued errors, then forwards.
+struct FailingWatches {
+    inner: FakeListerWatcher<Obj>,
+    failures: Mutex<Vec<Error>>,
+    watch_calls: Mutex<usize>,
+}
+
+impl ListerWatcher<Obj> for FailingWatches {
+    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, ClientResult<ObjectList<Obj>>> {
+        self.inner.list(params)
+    }
+
+    fn watch<'a>(
+        &'a self,
+        params: &'a WatchParams,
+    ) -> BoxFuture<'a, ClientResult<WatchStream<Obj>>> {
+        *self.watch_calls.lock() += 1;
+        match self.failures.lock().pop() {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.watch(params),
+        }
+    }
+}
+
+fn transport(source: std::io::Error) -> Error {
+    Error::Transport {
+        context: "GET http://127.0.0.1/api/v1/configmaps?watch=1".to_owned(),
+        source: Box::new(source),
+    }
+}
+
+#[test]
+fn a_refused_watch_is_retried_in_place_and_other_failures_relist() {
+    bounded(async {
+        let fake = FakeListerWatcher::<Obj>::new(&configmaps());
+        fake.create(&cm("default", "a", "a")).unwrap();
+        let refused = || transport(std::io::ErrorKind::ConnectionRefused.into());
+        let lw = Arc::new(FailingWatches {
+            inner: fake.clone(),
+            failures: Mutex::new(vec![refused(), refused()]),
+            watch_calls: Mutex::default(),
+        });
+        let store = Indexer::new(Indexers::new());
+        let reflector = Arc::new(Reflector::new(
+            lw.clone(),
+            Arc::new(store.clone()),
+            fast_reflector("configmaps"),
+        ));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (r, stop) = (reflector.clone(), stop.clone());
+            async move { r.run(stop).await }
+        });
+        // Two refused connections (a restarting server): the watch opens on the third
+        // try, from the list's version, without a relist or a reported error.
+        wait_until("watching", || *lw.watch_calls.lock() == 3).await;
+        fake.create(&cm("default", "b", "b")).unwrap();
+        wait_until("watched", || store.len() == 2).await;
+        let m = reflector.metrics();
+        assert_eq!((m.lists, m.relists, m.watch_errors), (1, 0, 0), "{m:?}");
+
+        // Any other failure to open a watch (here, as a TLS failure would) is an error
+        // of the attempt: reported, and followed by a relist.
+        lw.failures
+            .lock()
+            .push(transport(std::io::Error::other("certificate expired")));
+        fake.faults().drop_watches();
+        wait_until("relisted", || reflector.metrics().relists == 1).await;
+        assert_eq!(reflector.metrics().watch_errors, 1);
         stop.cancel();
         task.await.unwrap();
     });
