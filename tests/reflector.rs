@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use informer::cache::{Indexer, Indexers, ListerWatcher, Reflector, WatchStream};
+use informer::cache::{Indexer, Indexers, ListerWatcher, Reflector, ReflectorOptions, WatchStream};
 use informer::client::{Error, ListParams, Result as ClientResult, WatchParams};
 use informer::meta::ObjectList;
 use informer::testing::{Failure, FakeListerWatcher, Verb};
 use parking_lot::Mutex;
 use support::*;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Records the params of every call, then forwards it.
@@ -37,6 +38,21 @@ impl ListerWatcher<Obj> for Recording {
     }
 }
 
+/// A reflector from `lw` into `store`, running until the returned token is cancelled.
+fn run_reflector(
+    lw: Arc<dyn ListerWatcher<Obj>>,
+    store: &Indexer<Obj>,
+    options: ReflectorOptions,
+) -> (Arc<Reflector<Obj>>, CancellationToken, JoinHandle<()>) {
+    let reflector = Arc::new(Reflector::new(lw, Arc::new(store.clone()), options));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let (r, stop) = (reflector.clone(), stop.clone());
+        async move { r.run(stop).await }
+    });
+    (reflector, stop, task)
+}
+
 #[test]
 fn a_relist_after_a_watch_410_asks_for_the_last_seen_version() {
     bounded(async {
@@ -52,12 +68,7 @@ fn a_relist_after_a_watch_410_asks_for_the_last_seen_version() {
         let store = Indexer::new(Indexers::new());
         let mut options = fast_reflector("configmaps");
         options.min_watch_timeout = Duration::from_secs(60);
-        let reflector = Arc::new(Reflector::new(lw.clone(), Arc::new(store.clone()), options));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let (r, stop) = (reflector.clone(), stop.clone());
-            async move { r.run(stop).await }
-        });
+        let (reflector, stop, task) = run_reflector(lw.clone(), &store, options);
         wait_until("listed", || store.len() == 3).await;
         let listed_at = reflector.last_sync_resource_version();
         fake.create(&cm("default", "live", "b")).unwrap();
@@ -115,16 +126,8 @@ fn a_clean_watch_end_rewatches_from_the_last_version_without_a_list() {
             watches: Mutex::default(),
         });
         let store = Indexer::new(Indexers::new());
-        let reflector = Arc::new(Reflector::new(
-            lw.clone(),
-            Arc::new(store.clone()),
-            fast_reflector("configmaps"),
-        ));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let (r, stop) = (reflector.clone(), stop.clone());
-            async move { r.run(stop).await }
-        });
+        let (reflector, stop, task) =
+            run_reflector(lw.clone(), &store, fast_reflector("configmaps"));
         wait_until("listed", || store.len() == 1).await;
         for i in 0..3 {
             fake.create(&cm("default", &format!("n{i}"), "b")).unwrap();
@@ -186,16 +189,8 @@ fn a_refused_watch_is_retried_in_place_and_other_failures_relist() {
             watch_calls: Mutex::default(),
         });
         let store = Indexer::new(Indexers::new());
-        let reflector = Arc::new(Reflector::new(
-            lw.clone(),
-            Arc::new(store.clone()),
-            fast_reflector("configmaps"),
-        ));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let (r, stop) = (reflector.clone(), stop.clone());
-            async move { r.run(stop).await }
-        });
+        let (reflector, stop, task) =
+            run_reflector(lw.clone(), &store, fast_reflector("configmaps"));
         // Two refused connections (a restarting server): the watch opens on the third
         // try, from the list's version, without a relist or a reported error.
         wait_until("watching", || *lw.watch_calls.lock() == 3).await;

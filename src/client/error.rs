@@ -198,42 +198,38 @@ impl Error {
     /// Whether the connection was refused: nothing listens at the server's address, as
     /// while an API server restarts.
     pub fn is_connection_refused(&self) -> bool {
-        let Error::Transport { source, .. } = self else {
-            return false;
-        };
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
-        while let Some(e) = cause {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                    return true;
-                }
-            }
-            cause = e.source();
-        }
-        false
+        self.transport_cause(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        })
     }
 
     /// Whether the connection broke before the whole answer came: reset, or closed in
     /// the middle of the response (as when a server restarts). A request sent again may
     /// well succeed.
     pub fn is_connection_broken(&self) -> bool {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        self.transport_cause(|e| {
+            let io_broke = e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+                )
+            });
+            io_broke
+                || e.downcast_ref::<hyper::Error>()
+                    .is_some_and(hyper::Error::is_incomplete_message)
+        })
+    }
+
+    /// Whether this is a transport error with a cause, at any depth, that `is` accepts.
+    fn transport_cause(&self, is: impl Fn(&(dyn std::error::Error + 'static)) -> bool) -> bool {
         let Error::Transport { source, .. } = self else {
             return false;
         };
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
         while let Some(e) = cause {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                use std::io::ErrorKind::*;
-                if matches!(
-                    io.kind(),
-                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-                ) {
-                    return true;
-                }
-            }
-            if e.downcast_ref::<hyper::Error>()
-                .is_some_and(hyper::Error::is_incomplete_message)
-            {
+            if is(e) {
                 return true;
             }
             cause = e.source();
