@@ -110,10 +110,11 @@
 //!
 //! The machine is shared and noisy: at 20,000 pods, runs of the same code gave sync
 //! ratios from 0.71 to 1.0 and event ratios from 1.13 to 1.67; read ratios of medians.
-//! Between the last two tables the client's path in the events phase changed only in
-//! bookkeeping (the parallel decoder keeps its pieces for a cancellation fallback); two
-//! back-to-back runs at 20,000 pods of both versions gave event ratios of 1.58 (old)
-//! against 1.16 (new), then 1.28 (old) against 1.37 (new).
+//! Between the last two tables the client's path changed only in bookkeeping (the
+//! parallel decoder keeps its pieces for a cancellation fallback). Four alternating
+//! pairs of runs of both versions at 20,000 pods gave sync ratios of 0.71 to 0.91 (old)
+//! and 0.69 to 0.95 (new), event ratios of 1.17 to 1.60 (old) and 1.01 to 1.64 (new):
+//! no difference beyond the noise.
 //! The first side of the first iteration pays for faulting in fresh memory (our sync
 //! then takes about 16 s instead of 5). The steady-state gap is the spare capacity that
 //! decoding leaves in the vectors of a k8s-openapi object; kube-runtime's store caches a
