@@ -30,9 +30,9 @@
 //! With [`ReflectorOptions::watch_list`] the first sync is a streaming initial list
 //! (`sendInitialEvents=true`): the `ADDED` events up to the bookmark annotated
 //! `k8s.io/initial-events-end` are gathered and handed over as one `replace`, and the same
-//! stream goes on as the watch. A server that refuses it, that sends a change
-//! (`MODIFIED`, `DELETED`) before that bookmark, or that sends nothing for
-//! [`ReflectorOptions::initial_events_timeout`] before it, gets a plain list instead.
+//! stream goes on as the watch. A server that refuses it, or that sends nothing for
+//! [`ReflectorOptions::initial_events_timeout`] before that bookmark, gets a plain list
+//! instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -236,8 +236,8 @@ pub struct ReflectorOptions {
     pub watch_list: bool,
     /// During a streaming initial list, fall back to a plain list after this long
     /// without an event: a server that ignores `sendInitialEvents` never sends the end
-    /// bookmark. (Such a server is also recognised, and left at once, by a change event
-    /// arriving before the end; and the whole stream is bounded by the watch timeout.)
+    /// bookmark. (A busy one keeps sending events; the stream then ends with the watch
+    /// timeout, and the list follows.)
     pub initial_events_timeout: Duration,
 }
 
@@ -785,16 +785,9 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                 Ok(Some(event)) => event.map_err(ReflectorError::Watch)?,
             };
             match event {
-                WatchEvent::Modified(_) | WatchEvent::Deleted(_) => {
-                    // A server streaming an initial list sends only ADDED before the end
-                    // bookmark: a change means it ignored `sendInitialEvents` and is
-                    // watching from the current state.
-                    tracing::info!(reflector = %self.options.name,
-                        "a change arrived before the end of the streaming initial list; \
-                         the server does not support it");
-                    return Ok(None);
-                }
-                WatchEvent::Added(o) => {
+                // A server may send changes made since its snapshot before the end
+                // bookmark (client-go applies them to its temporary store too).
+                WatchEvent::Added(o) | WatchEvent::Modified(o) => {
                     Counters::bump(&self.counters.added);
                     let o = self.transformed(o);
                     match meta_namespace_key(&o) {
@@ -803,6 +796,11 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                         }
                         Err(e) => tracing::error!(reflector = %self.options.name, error = %e,
                             "skipping an object without a key"),
+                    }
+                }
+                WatchEvent::Deleted(o) => {
+                    if let Ok(key) = meta_namespace_key(&o) {
+                        objects.remove(&key);
                     }
                 }
                 WatchEvent::Bookmark(b) => {
