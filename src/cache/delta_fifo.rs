@@ -299,6 +299,22 @@ impl<K> State<K> {
         self.replacing = Some(listed);
     }
 
+    /// Queues a deletion of `key` whose final state is unknown: `obj` is the last state
+    /// seen (client-go's `DeletedFinalStateUnknown`).
+    fn queue_tombstone(&mut self, key: &str, obj: Arc<K>) {
+        let tombstone = DeletedFinalStateUnknown {
+            key: key.to_owned(),
+            obj,
+        };
+        self.queue_counted(
+            key,
+            Delta {
+                kind: DeltaType::Deleted,
+                object: DeltaObject::Tombstone(tombstone),
+            },
+        );
+    }
+
     fn replace_finish_locked(&mut self, known: Option<&Arc<dyn KnownObjects<K>>>) {
         let listed = self.replacing.take().unwrap_or_default();
         // Queued keys absent from the list: tombstone with the newest queued object.
@@ -312,17 +328,7 @@ impl<K> State<K> {
             })
             .collect();
         for (key, obj) in missing_queued {
-            let tombstone = DeletedFinalStateUnknown {
-                key: key.to_string(),
-                obj,
-            };
-            self.queue_counted(
-                &key,
-                Delta {
-                    kind: DeltaType::Deleted,
-                    object: DeltaObject::Tombstone(tombstone),
-                },
-            );
+            self.queue_tombstone(&key, obj);
         }
         // Known keys absent from the list and not queued: tombstone with the known object.
         if let Some(known) = known {
@@ -337,17 +343,7 @@ impl<K> State<K> {
                     );
                     continue;
                 };
-                let tombstone = DeletedFinalStateUnknown {
-                    key: key.clone(),
-                    obj,
-                };
-                self.queue_counted(
-                    &key,
-                    Delta {
-                        kind: DeltaType::Deleted,
-                        object: DeltaObject::Tombstone(tombstone),
-                    },
-                );
+                self.queue_tombstone(&key, obj);
             }
         }
         self.initial_replace_open = false;
