@@ -26,6 +26,7 @@ pub mod meta;
 pub mod selector;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod workqueue;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(all(doctest, feature = "testing"))]

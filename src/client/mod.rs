@@ -53,6 +53,7 @@ pub use params::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
     ResourceVersionMatch, WatchParams,
 };
+pub(crate) use rate_limit::quota as rate_limit_quota;
 pub use rate_limit::{RateLimit, RateLimiter};
 pub use rest::{Body, RestClient};
 pub(crate) use retry::random_unit;

@@ -2,13 +2,16 @@
 //! (QPS 5, burst 10 by default).
 //!
 //! Every request (each retry included) takes one token before it is sent. Tokens refill
-//! at `qps` per second up to `burst`. A request that finds the bucket empty reserves the
-//! next token and sleeps until it is due, so waiting requests are served in the order they
-//! arrived and the long-run rate never exceeds `qps`.
+//! at `qps` per second up to `burst`. The bucket is `governor`'s (the GCRA form of a token
+//! bucket), the same crate the work queue's overall limiter uses; a request that finds it
+//! empty sleeps on the tokio timer until the bucket says a token is due, then asks again,
+//! so the long-run rate never exceeds `qps`.
 
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::time::Duration;
 
-use parking_lot::Mutex;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
 
 /// Rate limit settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,43 +31,64 @@ impl Default for RateLimit {
     }
 }
 
+impl RateLimit {
+    /// The `governor` quota of these settings (`qps` ≤ 0 or not a number is treated as
+    /// 0.001, `burst` 0 as 1).
+    pub(crate) fn quota(&self) -> Quota {
+        quota(f64::from(self.qps), self.burst)
+    }
+}
+
+/// A `governor` quota of `qps` tokens a second and bursts of `burst` (both clamped to
+/// something the bucket can express: at least 0.001/s, at most one a nanosecond, burst ≥ 1).
+pub(crate) fn quota(qps: f64, burst: u32) -> Quota {
+    let qps = if qps.is_nan() {
+        0.001
+    } else {
+        qps.clamp(0.001, 1e9)
+    };
+    let period = Duration::from_secs_f64(1.0 / qps).max(Duration::from_nanos(1));
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    // `with_period` refuses only a zero period, excluded above.
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
 /// A token bucket shared by every request of one client.
-#[derive(Debug)]
 pub struct RateLimiter {
-    qps: f64,
-    burst: f64,
-    state: Mutex<(f64, Instant)>,
+    bucket: DefaultDirectRateLimiter,
+    limit: RateLimit,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RateLimiter {
     /// A full bucket with these settings (`qps` ≤ 0 is treated as 0.001, `burst` 0 as 1).
     pub fn new(limit: RateLimit) -> Self {
-        let burst = f64::from(limit.burst.max(1));
         RateLimiter {
-            qps: f64::from(limit.qps).max(0.001),
-            burst,
-            state: Mutex::new((burst, Instant::now())),
+            bucket: governor::RateLimiter::direct(limit.quota()),
+            limit,
         }
     }
 
-    /// Takes a token now, or says how long to wait for the reserved one.
-    pub fn reserve(&self) -> Duration {
-        let mut state = self.state.lock();
-        let now = Instant::now();
-        let elapsed = now.saturating_duration_since(state.1).as_secs_f64();
-        let tokens = (state.0 + elapsed * self.qps).min(self.burst) - 1.0;
-        *state = (tokens, now);
-        if tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-tokens / self.qps)
-        }
+    /// Takes a token if one is there; otherwise says how long until the next one is due
+    /// (nothing is taken then).
+    pub fn try_acquire(&self) -> Result<(), Duration> {
+        self.bucket
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Waits for a token.
     pub async fn acquire(&self) {
-        let wait = self.reserve();
-        if !wait.is_zero() {
+        while let Err(wait) = self.try_acquire() {
             tokio::time::sleep(wait).await;
         }
     }
@@ -81,17 +105,23 @@ mod tests {
             burst: 3,
         });
         for _ in 0..3 {
-            assert_eq!(l.reserve(), Duration::ZERO);
+            assert_eq!(l.try_acquire(), Ok(()));
         }
-        let w = l.reserve();
+        let w = l.try_acquire().unwrap_err();
         assert!(
-            w > Duration::from_millis(90) && w <= Duration::from_millis(100),
+            w > Duration::from_millis(80) && w <= Duration::from_millis(100),
             "{w:?}"
         );
-        let w = l.reserve();
-        assert!(
-            w > Duration::from_millis(190) && w <= Duration::from_millis(200),
-            "{w:?}"
-        );
+        // Nothing was taken by the refused call: the next token is still ~100 ms away.
+        let w = l.try_acquire().unwrap_err();
+        assert!(w <= Duration::from_millis(100), "{w:?}");
+    }
+
+    #[test]
+    fn odd_settings_are_clamped() {
+        for (qps, burst) in [(0.0, 0), (-3.0, 1), (f32::NAN, 2), (f32::INFINITY, 5)] {
+            let l = RateLimiter::new(RateLimit { qps, burst });
+            assert_eq!(l.try_acquire(), Ok(()), "qps {qps} burst {burst}");
+        }
     }
 }
