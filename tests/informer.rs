@@ -964,6 +964,35 @@ fn dropping_run_or_an_informer_that_never_ran_stops_it() {
     });
 }
 
+/// Handlers run on their own threads with the registering runtime entered: a handler
+/// may `tokio::spawn` (this panicked with "there is no reactor running" before).
+#[test]
+fn a_handler_may_spawn_onto_the_runtime() {
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        create(&server, "default", "a", "x");
+        let inf = informer(&server, QueueMode::DeltaFifo);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        inf.add_event_handler(
+            ResourceEventHandlerFuncs::new().add_func(move |cm: Arc<Obj>, _| {
+                let tx = tx.clone();
+                let name = cm.name().unwrap_or_default().to_owned();
+                tokio::spawn(async move {
+                    tokio::task::yield_now().await;
+                    let _ = tx.send(name);
+                });
+            }),
+        )
+        .unwrap();
+        let run = Running::start(inf.clone());
+        run.synced().await;
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert_eq!(got.expect("the spawned task ran").as_deref(), Some("a"));
+        run.stop().await;
+        server.shutdown().await;
+    });
+}
+
 /// Every scenario runs with both queues.
 macro_rules! with_both_queues {
     ($($name:ident),* $(,)?) => {

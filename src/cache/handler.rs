@@ -54,6 +54,13 @@ impl<K> Clone for DeletedObject<K> {
 /// blocking handler delays nobody else. A handler sees each key's events in order. A
 /// panic in a handler is caught and logged, and the handler keeps receiving events. All
 /// methods default to doing nothing.
+///
+/// What a handler may do: anything synchronous, blocking included (it only delays its own
+/// later events). It is not an async context, so it cannot `.await`; but when the handler
+/// was registered from inside a tokio runtime, that runtime is entered on the handler's
+/// thread, so `tokio::spawn` and `tokio::runtime::Handle::current()` work there. Handlers
+/// registered outside any runtime have none entered. A controller's handlers usually only
+/// add keys to a [`WorkQueue`](crate::workqueue::WorkQueue).
 pub trait ResourceEventHandler<K>: Send + Sync + 'static {
     /// An object was added to the cache. `is_in_initial_list` is true for objects of the
     /// initial list (or, for a handler added after start, of the cache's contents then).

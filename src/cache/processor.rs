@@ -6,7 +6,8 @@
 //! once. Every listener has its own thread that takes notifications from its buffer in
 //! order and calls its [`ResourceEventHandler`], so a slow or blocking handler delays
 //! neither the informer nor any other handler, and never blocks an async runtime. An
-//! idle buffer holds no slots.
+//! idle buffer holds no slots. The thread has the tokio runtime that registered the
+//! handler entered, so a handler may `tokio::spawn` work onto it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -180,9 +181,15 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
             syncing: AtomicBool::new(false),
         });
         let runner = listener.clone();
+        // The handler runs with the registering runtime entered, so that it may
+        // `tokio::spawn` (or use `Handle::current`) as code on the runtime would.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         std::thread::Builder::new()
             .name(format!("informer-handler-{id}"))
-            .spawn(move || run_listener(runner, handler, rx))?;
+            .spawn(move || {
+                let _entered = runtime.as_ref().map(|r| r.enter());
+                run_listener(runner, handler, rx)
+            })?;
         for obj in initial {
             listener.send(Notification::Add(obj, true));
         }
