@@ -16,6 +16,10 @@
 //! - [`cache`]: the informer framework: keys, the Indexer, the DeltaFifo and the
 //!   in-order queue, the `ListerWatcher`, the Reflector, shared informers and their
 //!   factory, handlers, listers.
+//! - [`workqueue`]: client-go's work queue: deduplicating, delaying, rate-limited, with
+//!   rate limiters and metrics.
+//! - [`runtime`]: the reconcile runtime, a `Controller` running informers, a work queue
+//!   and workers that call an async reconcile function.
 //! - `testing` (feature `testing`): an embedded API server and a fake lister-watcher for
 //!   tests.
 #![deny(missing_docs)]
@@ -23,6 +27,7 @@
 pub mod cache;
 pub mod client;
 pub mod meta;
+pub mod runtime;
 pub mod selector;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -52,6 +52,7 @@ pub use lister::{Lister, NamespaceLister};
 pub use listwatch::{
     ListPager, ListWatch, ListerWatcher, PagedList, WatchStream, DEFAULT_PAGE_SIZE,
 };
+pub(crate) use processor::panic_message;
 pub use processor::EventHandlerRegistration;
 pub use store::{
     namespace_index, IndexFunc, IndexFuncError, Indexer, Indexers, KeyFunc, StoreError,

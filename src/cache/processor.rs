@@ -294,11 +294,7 @@ fn run_listener<K: Send + Sync + 'static>(
             Notification::Delete(deleted) => handler.on_delete(deleted),
         }));
         if let Err(panic) = result {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            let message = panic_message(&*panic);
             tracing::error!(handler = listener.id, %message, "event handler panicked; it keeps receiving events");
         }
         if initial {
@@ -308,4 +304,13 @@ fn run_listener<K: Send + Sync + 'static>(
     drop(handler);
     listener.stopped.store(true, Ordering::Release);
     listener.stopped_notify.notify_waiters();
+}
+
+/// The text of a caught panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
