@@ -107,6 +107,11 @@ impl SharedInformerFactory {
         }
     }
 
+    /// The client the factory's informers list and watch through.
+    pub fn client(&self) -> &RestClient {
+        &self.client
+    }
+
     /// Watch only this namespace (cluster-scoped resources are unaffected).
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
