@@ -209,6 +209,11 @@ pub async fn run_script(server: &ApiServer) -> Result<(), BoxError> {
     result
 }
 
+/// Seeds `server` with the script's objects (for tests that include this example).
+pub fn script_seed(server: &ApiServer) -> Result<(), BoxError> {
+    script::seed(server)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let server = ApiServer::start().await?;
