@@ -11,6 +11,7 @@
 //! [`add_after`]: WorkQueue::add_after
 //! [`add_rate_limited`]: WorkQueue::add_rate_limited
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -96,7 +97,7 @@ impl<T: QueueItem> Debug for WorkQueue<T> {
         f.debug_struct("WorkQueue")
             .field("name", &self.inner.name)
             .field("queued", &s.queue.len())
-            .field("processing", &s.processing.len())
+            .field("processing", &s.held)
             .field("waiting", &s.waiting.len())
             .field("shutting_down", &s.shutting_down)
             .finish_non_exhaustive()
@@ -117,11 +118,10 @@ struct Inner<T> {
 
 struct State<T> {
     queue: VecDeque<T>,
-    /// Items that need processing (queued, or re-added while held), with the time they
-    /// were added.
-    dirty: FastMap<T, Instant>,
-    /// Items held by a worker: when it took them, and which hand-out that was.
-    processing: FastMap<T, (Instant, u64)>,
+    /// Every item queued or held, and what the queue knows of it.
+    items: FastMap<T, Slot>,
+    /// Items held by a worker.
+    held: usize,
     next_hold: u64,
     waiting: Waiting<T>,
     shutting_down: bool,
@@ -130,6 +130,14 @@ struct State<T> {
     dropped: u64,
     queue_latency: DurationStats,
     work_duration: DurationStats,
+}
+
+/// What the queue knows of an item that is queued or held.
+struct Slot {
+    /// When it was added, while it needs processing (queued, or added again while held).
+    dirty_since: Option<Instant>,
+    /// When a worker took it, and which hand-out that was, while it is held.
+    held: Option<(Instant, u64)>,
 }
 
 /// Builds a [`WorkQueue`] with a chosen rate limiter and retry limit.
@@ -172,8 +180,8 @@ impl<T: QueueItem> WorkQueueBuilder<T> {
                 name: self.name,
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
-                    dirty: FastMap::default(),
-                    processing: FastMap::default(),
+                    items: FastMap::default(),
+                    held: 0,
                     next_hold: 0,
                     waiting: Waiting::new(),
                     shutting_down: false,
@@ -308,7 +316,7 @@ impl<T: QueueItem> WorkQueue<T> {
     pub fn is_idle(&self) -> bool {
         let mut s = self.inner.state.lock();
         s.promote(Instant::now(), &*self.inner.limiter);
-        s.queue.is_empty() && s.processing.is_empty() && s.waiting.len() == 0
+        s.queue.is_empty() && s.held == 0 && s.waiting.len() == 0
     }
 
     /// The next item, once there is one: a guard that marks it done when dropped.
@@ -317,38 +325,17 @@ impl<T: QueueItem> WorkQueue<T> {
     /// Cancel-safe: dropping the future (a `select!`, a timeout) loses no item.
     pub async fn get(&self) -> Option<WorkItem<T>> {
         loop {
+            // Fast path: an item is there, no need to register for a wake-up.
+            if let Some(taken) = self.try_take() {
+                return taken;
+            }
+            // Register before looking again, so that an add in between is not missed.
             let notified = self.inner.getters.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let next_due = {
-                let mut s = self.inner.state.lock();
-                let now = Instant::now();
-                let next_due = s.promote(now, &*self.inner.limiter);
-                if let Some(item) = s.queue.pop_front() {
-                    if let Some(added) = s.dirty.remove(&item) {
-                        s.queue_latency
-                            .observe(now.saturating_duration_since(added));
-                    }
-                    let hold = s.next_hold;
-                    s.next_hold += 1;
-                    s.processing.insert(item.clone(), (now, hold));
-                    let more = !s.queue.is_empty();
-                    s.shrink();
-                    drop(s);
-                    if more {
-                        // Pass the wake-up on: promotion may have queued several items.
-                        self.inner.getters.notify_one();
-                    }
-                    return Some(WorkItem {
-                        queue: self.clone(),
-                        item: Some(item),
-                        hold,
-                    });
-                }
-                if s.shutting_down {
-                    return None;
-                }
-                next_due
+            let next_due = match self.try_take_or_next_due() {
+                Ok(taken) => return taken,
+                Err(next_due) => next_due,
             };
             match next_due {
                 Some(at) => {
@@ -362,6 +349,48 @@ impl<T: QueueItem> WorkQueue<T> {
         }
     }
 
+    /// `Some(Some(item))`: an item; `Some(None)`: shut down and empty; `None`: nothing yet.
+    fn try_take(&self) -> Option<Option<WorkItem<T>>> {
+        self.try_take_or_next_due().ok()
+    }
+
+    /// An item or the end of the queue, or else when a waiting item is next due.
+    fn try_take_or_next_due(&self) -> Result<Option<WorkItem<T>>, Option<Instant>> {
+        let mut s = self.inner.state.lock();
+        let now = Instant::now();
+        let (next_due, promoted) = s.promote(now, &*self.inner.limiter);
+        let Some(item) = s.queue.pop_front() else {
+            return if s.shutting_down {
+                Ok(None)
+            } else {
+                Err(next_due)
+            };
+        };
+        let hold = s.next_hold;
+        s.next_hold += 1;
+        s.held += 1;
+        let added = s.items.get_mut(&item).and_then(|slot| {
+            slot.held = Some((now, hold));
+            slot.dirty_since.take()
+        });
+        if let Some(added) = added {
+            s.queue_latency
+                .observe(now.saturating_duration_since(added));
+        }
+        let more = promoted && !s.queue.is_empty();
+        s.shrink();
+        drop(s);
+        if more {
+            // Pass the wake-up on: promotion queued items that no add announced.
+            self.inner.getters.notify_one();
+        }
+        Ok(Some(WorkItem {
+            queue: self.clone(),
+            item: Some(item),
+            hold,
+        }))
+    }
+
     /// Marks `item` done (client-go's `Done`); if it was added while held, it is queued
     /// again. [`WorkItem`] calls this when dropped; calling it yourself is only needed
     /// for an item taken out of its guard with [`WorkItem::into_inner`].
@@ -371,19 +400,24 @@ impl<T: QueueItem> WorkQueue<T> {
 
     fn finish(&self, item: &T, hold: Option<u64>) {
         let mut s = self.inner.state.lock();
-        match s.processing.get(item) {
-            Some((_, h)) if hold.is_none_or(|hold| hold == *h) => {}
+        let Some(slot) = s.items.get_mut(item) else {
+            return; // done already
+        };
+        let started = match slot.held {
+            Some((started, h)) if hold.is_none_or(|hold| hold == h) => started,
             // Done already, or held by another hand-out since.
             _ => return,
-        }
-        if let Some((started, _)) = s.processing.remove(item) {
-            s.work_duration.observe(started.elapsed());
-        }
-        let requeued = s.dirty.contains_key(item);
+        };
+        slot.held = None;
+        let requeued = slot.dirty_since.is_some();
+        s.held -= 1;
+        s.work_duration.observe(started.elapsed());
         if requeued {
             s.queue.push_back(item.clone());
+        } else {
+            s.items.remove(item);
         }
-        let idle = s.processing.is_empty();
+        let idle = s.held == 0 && s.shutting_down;
         s.shrink();
         drop(s);
         if requeued {
@@ -413,7 +447,7 @@ impl<T: QueueItem> WorkQueue<T> {
             let idle = self.inner.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if self.inner.state.lock().processing.is_empty() {
+            if self.inner.state.lock().held == 0 {
                 return;
             }
             idle.await;
@@ -431,9 +465,10 @@ impl<T: QueueItem> WorkQueue<T> {
         let now = Instant::now();
         s.promote(now, &*self.inner.limiter);
         let held = s
-            .processing
+            .items
             .values()
-            .map(|(started, _)| now.saturating_duration_since(*started));
+            .filter_map(|slot| slot.held)
+            .map(|(started, _)| now.saturating_duration_since(started));
         let (unfinished, longest) = held.fold((Duration::ZERO, Duration::ZERO), |(sum, max), d| {
             (sum.saturating_add(d), max.max(d))
         });
@@ -441,7 +476,7 @@ impl<T: QueueItem> WorkQueue<T> {
             name: self.inner.name.clone(),
             depth: s.queue.len(),
             waiting: s.waiting.len(),
-            processing: s.processing.len(),
+            processing: s.held,
             adds: s.adds,
             retries: s.retries,
             dropped: s.dropped,
@@ -455,7 +490,7 @@ impl<T: QueueItem> WorkQueue<T> {
     #[cfg(test)]
     fn capacity(&self) -> usize {
         let s = self.inner.state.lock();
-        s.queue.capacity() + s.dirty.capacity() + s.processing.capacity() + s.waiting.capacity()
+        s.queue.capacity() + s.items.capacity() + s.waiting.capacity()
     }
 }
 
@@ -463,27 +498,40 @@ impl<T: QueueItem> State<T> {
     /// Marks `item` dirty and queues it unless it is queued or held; returns whether it
     /// was queued.
     fn add(&mut self, item: T, now: Instant) -> bool {
-        if self.dirty.contains_key(&item) {
-            return false;
+        match self.items.entry(item) {
+            Entry::Occupied(mut e) => {
+                // A slot is there only while the item is queued (dirty) or held.
+                let slot = e.get_mut();
+                if slot.dirty_since.is_some() {
+                    return false;
+                }
+                self.adds += 1;
+                slot.dirty_since = Some(now);
+                false // held: queued again when done
+            }
+            Entry::Vacant(e) => {
+                self.adds += 1;
+                self.queue.push_back(e.key().clone());
+                e.insert(Slot {
+                    dirty_since: Some(now),
+                    held: None,
+                });
+                true
+            }
         }
-        self.adds += 1;
-        let held = self.processing.contains_key(&item);
-        if !held {
-            self.queue.push_back(item.clone());
-        }
-        self.dirty.insert(item, now);
-        !held
     }
 
     /// Moves due waiting items into the queue: plain delayed ones at once, rate-limited
-    /// ones once the limiter admits them. Returns when to look again.
-    fn promote(&mut self, now: Instant, limiter: &dyn RateLimiter<T>) -> Option<Instant> {
-        if self.shutting_down {
-            return None;
+    /// ones once the limiter admits them. Returns when to look again, and whether any
+    /// item was queued.
+    fn promote(&mut self, now: Instant, limiter: &dyn RateLimiter<T>) -> (Option<Instant>, bool) {
+        if self.shutting_down || self.waiting.len() == 0 {
+            return (None, false);
         }
+        let mut promoted = false;
         while let Some((item, since)) = self.waiting.pop_due(now) {
             if since.is_none() {
-                self.add(item, now);
+                promoted |= self.add(item, now);
             }
         }
         let mut retry_at = None;
@@ -494,24 +542,22 @@ impl<T: QueueItem> State<T> {
                 break;
             }
             if let Some(item) = self.waiting.admit_first() {
-                self.add(item, now);
+                promoted |= self.add(item, now);
             }
         }
-        match (self.waiting.next_due(), retry_at) {
+        let next = match (self.waiting.next_due(), retry_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        };
+        (next, promoted)
     }
 
     fn shrink(&mut self) {
         if self.queue.is_empty() && self.queue.capacity() > SHRINK_ABOVE {
             self.queue.shrink_to_fit();
         }
-        if self.dirty.is_empty() && self.dirty.capacity() > SHRINK_ABOVE {
-            self.dirty.shrink_to_fit();
-        }
-        if self.processing.is_empty() && self.processing.capacity() > SHRINK_ABOVE {
-            self.processing.shrink_to_fit();
+        if self.items.is_empty() && self.items.capacity() > SHRINK_ABOVE {
+            self.items.shrink_to_fit();
         }
     }
 }
