@@ -4,6 +4,10 @@
 //! child, injected 500s on writes, a deleted primary, a deletion missed during a watch
 //! outage), and their lines of controller logic compared.
 
+// Both examples include the shared script module; each gets its own copy here, which is
+// what running them as separate examples does too.
+#![allow(clippy::duplicate_mod)]
+
 #[allow(dead_code)]
 #[path = "../examples/controller.rs"]
 mod ours;
