@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::listwatch::ListWatch;
 use super::reflector::ReflectorOptions;
-use super::shared_informer::{InformerOptions, SharedIndexInformer};
+use super::shared_informer::{InformerError, InformerOptions, SharedIndexInformer};
 use crate::client::{Api, ListParams, RestClient, WatchParams};
 use crate::meta::{ApiResource, DynamicObject, MetaAccessor, Object, Resource};
 
@@ -271,8 +271,12 @@ impl SharedInformerFactory {
             run: Box::new(move |stop| {
                 let informer = runner.clone();
                 async move {
-                    if let Err(e) = informer.run(stop).await {
-                        tracing::error!(informer = informer.name(), error = %e, "informer did not run");
+                    match informer.run(stop).await {
+                        // Something else (a controller) runs it already: nothing lost.
+                        Ok(()) | Err(InformerError::AlreadyStarted(..)) => {}
+                        Err(e) => {
+                            tracing::error!(informer = informer.name(), error = %e, "informer did not run")
+                        }
                     }
                 }
                 .boxed()
