@@ -20,12 +20,15 @@
 //!   rate limiters and metrics.
 //! - [`runtime`]: the reconcile runtime, a `Controller` running informers, a work queue
 //!   and workers that call an async reconcile function.
+//! - [`leaderelection`]: Lease-based leader election, so that one replica of a
+//!   controller works at a time.
 //! - `testing` (feature `testing`): an embedded API server and a fake lister-watcher for
 //!   tests.
 #![deny(missing_docs)]
 
 pub mod cache;
 pub mod client;
+pub mod leaderelection;
 pub mod meta;
 pub mod runtime;
 pub mod selector;

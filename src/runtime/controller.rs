@@ -16,6 +16,7 @@ use crate::cache::{
     panic_message, DeletedObject, EventHandlerRegistration, InformerError, ResourceEventHandler,
     SharedIndexInformer,
 };
+use crate::leaderelection::{LeaderCallbacks, LeaderElector};
 use crate::meta::{ApiResource, Object, Resource};
 use crate::workqueue::{default_controller_rate_limiter, QueueMetrics, RateLimiter, WorkQueue};
 
@@ -397,6 +398,24 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
         E: std::fmt::Display + Send + 'static,
         P: Fn(&ObjectKey, &E, u32) -> Retry + Send + Sync + 'static,
     {
+        self.run_for(reconcile, error_policy, shutdown, self.shutdown_timeout)
+            .await
+    }
+
+    /// [`run`](Self::run) with a grace period of `grace` for running reconciles.
+    async fn run_for<R, Fut, E, P>(
+        &self,
+        reconcile: R,
+        error_policy: P,
+        shutdown: CancellationToken,
+        grace: Duration,
+    ) -> Result<(), ControllerError>
+    where
+        R: Fn(ObjectKey, Option<Arc<K>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Action, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+        P: Fn(&ObjectKey, &E, u32) -> Retry + Send + Sync + 'static,
+    {
         let mut builder = WorkQueue::builder(self.name.clone()).rate_limiter(self.limiter.clone());
         if let Some(max) = self.max_retries {
             builder = builder.max_retries(max);
@@ -432,7 +451,14 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
         }
 
         let result = self
-            .run_workers(&queue, &connections, reconcile, error_policy, &shutdown)
+            .run_workers(
+                &queue,
+                &connections,
+                reconcile,
+                error_policy,
+                &shutdown,
+                grace,
+            )
             .await;
 
         for c in connections {
@@ -444,6 +470,68 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
         result
     }
 
+    /// Runs the controller only while `elector` leads: campaigns until `shutdown`, and
+    /// each time this candidate starts leading, runs as [`run`](Self::run) until the
+    /// leadership token is cancelled (lost, or shut down).
+    ///
+    /// On a loss, running reconciles get at most `lease_duration - renew_deadline` (or the
+    /// shutdown timeout, if shorter) before they are aborted, so that none is still
+    /// running when another replica may take over. With `warm_standby`, the informers
+    /// nobody runs yet start at once and keep their caches while standing by, so a new
+    /// leader starts its workers without a relist; without it they start with the first
+    /// term. Either way they run until `shutdown` (an informer runs once).
+    pub async fn run_while_leading<R, Fut, E, P>(
+        &self,
+        elector: &LeaderElector,
+        warm_standby: bool,
+        reconcile: R,
+        error_policy: P,
+        shutdown: CancellationToken,
+    ) -> Result<(), ControllerError>
+    where
+        R: Fn(ObjectKey, Option<Arc<K>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Action, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+        P: Fn(&ObjectKey, &E, u32) -> Retry + Send + Sync + 'static,
+    {
+        let (reconcile, error_policy) = (Arc::new(reconcile), Arc::new(error_policy));
+        let (terms_tx, mut terms) = tokio::sync::mpsc::unbounded_channel();
+        let callbacks = LeaderCallbacks::new().on_started_leading(move |term| {
+            let _ = terms_tx.send(term);
+        });
+        let config = elector.config();
+        let grace = self
+            .shutdown_timeout
+            .min(config.lease_duration.saturating_sub(config.renew_deadline));
+        let mut informers = JoinSet::new();
+        let start_informers = |informers: &mut JoinSet<()>| {
+            for source in &self.sources {
+                informers.spawn(source.run(shutdown.child_token()));
+            }
+        };
+        if warm_standby {
+            start_informers(&mut informers);
+        }
+        let lead = async {
+            let mut first_error = None;
+            while let Some(term) = terms.recv().await {
+                if informers.is_empty() {
+                    start_informers(&mut informers);
+                }
+                let (r, p) = (reconcile.clone(), error_policy.clone());
+                let run = self.run_for(move |k, o| r(k, o), move |k, e, n| p(k, e, n), term, grace);
+                if let Err(e) = run.await {
+                    tracing::warn!(controller = %self.name, error = %e, "a term ended with an error");
+                    first_error.get_or_insert(e);
+                }
+            }
+            first_error
+        };
+        let ((), first_error) = tokio::join!(elector.run(callbacks, shutdown.clone()), lead);
+        while informers.join_next().await.is_some() {}
+        first_error.map_or(Ok(()), Err)
+    }
+
     async fn run_workers<R, Fut, E, P>(
         &self,
         queue: &WorkQueue<ObjectKey>,
@@ -451,6 +539,7 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
         reconcile: R,
         error_policy: P,
         shutdown: &CancellationToken,
+        grace: Duration,
     ) -> Result<(), ControllerError>
     where
         R: Fn(ObjectKey, Option<Arc<K>>) -> Fut + Send + Sync + 'static,
@@ -513,10 +602,7 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
                 }
             }
         };
-        if tokio::time::timeout(self.shutdown_timeout, drained)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, drained).await.is_err() {
             let running = self.shared.active.load(Ordering::Relaxed);
             workers.abort_all();
             while workers.join_next().await.is_some() {}
@@ -524,7 +610,7 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
             return Err(ControllerError::ShutdownTimeout {
                 controller: self.name.clone(),
                 running,
-                timeout: self.shutdown_timeout,
+                timeout: grace,
             });
         }
         Ok(())
