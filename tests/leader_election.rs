@@ -104,9 +104,12 @@ impl Lock for FaultyLock {
     }
 }
 
-/// Every leadership interval: identity, start, end (`None` while leading).
+/// One leadership interval: identity, start, end (`None` while leading).
+type Interval = (String, Instant, Option<Instant>);
+
+/// Every leadership interval of a run.
 #[derive(Clone, Default)]
-struct Timeline(Arc<Mutex<Vec<(String, Instant, Option<Instant>)>>>);
+struct Timeline(Arc<Mutex<Vec<Interval>>>);
 
 impl Timeline {
     fn start(&self, id: &str) {
@@ -469,4 +472,80 @@ fn config_rules_follow_client_go() {
     let mut c = ok;
     c.retry_period = Duration::ZERO;
     assert_eq!(c.validate(), Err(ConfigError::Zero("retry_period")));
+}
+
+/// `Controller::run_while_leading`: only the leader's workers reconcile; when it dies,
+/// the standby (informers warm) takes over and reconciles the cache.
+#[test]
+fn only_the_leading_replica_reconciles_and_a_standby_takes_over() {
+    use informer::runtime::{Action, Controller, ObjectKey, Retry};
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        create(&server, "default", "a", "x");
+        let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+        let replica = |id: &str| {
+            let elector = Arc::new(
+                LeaderElector::new(
+                    LeaseLock::new(client(&server), "default", "rc"),
+                    config(id, false),
+                )
+                .unwrap(),
+            );
+            let informer = {
+                let api: informer::client::Api<Obj> =
+                    informer::client::Api::all_with(client(&server), &configmaps());
+                informer::cache::SharedIndexInformer::new(
+                    informer::cache::ListWatch::new(api),
+                    fast_options(id),
+                )
+            };
+            let controller = Controller::for_resource(informer, &configmaps());
+            let stop = CancellationToken::new();
+            let task = tokio::spawn({
+                let (elector, stop, seen, id) =
+                    (elector.clone(), stop.clone(), seen.clone(), id.to_owned());
+                async move {
+                    let check = elector.clone();
+                    let reconcile = move |key: ObjectKey, _obj| {
+                        seen.lock().push((format!("{id} {key}"), check.is_leader()));
+                        async { Ok::<_, String>(Action::Done) }
+                    };
+                    controller
+                        .run_while_leading(
+                            &elector,
+                            true,
+                            reconcile,
+                            |_, _, _| Retry::Backoff,
+                            stop,
+                        )
+                        .await
+                        .unwrap();
+                }
+            });
+            (elector, stop, task)
+        };
+        let (e1, s1, t1) = replica("r1");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (e2, s2, t2) = replica("r2");
+        wait_until("r1 reconciled", || {
+            seen.lock().iter().any(|(s, _)| s == "r1 default/a")
+        })
+        .await;
+        assert!(e1.is_leader() && !e2.is_leader());
+        t1.abort(); // dies without releasing
+        drop(s1);
+        wait_until("r2 took over and reconciled", || {
+            seen.lock().iter().any(|(s, _)| s == "r2 default/a")
+        })
+        .await;
+        assert!(e2.is_leader());
+        assert!(
+            seen.lock().iter().all(|(_, leading)| *leading),
+            "{:?}",
+            seen.lock()
+        );
+        s2.cancel();
+        t2.await.unwrap();
+        server.shutdown().await;
+    });
 }
