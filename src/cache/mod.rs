@@ -31,7 +31,7 @@ pub use in_order_fifo::{InOrderFifo, QueuedDelta};
 pub use metrics::{InformerMetrics, ReflectorMetrics};
 pub use reflector::{
     default_watch_error_handler, PagedReplace, Reflector, ReflectorError, ReflectorOptions,
-    ReflectorStore, ShouldResync, Transform, WatchErrorHandler,
+    ReflectorStore, ShouldResync, Transform, WatchErrorHandler, DEFAULT_WATCH_IDLE_TIMEOUT,
 };
 pub use shared_informer::{
     InformerError, InformerOptions, QueueMode, SharedIndexInformer, MINIMUM_RESYNC_PERIOD,

@@ -402,7 +402,8 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
     }
 
     /// Called with every list or watch error after which the informer backs off and
-    /// relists (the default logs it). Only before [`run`](Self::run).
+    /// relists, or backs off and re-watches (a broken or stalled watch); the default
+    /// logs it. Only before [`run`](Self::run).
     pub fn set_watch_error_handler(
         &self,
         handler: impl Fn(&ReflectorError) + Send + Sync + 'static,

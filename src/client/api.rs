@@ -15,7 +15,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::list_stream::ListSplitter;
+use super::list_stream::{ListSplitter, SplitError};
 use super::params::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use super::rest::Body;
 use super::watch_stream::decode_watch;
@@ -238,15 +238,27 @@ where
     }
 
     /// Lists objects (one page when `params.limit` is set).
+    ///
+    /// The answer must be a list: a kind ending in `List` and a
+    /// `metadata.resourceVersion`, as client-go requires; anything else (`{}`, a `Status`
+    /// sent with `200`) is an error, never an empty list. No item (nor the rest of the
+    /// document) may be larger than [`Config::max_object_size`](super::Config).
     pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>> {
-        let path = with_query(self.collection_path(), |q| params.query(q));
-        self.client.request_json(Method::GET, &path, None).await
+        let mut items = Vec::new();
+        let mut list = self
+            .list_batched(params, usize::MAX, &mut |batch| items.extend(batch))
+            .await?;
+        list.items = items;
+        Ok(list)
     }
 
     /// Lists like [`list`](Self::list), but decodes the items while the answer arrives
     /// and hands them to `on_batch` in batches of up to `batch` (in order), so that a
     /// large list is never held whole, as bytes or decoded. Returns the list's metadata
     /// (with no items).
+    ///
+    /// The checks of [`list`](Self::list) apply; the shape of the document is known only
+    /// at its end, so items decoded before a failure may already have been handed over.
     pub async fn list_batched(
         &self,
         params: &ListParams,
@@ -254,26 +266,30 @@ where
         on_batch: &mut (dyn FnMut(Vec<K>) + Send),
     ) -> Result<ObjectList<K>> {
         let path = with_query(self.collection_path(), |q| params.query(q));
-        let context = || {
-            format!(
-                "decoding the answer to GET {}{}",
-                self.client.base_url(),
-                path
-            )
-        };
+        let url = format!("{}{}", self.client.base_url(), path);
+        let context = || format!("decoding the answer to GET {url}");
+        let max = self.client.max_object_size();
         let mut body = self.client.request_chunks(&path).await?;
-        let mut splitter = ListSplitter::new();
+        let mut splitter = ListSplitter::new(max);
         let mut pieces = Vec::new();
         let mut decoded = Vec::new();
         let mut count = 0usize;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::transport(context(), e))?;
+            // A broken or stalled body is a transport error, with its own context.
+            let chunk = chunk?;
             splitter
                 .push(&chunk, &mut pieces)
-                .map_err(|e| Error::decode(context(), serde::de::Error::custom(e)))?;
-            for piece in pieces.drain(..) {
-                let item = serde_json::from_slice::<K>(&piece)
-                    .map_err(|e| Error::decode(format!("{} (item {count})", context()), e))?;
+                .map_err(|e| split_error(e, &url, max))?;
+            for (offset, piece) in pieces.drain(..) {
+                let item = serde_json::from_slice::<K>(&piece).map_err(|e| {
+                    Error::decode(
+                        format!(
+                            "{} (item {count}, which begins at byte {offset})",
+                            context()
+                        ),
+                        e,
+                    )
+                })?;
                 count += 1;
                 decoded.push(item);
                 if decoded.len() >= batch.max(1) {
@@ -281,14 +297,11 @@ where
                 }
             }
         }
+        let shell = splitter.finish().map_err(|e| split_error(e, &url, max))?;
+        let mut list = decode_list_shell::<K>(&shell, &url)?;
         if !decoded.is_empty() {
             on_batch(decoded);
         }
-        let shell = splitter
-            .finish()
-            .map_err(|e| Error::decode(context(), serde::de::Error::custom(e)))?;
-        let mut list: ObjectList<K> =
-            serde_json::from_slice(&shell).map_err(|e| Error::decode(context(), e))?;
         if !list.items.is_empty() {
             // `items` was not a plain array of objects at the top level (the splitter
             // found none): hand over what serde decoded.
@@ -410,6 +423,56 @@ where
         self.client
             .request_json(Method::PUT, &path, Some(body))
             .await
+    }
+}
+
+/// The error of a list body that could not be split into items.
+fn split_error(e: SplitError, url: &str, max: usize) -> Error {
+    match e {
+        SplitError::Malformed(m) => Error::decode(
+            format!("decoding the answer to GET {url}"),
+            serde::de::Error::custom(m),
+        ),
+        SplitError::TooLarge => Error::too_large(format!("an item of the list GET {url}"), max),
+    }
+}
+
+/// Decodes the document of a list without its items and checks that it is a list: its
+/// kind ends in `List` and it has a resourceVersion (client-go refuses anything else). A
+/// `Status` that is not a success, sent with `200`, is the error it describes.
+fn decode_list_shell<K: DeserializeOwned>(shell: &[u8], url: &str) -> Result<ObjectList<K>> {
+    let list: ObjectList<K> = serde_json::from_slice(shell)
+        .map_err(|e| Error::decode(format!("decoding the answer to GET {url}"), e))?;
+    let kind = list.kind.as_deref().unwrap_or_default();
+    if kind == "Status" {
+        if let Ok(status) = serde_json::from_slice::<Status>(shell) {
+            if status.status.as_deref() != Some("Success") {
+                return Err(Error::Api(Box::new(status)));
+            }
+        }
+    }
+    let problem = if !kind.ends_with("List") {
+        Some(format!(
+            "its kind is {kind:?}, but a list's kind ends in \"List\""
+        ))
+    } else if list
+        .metadata
+        .resource_version
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        Some("it has no metadata.resourceVersion".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(Error::decode(
+            format!("the answer to GET {url} is not a list"),
+            serde::de::Error::custom(format!(
+                "{p}; the server (or a proxy in front of it) did not answer with a list"
+            )),
+        )),
+        None => Ok(list),
     }
 }
 

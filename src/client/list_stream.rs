@@ -38,10 +38,25 @@ pub(crate) struct ListSplitter {
     /// Where the shell bytes not yet copied begin, in `buf`, outside the array.
     shell_from: usize,
     shell: Vec<u8>,
+    /// Bytes of the body dropped from the front of `buf` so far: `buf[0]` is body byte
+    /// `base`, so that positions in errors count from the start of the body.
+    base: usize,
+    /// Largest item, and largest shell, accepted.
+    max: usize,
+}
+
+/// Why a list body could not be split.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SplitError {
+    /// The body is not the shape of a list; the message says where.
+    Malformed(String),
+    /// One item (or the document around the items) is longer than the cap.
+    TooLarge,
 }
 
 impl ListSplitter {
-    pub(crate) fn new() -> Self {
+    /// A splitter accepting items (and a shell) of up to `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
         ListSplitter {
             buf: BytesMut::new(),
             scan: 0,
@@ -54,11 +69,23 @@ impl ListSplitter {
             items_key: 0,
             shell_from: 0,
             shell: Vec::new(),
+            base: 0,
+            max,
         }
     }
 
-    /// Adds a chunk; appends every item it completes to `items`.
-    pub(crate) fn push(&mut self, chunk: &[u8], items: &mut Vec<Bytes>) -> Result<(), String> {
+    /// The body offset of byte `i` of `buf`.
+    fn at(&self, i: usize) -> usize {
+        self.base + i
+    }
+
+    /// Adds a chunk; appends every item it completes to `items`, with the body offset at
+    /// which it began.
+    pub(crate) fn push(
+        &mut self,
+        chunk: &[u8],
+        items: &mut Vec<(usize, Bytes)>,
+    ) -> Result<(), SplitError> {
         self.buf.extend_from_slice(chunk);
         let mut done: Vec<(usize, usize)> = Vec::new();
         let b = &self.buf[..];
@@ -99,7 +126,7 @@ impl ListSplitter {
             match c {
                 b'"' => {
                     if self.phase == Phase::Items && self.depth == 2 {
-                        return Err("an item of the list is not an object".to_owned());
+                        return Err(self.not_an_object(i));
                     }
                     self.in_string = true;
                     if self.phase == Phase::Before && self.depth == 1 {
@@ -116,16 +143,19 @@ impl ListSplitter {
                     self.depth += 1;
                     if self.phase == Phase::Items && self.depth == 3 {
                         if c != b'{' {
-                            return Err("an item of the list is not an object".to_owned());
+                            return Err(self.not_an_object(i));
                         }
                         self.item_start = Some(i);
                     }
                 }
                 b'}' | b']' => {
-                    self.depth = self
-                        .depth
-                        .checked_sub(1)
-                        .ok_or_else(|| format!("unbalanced {:?} at byte {i}", c as char))?;
+                    self.depth = self.depth.checked_sub(1).ok_or_else(|| {
+                        SplitError::Malformed(format!(
+                            "unbalanced {:?} at byte {}",
+                            c as char,
+                            self.at(i)
+                        ))
+                    })?;
                     if self.phase == Phase::Items {
                         if self.depth == 2 {
                             if let Some(start) = self.item_start.take() {
@@ -139,7 +169,7 @@ impl ListSplitter {
                 }
                 b',' => {}
                 _ if self.phase == Phase::Items && self.depth == 2 => {
-                    return Err("an item of the list is not an object".to_owned());
+                    return Err(self.not_an_object(i));
                 }
                 _ => {}
             }
@@ -159,18 +189,35 @@ impl ListSplitter {
             keep_from = keep_from.min(self.shell_from);
         }
         let head = self.buf.split_to(keep_from).freeze();
-        items.extend(done.into_iter().map(|(s, e)| head.slice(s..e)));
+        let base = self.base;
+        items.extend(done.into_iter().map(|(s, e)| (base + s, head.slice(s..e))));
+        self.base += keep_from;
         self.scan -= keep_from;
         self.item_start = self.item_start.map(|s| s - keep_from);
         self.key_start = self.key_start.map(|s| s - keep_from);
         self.shell_from = self.shell_from.saturating_sub(keep_from);
+        // What is still held is one unfinished item, key or piece of the shell: none may
+        // grow past the cap (a never-ending item must not take all memory).
+        if self.buf.len() > self.max || self.shell.len() > self.max {
+            return Err(SplitError::TooLarge);
+        }
         Ok(())
     }
 
+    fn not_an_object(&self, i: usize) -> SplitError {
+        SplitError::Malformed(format!(
+            "the item at byte {} of the list is not an object",
+            self.at(i)
+        ))
+    }
+
     /// The document without its items, once the body is complete.
-    pub(crate) fn finish(mut self) -> Result<Vec<u8>, String> {
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>, SplitError> {
         if self.phase == Phase::Items || self.in_string || self.item_start.is_some() {
-            return Err("the list ended before its items did".to_owned());
+            return Err(SplitError::Malformed(format!(
+                "the list ended at byte {} before its items did",
+                self.base + self.buf.len()
+            )));
         }
         self.shell.extend_from_slice(&self.buf[self.shell_from..]);
         Ok(self.shell)
@@ -181,8 +228,8 @@ impl ListSplitter {
 mod tests {
     use super::*;
 
-    fn split_in_chunks(body: &[u8], size: usize) -> Result<(Vec<String>, String), String> {
-        let mut s = ListSplitter::new();
+    fn split_in_chunks(body: &[u8], size: usize) -> Result<(Vec<String>, String), SplitError> {
+        let mut s = ListSplitter::new(1 << 20);
         let mut items = Vec::new();
         for chunk in body.chunks(size) {
             s.push(chunk, &mut items)?;
@@ -191,7 +238,7 @@ mod tests {
         Ok((
             items
                 .iter()
-                .map(|i| String::from_utf8(i.to_vec()).unwrap())
+                .map(|(_, i)| String::from_utf8(i.to_vec()).unwrap())
                 .collect(),
             String::from_utf8(shell).unwrap(),
         ))
@@ -226,5 +273,54 @@ mod tests {
         assert!(split_in_chunks(br#"{"items":[1]}"#, 4).is_err());
         assert!(split_in_chunks(br#"{"items":["x"]}"#, 4).is_err());
         assert!(split_in_chunks(br#"{"items":[{"a":1}"#, 4).is_err());
+    }
+
+    #[test]
+    fn offsets_count_from_the_start_of_the_body() {
+        let good = br#"{"kind":"L","items":[{"a":1},{"b":2}]}"#;
+        let bad = br#"{"kind":"L","items":[{"a":1},{"b":2}, 7]}"#;
+        let seven = bad.iter().position(|b| *b == b'7').unwrap();
+        for size in 1..=bad.len() {
+            let mut s = ListSplitter::new(1 << 20);
+            let mut items = Vec::new();
+            for chunk in good.chunks(size) {
+                s.push(chunk, &mut items).unwrap();
+            }
+            let offsets: Vec<usize> = items.iter().map(|(o, _)| *o).collect();
+            assert_eq!(offsets, [21, 29], "chunks of {size}");
+
+            let mut s = ListSplitter::new(1 << 20);
+            let err = bad
+                .chunks(size)
+                .find_map(|chunk| s.push(chunk, &mut items).err());
+            assert_eq!(
+                err,
+                Some(SplitError::Malformed(format!(
+                    "the item at byte {seven} of the list is not an object"
+                ))),
+                "chunks of {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_item_longer_than_the_cap_is_refused_while_it_arrives() {
+        let mut s = ListSplitter::new(64);
+        let mut items = Vec::new();
+        s.push(br#"{"kind":"L","items":[{"a":"#, &mut items)
+            .unwrap();
+        let mut result = Ok(());
+        for _ in 0..10 {
+            result = s.push(&[b'x'; 16], &mut items);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(SplitError::TooLarge));
+        // Items under the cap pass.
+        let mut s = ListSplitter::new(64);
+        s.push(br#"{"items":[{"a":1},{"a":2}]}"#, &mut items)
+            .unwrap();
+        assert_eq!(items.len(), 2);
     }
 }

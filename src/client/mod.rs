@@ -44,7 +44,9 @@ pub mod watch_stream;
 pub use api::{Api, DeleteResponse};
 pub use auth::{AuthInfo, Secret};
 pub use config::kubeconfig::{KubeConfigOptions, Kubeconfig};
-pub use config::{Config, DEFAULT_MAX_WATCH_EVENT_SIZE};
+pub use config::{
+    Config, DEFAULT_MAX_OBJECT_SIZE, DEFAULT_MAX_WATCH_EVENT_SIZE, DEFAULT_READ_TIMEOUT,
+};
 pub use discovery::{ApiGroupInfo, DiscoveredResource, Discovery, ServerVersion};
 pub use error::{BoxError, Error, Result};
 pub use exec::{ExecConfig, ExecEnvVar};
