@@ -439,3 +439,253 @@ fn a_server_url_without_a_host_says_so() {
     }
     assert!(Config::new("https://10.0.0.1:6443/").is_ok());
 }
+
+// 4 (files and plugins). An exec plugin's output and a kubeconfig's files are capped.
+
+/// An exec plugin running `script` with `sh -c`.
+fn plugin(script: &str, timeout: Option<Duration>) -> informer::client::ExecConfig {
+    informer::client::ExecConfig {
+        api_version: "client.authentication.k8s.io/v1".into(),
+        command: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        timeout,
+        ..Default::default()
+    }
+}
+
+/// The error of the first request through a client whose only credential is `exec`.
+async fn first_request_error(server: &RawServer, exec: informer::client::ExecConfig) -> Error {
+    let mut config = server.config();
+    config.auth.exec = Some(exec);
+    let api: Api<Obj> = Api::all_with(
+        informer::client::RestClient::new(config).unwrap(),
+        &configmaps(),
+    );
+    api.list(&ListParams::default()).await.unwrap_err()
+}
+
+#[test]
+fn an_exec_plugin_printing_without_end_is_cut_off() {
+    bounded_for(Duration::from_secs(20), async {
+        let server = RawServer::start(|_, _| json(200, &cm_list("1", &[]))).await;
+        let err = first_request_error(&server, plugin("yes", None)).await;
+        assert!(
+            matches!(err, Error::TooLarge { limit, .. } if limit == informer::client::MAX_EXEC_OUTPUT),
+            "{err}"
+        );
+        assert_eq!(server.requests().len(), 0);
+    });
+}
+
+#[test]
+fn a_huge_kubeconfig_file_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(informer::client::MAX_FILE_SIZE as u64 + 1)
+        .unwrap();
+    let err = Config::from_kubeconfig_file(&path).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+
+    // So is a certificate file it points at.
+    let ca = dir.path().join("ca.crt");
+    std::fs::File::create(&ca)
+        .unwrap()
+        .set_len(informer::client::MAX_FILE_SIZE as u64 + 1)
+        .unwrap();
+    let kubeconfig = dir.path().join("small");
+    std::fs::write(
+        &kubeconfig,
+        kubeconfig_text(&format!("certificate-authority: {}", ca.display()), "{}"),
+    )
+    .unwrap();
+    let err = Config::from_kubeconfig_file(&kubeconfig).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+}
+
+/// A kubeconfig with one cluster (with `cluster_extra` lines) and one user.
+fn kubeconfig_text(cluster_extra: &str, user: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    \
+         server: https://127.0.0.1:1\n    {cluster_extra}\nusers:\n- name: u\n  user: {user}\n\
+         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
+    )
+}
+
+// 6. Secrets.
+
+#[test]
+fn exec_plugin_args_and_env_never_show_in_debug() {
+    let mut config = Config::new("https://127.0.0.1:1").unwrap();
+    let mut exec = plugin("--token=s3cret-arg", None);
+    exec.env = vec![informer::client::ExecEnvVar {
+        name: "TOKEN".into(),
+        value: "s3cret-env".into(),
+    }];
+    config.auth.exec = Some(exec.clone());
+    for dump in [
+        format!("{exec:?}"),
+        format!("{:?}", config.auth),
+        format!("{config:#?}"),
+    ] {
+        assert!(!dump.contains("s3cret"), "{dump}");
+        assert!(dump.contains("/bin/sh"), "{dump}");
+    }
+}
+
+#[test]
+fn a_malformed_plugin_credential_is_not_echoed() {
+    bounded_for(Duration::from_secs(20), async {
+        let server = RawServer::start(|_, _| json(200, &cm_list("1", &[]))).await;
+        let cred = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":"s3cret-token-value"}"#;
+        let err = first_request_error(&server, plugin(&format!("echo '{cred}'"), None)).await;
+        let text = err.to_string();
+        assert!(text.contains("did not print an ExecCredential"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    });
+}
+
+/// Counts `WARN` events; a minimal subscriber (the crate logs through `tracing`).
+#[derive(Default)]
+struct Warnings(std::sync::atomic::AtomicUsize);
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// How many warnings building a client for `url` with `auth` logs.
+fn warnings_building(url: &str, auth: impl FnOnce(&mut informer::client::AuthInfo)) -> usize {
+    let warnings = Arc::new(Warnings::default());
+    let mut config = Config::new(url).unwrap();
+    auth(&mut config.auth);
+    tracing::subscriber::with_default(warnings.clone(), || {
+        informer::client::RestClient::new(config).unwrap();
+    });
+    warnings.0.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn credentials_over_plain_http_to_another_host_warn_once() {
+    let token = |a: &mut informer::client::AuthInfo| a.token = Some("t".to_owned().into());
+    let basic = |a: &mut informer::client::AuthInfo| {
+        a.username = Some("u".into());
+        a.password = Some("p".to_owned().into());
+    };
+    assert_eq!(warnings_building("http://10.1.2.3:8080", token), 1);
+    assert_eq!(warnings_building("http://apiserver.example", basic), 1);
+    // This machine, https, or nothing to leak: no warning.
+    assert_eq!(warnings_building("http://127.0.0.1:8080", token), 0);
+    assert_eq!(warnings_building("http://localhost:8080", basic), 0);
+    assert_eq!(warnings_building("http://[::1]:8080", token), 0);
+    assert_eq!(warnings_building("https://10.1.2.3:6443", token), 0);
+    assert_eq!(warnings_building("http://10.1.2.3:8080", |_| {}), 0);
+}
+
+// 7. Files and plugins never block the runtime or linger.
+
+/// Makes a FIFO at `path` (no writer will ever open it).
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+}
+
+#[test]
+fn fifo_paths_are_refused_at_once() {
+    bounded_for(Duration::from_secs(10), async {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        let started = Instant::now();
+
+        let kubeconfig = dir.path().join("ca");
+        std::fs::write(
+            &kubeconfig,
+            kubeconfig_text(&format!("certificate-authority: {}", fifo.display()), "{}"),
+        )
+        .unwrap();
+        let err = Config::from_kubeconfig_file(&kubeconfig).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+
+        let kubeconfig = dir.path().join("token");
+        std::fs::write(
+            &kubeconfig,
+            kubeconfig_text("", &format!("{{tokenFile: {}}}", fifo.display())),
+        )
+        .unwrap();
+        let config = Config::from_kubeconfig_file(&kubeconfig).unwrap();
+        let err = informer::client::RestClient::new(config).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+
+        assert!(Config::from_kubeconfig_file(&fifo).is_err());
+
+        // In cluster: a CA that is a FIFO.
+        let sa = dir.path().join("sa");
+        std::fs::create_dir(&sa).unwrap();
+        std::fs::write(sa.join("token"), "t").unwrap();
+        mkfifo(&sa.join("ca.crt"));
+        let env = |k: &str| match k {
+            "KUBERNETES_SERVICE_HOST" => Some("10.0.0.1".to_owned()),
+            "KUBERNETES_SERVICE_PORT" => Some("443".to_owned()),
+            _ => None,
+        };
+        let err = Config::incluster_from(&env, &sa).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_hanging_exec_plugin_is_killed_with_its_children() {
+    bounded_for(Duration::from_secs(20), async {
+        let server = RawServer::start(|_, _| json(200, &cm_list("1", &[]))).await;
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("child.pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let started = Instant::now();
+        let err =
+            first_request_error(&server, plugin(&script, Some(Duration::from_millis(500)))).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(err.to_string().contains("did not finish within"), "{err}");
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        let proc = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+        // The orphaned `sleep` is killed with the group (then reaped by init).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(&proc) {
+            assert!(
+                Instant::now() < deadline,
+                "the plugin's child {pid} still runs"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+/// Whether the process at `/proc/<pid>` exists and is not a zombie.
+#[cfg(target_os = "linux")]
+fn alive(proc: &std::path::Path) -> bool {
+    match std::fs::read_to_string(proc.join("stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}

@@ -32,6 +32,7 @@ pub mod config;
 mod discovery;
 mod error;
 mod exec;
+mod files;
 mod list_stream;
 mod parallel_decode;
 mod params;
@@ -49,7 +50,8 @@ pub use config::{
 };
 pub use discovery::{ApiGroupInfo, DiscoveredResource, Discovery, ServerVersion};
 pub use error::{BoxError, Error, Result};
-pub use exec::{ExecConfig, ExecEnvVar};
+pub use exec::{ExecConfig, ExecEnvVar, MAX_EXEC_OUTPUT};
+pub use files::MAX_FILE_SIZE;
 pub use http::Method;
 pub use params::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
