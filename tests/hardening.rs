@@ -689,3 +689,81 @@ fn alive(proc: &std::path::Path) -> bool {
         Err(_) => false,
     }
 }
+
+// 8. Handler buffers: `pending()` is 0 once stopped; an opt-in bound per handler.
+
+#[test]
+fn a_bounded_slow_handler_drops_its_backlog_and_converges_from_the_cache() {
+    bounded_for(Duration::from_secs(40), async {
+        let server = informer::testing::ApiServer::start().await.unwrap();
+        for i in 0..20 {
+            create(&server, "default", &format!("c{i}"), "0");
+        }
+        let api: Api<Obj> = Api::all_with(client(&server), &configmaps());
+        let inf = SharedIndexInformer::new(ListWatch::new(api), fast_options("configmaps"));
+        let bounded = Recorder::slow(Duration::from_millis(50));
+        let unbounded = Recorder::slow(Duration::from_millis(50));
+        let max = 20;
+        let bounded_reg = inf
+            .add_event_handler_with_options(
+                bounded.clone(),
+                informer::cache::HandlerOptions::default().max_pending(max),
+            )
+            .unwrap();
+        let unbounded_reg = inf.add_event_handler(unbounded.clone()).unwrap();
+        let stop = CancellationToken::new();
+        let run = tokio::spawn({
+            let (inf, stop) = (inf.clone(), stop.clone());
+            async move { inf.run(stop).await }
+        });
+        wait_until("synced", || inf.has_synced()).await;
+
+        // 200 updates a second for two seconds, with a few deletions and creations.
+        let mut most_pending = 0;
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        for n in 0..400 {
+            tick.tick().await;
+            let name = format!("c{}", n % 20);
+            match n {
+                // c0 goes and comes back; c10 and c5 go for good.
+                100 | 250 | 305 => delete(&server, "default", &name),
+                _ if n > 100 && n < 200 && n % 20 == 0 => {}
+                200 => {
+                    create(&server, "default", "c0", "again");
+                }
+                _ if n > 250 && n % 20 == 10 => {}
+                _ if n > 305 && n % 20 == 5 => {}
+                _ => {
+                    update(&server, "default", &name, &n.to_string());
+                }
+            }
+            most_pending = most_pending.max(bounded_reg.pending());
+        }
+        assert!(
+            most_pending <= max + 1,
+            "bounded backlog reached {most_pending}"
+        );
+        assert!(bounded_reg.overflows() >= 1, "the bound was never reached");
+        // The unbounded one, as slow, holds hundreds.
+        assert!(unbounded_reg.pending() > 100, "{}", unbounded_reg.pending());
+
+        // Once the updates stop, the bounded handler converges on the server's state,
+        // with every event consistent with what it saw before.
+        let want = server_state(&server);
+        wait_until("the bounded handler converged", || bounded.state() == want).await;
+        assert_eq!(bounded.anomalies(), Vec::<String>::new());
+        assert!(
+            unbounded.state() != want,
+            "the unbounded handler cannot have caught up"
+        );
+
+        // After stop, no backlog is reported.
+        stop.cancel();
+        run.await.unwrap().unwrap();
+        unbounded_reg.stopped().await;
+        assert_eq!(unbounded_reg.pending(), 0);
+        bounded_reg.stopped().await;
+        assert_eq!(bounded_reg.pending(), 0);
+        server.shutdown().await;
+    });
+}
