@@ -15,7 +15,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::list_stream::{ListSplitter, SplitError};
+use super::list_stream::ListDecoder;
 use super::params::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use super::rest::Body;
 use super::watch_stream::decode_watch;
@@ -266,48 +266,14 @@ where
         on_batch: &mut (dyn FnMut(Vec<K>) + Send),
     ) -> Result<ObjectList<K>> {
         let path = with_query(self.collection_path(), |q| params.query(q));
-        let url = format!("{}{}", self.client.base_url(), path);
-        let context = || format!("decoding the answer to GET {url}");
-        let max = self.client.max_object_size();
+        let context = format!("GET {}{}", self.client.base_url(), path);
+        let mut decoder = ListDecoder::new(context, self.client.max_object_size(), batch);
         let mut body = self.client.request_chunks(&path).await?;
-        let mut splitter = ListSplitter::new(max);
-        let mut pieces = Vec::new();
-        let mut decoded = Vec::new();
-        let mut count = 0usize;
         while let Some(chunk) = body.next().await {
             // A broken or stalled body is a transport error, with its own context.
-            let chunk = chunk?;
-            splitter
-                .push(&chunk, &mut pieces)
-                .map_err(|e| split_error(e, &url, max))?;
-            for (offset, piece) in pieces.drain(..) {
-                let item = serde_json::from_slice::<K>(&piece).map_err(|e| {
-                    Error::decode(
-                        format!(
-                            "{} (item {count}, which begins at byte {offset})",
-                            context()
-                        ),
-                        e,
-                    )
-                })?;
-                count += 1;
-                decoded.push(item);
-                if decoded.len() >= batch.max(1) {
-                    on_batch(std::mem::take(&mut decoded));
-                }
-            }
+            decoder.push(&chunk?, on_batch)?;
         }
-        let shell = splitter.finish().map_err(|e| split_error(e, &url, max))?;
-        let mut list = decode_list_shell::<K>(&shell, &url)?;
-        if !decoded.is_empty() {
-            on_batch(decoded);
-        }
-        if !list.items.is_empty() {
-            // `items` was not a plain array of objects at the top level (the splitter
-            // found none): hand over what serde decoded.
-            on_batch(std::mem::take(&mut list.items));
-        }
-        Ok(list)
+        decoder.finish(on_batch)
     }
 
     /// Watches objects: a stream of events that ends when the server ends the watch
@@ -423,56 +389,6 @@ where
         self.client
             .request_json(Method::PUT, &path, Some(body))
             .await
-    }
-}
-
-/// The error of a list body that could not be split into items.
-fn split_error(e: SplitError, url: &str, max: usize) -> Error {
-    match e {
-        SplitError::Malformed(m) => Error::decode(
-            format!("decoding the answer to GET {url}"),
-            serde::de::Error::custom(m),
-        ),
-        SplitError::TooLarge => Error::too_large(format!("an item of the list GET {url}"), max),
-    }
-}
-
-/// Decodes the document of a list without its items and checks that it is a list: its
-/// kind ends in `List` and it has a resourceVersion (client-go refuses anything else). A
-/// `Status` that is not a success, sent with `200`, is the error it describes.
-fn decode_list_shell<K: DeserializeOwned>(shell: &[u8], url: &str) -> Result<ObjectList<K>> {
-    let list: ObjectList<K> = serde_json::from_slice(shell)
-        .map_err(|e| Error::decode(format!("decoding the answer to GET {url}"), e))?;
-    let kind = list.kind.as_deref().unwrap_or_default();
-    if kind == "Status" {
-        if let Ok(status) = serde_json::from_slice::<Status>(shell) {
-            if status.status.as_deref() != Some("Success") {
-                return Err(Error::Api(Box::new(status)));
-            }
-        }
-    }
-    let problem = if !kind.ends_with("List") {
-        Some(format!(
-            "its kind is {kind:?}, but a list's kind ends in \"List\""
-        ))
-    } else if list
-        .metadata
-        .resource_version
-        .as_deref()
-        .is_none_or(str::is_empty)
-    {
-        Some("it has no metadata.resourceVersion".to_owned())
-    } else {
-        None
-    };
-    match problem {
-        Some(p) => Err(Error::decode(
-            format!("the answer to GET {url} is not a list"),
-            serde::de::Error::custom(format!(
-                "{p}; the server (or a proxy in front of it) did not answer with a list"
-            )),
-        )),
-        None => Ok(list),
     }
 }
 

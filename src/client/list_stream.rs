@@ -6,8 +6,166 @@
 //! [`ListSplitter`] tracks only strings and nesting (no parsing); serde decodes each item
 //! and, at the end, the rest of the document (the "shell": kind, apiVersion, metadata,
 //! with an empty `items` array), so every byte is still validated by serde.
+//! [`ListDecoder`] puts both together: chunks in, batches of decoded items out, and at
+//! the end the list's metadata, checked to be a list.
 
 use bytes::{Bytes, BytesMut};
+use serde::de::DeserializeOwned;
+
+use super::{Error, Result};
+use crate::meta::{ObjectList, Status};
+
+/// Decodes a list answer that arrives in chunks: items are decoded as soon as they are
+/// complete and handed over in batches, so neither the body nor the decoded list is
+/// held whole. No item (and not the document around the items) may be longer than the
+/// cap. At the end the document must be a list: a kind ending in `List` and a
+/// `metadata.resourceVersion`, as client-go requires; a `Status` that is not a success
+/// is the error it carries. Errors name the request (`context`) and give byte offsets
+/// in the whole body.
+///
+/// ```
+/// use informer::client::list_stream::ListDecoder;
+/// use informer::meta::DynamicObject;
+///
+/// let body = br#"{"kind":"PodList","metadata":{"resourceVersion":"7"},"items":[{"metadata":{"name":"a"}}]}"#;
+/// let mut decoder = ListDecoder::<DynamicObject>::new("GET /api/v1/pods", 1 << 20, 100);
+/// let mut items = Vec::new();
+/// for chunk in body.chunks(10) {
+///     decoder.push(chunk, &mut |batch| items.extend(batch)).unwrap();
+/// }
+/// let list = decoder.finish(&mut |batch| items.extend(batch)).unwrap();
+/// assert_eq!(list.metadata.resource_version.as_deref(), Some("7"));
+/// assert_eq!(items.len(), 1);
+/// ```
+pub struct ListDecoder<K> {
+    splitter: ListSplitter,
+    pieces: Vec<(usize, Bytes)>,
+    decoded: Vec<K>,
+    count: usize,
+    batch: usize,
+    max: usize,
+    context: String,
+}
+
+impl<K> std::fmt::Debug for ListDecoder<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListDecoder")
+            .field("context", &self.context)
+            .field("items", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: DeserializeOwned> ListDecoder<K> {
+    /// A decoder for the answer to `context` (for example `GET https://…/api/v1/pods`),
+    /// refusing items over `max_object_size` bytes, handing items over `batch` at a time.
+    pub fn new(context: impl Into<String>, max_object_size: usize, batch: usize) -> Self {
+        ListDecoder {
+            splitter: ListSplitter::new(max_object_size),
+            pieces: Vec::new(),
+            decoded: Vec::new(),
+            count: 0,
+            batch: batch.max(1),
+            max: max_object_size,
+            context: context.into(),
+        }
+    }
+
+    /// Adds the next chunk of the body; hands every full batch to `on_batch`.
+    pub fn push(&mut self, chunk: &[u8], on_batch: &mut dyn FnMut(Vec<K>)) -> Result<()> {
+        self.splitter
+            .push(chunk, &mut self.pieces)
+            .map_err(|e| split_error(e, &self.context, self.max))?;
+        for (offset, piece) in self.pieces.drain(..) {
+            let item = serde_json::from_slice::<K>(&piece).map_err(|e| {
+                Error::decode(
+                    format!(
+                        "decoding the answer to {} (item {}, which begins at byte {offset})",
+                        self.context, self.count
+                    ),
+                    e,
+                )
+            })?;
+            self.count += 1;
+            self.decoded.push(item);
+            if self.decoded.len() >= self.batch {
+                on_batch(std::mem::take(&mut self.decoded));
+            }
+        }
+        Ok(())
+    }
+
+    /// The body is complete: checks that it was a list, hands over the last batch, and
+    /// returns the list's metadata (without items).
+    pub fn finish(self, on_batch: &mut dyn FnMut(Vec<K>)) -> Result<ObjectList<K>> {
+        let shell = self
+            .splitter
+            .finish()
+            .map_err(|e| split_error(e, &self.context, self.max))?;
+        let mut list = decode_list_shell::<K>(&shell, &self.context)?;
+        if !self.decoded.is_empty() {
+            on_batch(self.decoded);
+        }
+        if !list.items.is_empty() {
+            // `items` was not a plain array of objects at the top level (the splitter
+            // found none): hand over what serde decoded.
+            on_batch(std::mem::take(&mut list.items));
+        }
+        Ok(list)
+    }
+}
+
+/// The error of a list body that could not be split into items.
+fn split_error(e: SplitError, context: &str, max: usize) -> Error {
+    match e {
+        SplitError::Malformed(m) => Error::decode(
+            format!("decoding the answer to {context}"),
+            serde::de::Error::custom(m),
+        ),
+        SplitError::TooLarge => {
+            Error::too_large(format!("an item of the answer to {context}"), max)
+        }
+    }
+}
+
+/// Decodes the document of a list without its items and checks that it is a list: its
+/// kind ends in `List` and it has a resourceVersion (client-go refuses anything else). A
+/// `Status` that is not a success, sent with `200`, is the error it describes.
+fn decode_list_shell<K: DeserializeOwned>(shell: &[u8], context: &str) -> Result<ObjectList<K>> {
+    let list: ObjectList<K> = serde_json::from_slice(shell)
+        .map_err(|e| Error::decode(format!("decoding the answer to {context}"), e))?;
+    let kind = list.kind.as_deref().unwrap_or_default();
+    if kind == "Status" {
+        if let Ok(status) = serde_json::from_slice::<Status>(shell) {
+            if status.status.as_deref() != Some("Success") {
+                return Err(Error::Api(Box::new(status)));
+            }
+        }
+    }
+    let problem = if !kind.ends_with("List") {
+        Some(format!(
+            "its kind is {kind:?}, but a list's kind ends in \"List\""
+        ))
+    } else if list
+        .metadata
+        .resource_version
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        Some("it has no metadata.resourceVersion".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(Error::decode(
+            format!("the answer to {context} is not a list"),
+            serde::de::Error::custom(format!(
+                "{p}; the server (or a proxy in front of it) did not answer with a list"
+            )),
+        )),
+        None => Ok(list),
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -43,6 +201,10 @@ pub(crate) struct ListSplitter {
     base: usize,
     /// Largest item, and largest shell, accepted.
     max: usize,
+    /// In the array: the last thing read was a complete item (a `,` or `]` must follow).
+    item_done: bool,
+    /// In the array: the last thing read was a `,` (an item must follow).
+    need_item: bool,
 }
 
 /// Why a list body could not be split.
@@ -71,6 +233,8 @@ impl ListSplitter {
             shell: Vec::new(),
             base: 0,
             max,
+            item_done: false,
+            need_item: false,
         }
     }
 
@@ -145,6 +309,9 @@ impl ListSplitter {
                         if c != b'{' {
                             return Err(self.not_an_object(i));
                         }
+                        if self.item_done {
+                            return Err(self.malformed("a ',' is missing between two items", i));
+                        }
                         self.item_start = Some(i);
                     }
                 }
@@ -159,13 +326,28 @@ impl ListSplitter {
                     if self.phase == Phase::Items {
                         if self.depth == 2 {
                             if let Some(start) = self.item_start.take() {
+                                if i + 1 - start > self.max {
+                                    return Err(SplitError::TooLarge);
+                                }
                                 done.push((start, i + 1));
+                                self.item_done = true;
+                                self.need_item = false;
                             }
                         } else if self.depth == 1 {
+                            if self.need_item {
+                                return Err(self.malformed("a ',' ends the items", i));
+                            }
                             self.phase = Phase::After;
                             self.shell_from = i;
                         }
                     }
+                }
+                b',' if self.phase == Phase::Items && self.depth == 2 => {
+                    if !self.item_done {
+                        return Err(self.malformed("a ',' is not preceded by an item", i));
+                    }
+                    self.item_done = false;
+                    self.need_item = true;
                 }
                 b',' => {}
                 _ if self.phase == Phase::Items && self.depth == 2 => {
@@ -202,6 +384,10 @@ impl ListSplitter {
             return Err(SplitError::TooLarge);
         }
         Ok(())
+    }
+
+    fn malformed(&self, what: &str, i: usize) -> SplitError {
+        SplitError::Malformed(format!("{what} at byte {} of the list", self.at(i)))
     }
 
     fn not_an_object(&self, i: usize) -> SplitError {
@@ -273,6 +459,28 @@ mod tests {
         assert!(split_in_chunks(br#"{"items":[1]}"#, 4).is_err());
         assert!(split_in_chunks(br#"{"items":["x"]}"#, 4).is_err());
         assert!(split_in_chunks(br#"{"items":[{"a":1}"#, 4).is_err());
+        // Commas: between items, and only there (found by the fuzz check).
+        for bad in [
+            &br#"{"items":[{}{}]}"#[..],
+            br#"{"items":[{},]}"#,
+            br#"{"items":[,{}]}"#,
+            br#"{"items":[{},,{}]}"#,
+        ] {
+            for size in 1..=bad.len() {
+                assert!(
+                    split_in_chunks(bad, size).is_err(),
+                    "{}",
+                    String::from_utf8_lossy(bad)
+                );
+            }
+        }
+        assert_eq!(
+            split_in_chunks(br#"{"items":[{} , {}]}"#, 2)
+                .unwrap()
+                .0
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ mod discovery;
 mod error;
 mod exec;
 mod files;
-mod list_stream;
+pub mod list_stream;
 mod parallel_decode;
 mod params;
 mod rate_limit;
