@@ -40,7 +40,6 @@ type Errors = Arc<Mutex<Vec<String>>>;
 /// An informer over the raw server's ConfigMaps with a recorder and an error handler
 /// that records each error's message; running.
 fn start(
-    server: &RawServer,
     config: Config,
     options: InformerOptions<Obj>,
 ) -> (
@@ -49,7 +48,6 @@ fn start(
     Errors,
     CancellationToken,
 ) {
-    let _ = server;
     let client = informer::client::RestClient::new(config).expect("client");
     let api: Api<Obj> = Api::all_with(client, &configmaps());
     let inf = SharedIndexInformer::new(ListWatch::new(api), options);
@@ -116,7 +114,7 @@ fn a_list_answer_that_is_not_a_list_fails_and_leaves_the_cache_alone() {
         assert!(err.to_string().contains("is not a list"), "{err}");
 
         // An informer that synced keeps its cache through relists answered with them.
-        let (inf, rec, heard, stop) = start(&server, server.config(), options(20));
+        let (inf, rec, heard, stop) = start(server.config(), options(20));
         wait_until("synced", || inf.has_synced()).await;
         wait_until("several failed relists", || {
             heard
@@ -163,7 +161,7 @@ fn a_watch_that_breaks_after_an_event_backs_off_and_reports_its_cause() {
             ]
         })
         .await;
-        let (inf, _rec, heard, stop) = start(&server, server.config(), options(100));
+        let (inf, _rec, heard, stop) = start(server.config(), options(100));
         wait_until("synced", || inf.has_synced()).await;
         let since = Instant::now();
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -212,7 +210,7 @@ fn a_silent_watch_is_reopened_after_the_idle_timeout() {
         .await;
         let mut opts = options(20);
         opts.reflector.watch_idle_timeout = Duration::from_millis(300);
-        let (inf, _rec, heard, stop) = start(&server, server.config(), opts);
+        let (inf, _rec, heard, stop) = start(server.config(), opts);
         wait_until("the third watch delivered", || {
             inf.get_indexer().get_by_key("default/late").is_some()
         })
@@ -252,7 +250,7 @@ fn a_list_that_stalls_mid_body_fails_after_the_read_timeout() {
         assert!(err.to_string().contains("read_timeout"), "{err}");
 
         // An informer hears of it instead of hanging unsynced.
-        let (inf, _rec, heard, stop) = start(&server, config, options(20));
+        let (inf, _rec, heard, stop) = start(config, options(20));
         wait_until("a failed list reported", || {
             heard.lock().iter().any(|e| e.contains("stalled"))
         })
@@ -330,7 +328,7 @@ fn a_watch_event_over_the_cap_is_reported_as_such_not_as_a_short_watch() {
         .await;
         let mut config = server.config();
         config.max_watch_event_size = 1024;
-        let (inf, _rec, heard, stop) = start(&server, config, options(50));
+        let (inf, _rec, heard, stop) = start(config, options(50));
         wait_until("synced", || inf.has_synced()).await;
         wait_until("a failed watch reported", || !heard.lock().is_empty()).await;
         stop.cancel();
