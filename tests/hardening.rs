@@ -765,3 +765,39 @@ fn a_bounded_slow_handler_drops_its_backlog_and_converges_from_the_cache() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn a_bound_smaller_than_the_initial_list_still_syncs_the_handler() {
+    bounded_for(Duration::from_secs(30), async {
+        let server = informer::testing::ApiServer::start().await.unwrap();
+        for i in 0..30 {
+            create(&server, "default", &format!("c{i}"), "0");
+        }
+        let api: Api<Obj> = Api::all_with(client(&server), &configmaps());
+        let inf = SharedIndexInformer::new(ListWatch::new(api), fast_options("configmaps"));
+        let rec = Recorder::slow(Duration::from_millis(5));
+        let reg = inf
+            .add_event_handler_with_options(
+                rec.clone(),
+                informer::cache::HandlerOptions::default().max_pending(4),
+            )
+            .unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn({
+            let (inf, stop) = (inf.clone(), stop.clone());
+            async move { inf.run(stop).await }
+        });
+        wait_until("the handler synced", || reg.has_synced()).await;
+        let want = server_state(&server);
+        wait_until("the handler holds everything", || rec.state() == want).await;
+        assert!(reg.overflows() >= 1);
+        assert_eq!(rec.anomalies(), Vec::<String>::new());
+        // Every add it heard belongs to the initial list.
+        assert!(rec
+            .heard()
+            .iter()
+            .all(|h| matches!(h, Heard::Add { initial: true, .. })));
+        stop.cancel();
+        server.shutdown().await;
+    });
+}

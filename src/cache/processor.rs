@@ -59,9 +59,10 @@ pub(crate) type UpstreamSynced = Arc<dyn Fn() -> bool + Send + Sync>;
 /// metrics). With `max_pending`, the buffer holds at most that many notifications. When
 /// a notification would go past it, the handler's whole backlog is dropped, and once it
 /// finishes the call in progress the handler is brought up to date from the cache, as a
-/// relist would: `on_add` (with `is_in_initial_list = false`) for objects it has not
-/// seen, `on_update(last seen, current)` for objects that changed, and `on_delete` with a
-/// [`DeletedFinalStateUnknown`] tombstone for objects that are gone. It then goes on with
+/// relist would: `on_add` for objects it has not seen (with `is_in_initial_list` true
+/// only when the overflow came during its initial list), `on_update(last seen, current)`
+/// for objects that changed, and `on_delete` with a [`DeletedFinalStateUnknown`]
+/// tombstone for objects that are gone. It then goes on with
 /// the changes made after that point. The handler converges to the cache without holding
 /// an unbounded backlog, but skips intermediate states. To do that, a bounded handler
 /// remembers the last object it was given per key (shared `Arc`s, no copies).
@@ -510,12 +511,14 @@ impl<K: Send + Sync + 'static> Delivery<K> {
             }
         }
         let seen = std::mem::take(&mut self.seen);
+        // Adds of a catch-up during the initial list still belong to it.
+        let initial = listener.catch_up_is_initial.load(Ordering::Acquire);
         let mut calls = Vec::new();
         for (k, obj) in &current {
             match seen.get(k) {
                 Some(old) if Arc::ptr_eq(old, obj) => {}
                 Some(old) => calls.push(Notification::Update(old.clone(), obj.clone())),
-                None => calls.push(Notification::Add(obj.clone(), false)),
+                None => calls.push(Notification::Add(obj.clone(), initial)),
             }
         }
         for (k, old) in seen {
