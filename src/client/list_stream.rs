@@ -3,7 +3,7 @@
 //! decoding and (in the caller) storing overlap, and neither the whole body nor the
 //! whole decoded list has to be held at once.
 //!
-//! [`ListSplitter`] tracks only strings and nesting (no parsing); serde decodes each item
+//! The splitter tracks only strings and nesting (no parsing); serde decodes each item
 //! and, at the end, the rest of the document (the "shell": kind, apiVersion, metadata,
 //! with an empty `items` array), so every byte is still validated by serde.
 //! [`ListDecoder`] puts both together: chunks in, batches of decoded items out, and at
