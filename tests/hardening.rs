@@ -13,7 +13,7 @@ use informer::cache::{
 };
 use informer::client::{Api, Config, Error, ListParams};
 use parking_lot::Mutex;
-use support::raw::{chunk, chunked_head, cm_list, event, json, last_chunk, RawServer, Step};
+use support::raw::{self, chunk, chunked_head, cm_list, event, json, last_chunk, RawServer, Step};
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -217,7 +217,8 @@ fn a_silent_watch_is_reopened_after_the_idle_timeout() {
         .await;
         let heard = heard.lock().clone();
         stop.cancel();
-        assert_eq!(heard.len(), 2, "{heard:?}");
+        // (A fourth error may follow: the third watch goes silent after its event.)
+        assert!(heard.len() >= 2, "{heard:?}");
         assert!(
             heard[0].contains("sent nothing, not even a bookmark"),
             "{heard:?}"
@@ -277,7 +278,7 @@ fn every_answer_is_capped() {
                     b"HTTP/1.1 500 X\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                         .to_vec(),
                 )];
-                steps.extend((0..10_000).map(|_| chunk(&"e".repeat(16 << 10))));
+                steps.push(raw::chunks(&"e".repeat(16 << 10), 10_000));
                 return steps;
             }
             // A list with an item that never ends.
@@ -285,7 +286,7 @@ fn every_answer_is_capped() {
                 chunked_head(),
                 chunk(r#"{"kind":"ConfigMapList","metadata":{"resourceVersion":"1"},"items":[{"data":{"x":""#),
             ];
-            steps.extend((0..10_000).map(|_| chunk(&"x".repeat(16 << 10))));
+            steps.push(raw::chunks(&"x".repeat(16 << 10), 10_000));
             steps
         })
         .await;

@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 pub enum Step {
     /// Writes these bytes.
     Write(Vec<u8>),
+    /// Writes these bytes this many times (an endless body, without holding it).
+    Repeat(Vec<u8>, usize),
     /// Waits.
     Sleep(Duration),
     /// Keeps the connection open, silent, until the server stops.
@@ -77,6 +79,13 @@ impl RawServer {
                                         return;
                                     }
                                     let _ = conn.flush().await;
+                                }
+                                Step::Repeat(b, n) => {
+                                    for _ in 0..n {
+                                        if conn.write_all(&b).await.is_err() {
+                                            return;
+                                        }
+                                    }
                                 }
                                 Step::Sleep(d) => tokio::time::sleep(d).await,
                                 Step::Hang => std::future::pending::<()>().await,
@@ -176,6 +185,11 @@ pub fn chunked_head() -> Step {
 /// One chunk of a chunked body.
 pub fn chunk(data: &str) -> Step {
     Step::Write(format!("{:x}\r\n{data}\r\n", data.len()).into_bytes())
+}
+
+/// `n` chunks of `data` in a chunked body.
+pub fn chunks(data: &str, n: usize) -> Step {
+    Step::Repeat(format!("{:x}\r\n{data}\r\n", data.len()).into_bytes(), n)
 }
 
 /// The end of a chunked body.
