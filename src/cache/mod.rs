@@ -52,7 +52,8 @@ pub use lister::{Lister, NamespaceLister};
 pub use listwatch::{
     ListPager, ListWatch, ListerWatcher, PagedList, WatchStream, DEFAULT_PAGE_SIZE,
 };
-pub use processor::{EventHandlerRegistration, HandlerOptions};
+pub use processor::EventHandlerRegistration;
+pub use processor::HandlerOptions;
 pub use store::{
     namespace_index, IndexFunc, IndexFuncError, Indexer, Indexers, KeyFunc, StoreError,
     NAMESPACE_INDEX,

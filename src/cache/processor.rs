@@ -1,16 +1,16 @@
 //! The shared processor: fans the informer's notifications out to every registered
 //! handler.
 //!
+//! A handler's buffer is unbounded unless the handler was registered with a bound
+//! ([`HandlerOptions::max_pending`]). A bounded buffer that is full is dropped whole and
+//! the handler is brought up to date from the cache instead (see [`HandlerOptions`]).
+//!
 //! The controller loop calls [`SharedProcessor::distribute`] once per change; the
 //! processor appends the notification to each listener's unbounded buffer and returns at
 //! once. Every listener has its own thread that takes notifications from its buffer in
 //! order and calls its [`ResourceEventHandler`], so a slow or blocking handler delays
 //! neither the informer nor any other handler, and never blocks an async runtime. An
 //! idle buffer holds no slots.
-//!
-//! A buffer is unbounded unless the handler was registered with a bound
-//! ([`HandlerOptions::max_pending`]). A bounded buffer that is full is dropped whole and
-//! the handler is brought up to date from the cache instead (see [`HandlerOptions`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
