@@ -224,7 +224,6 @@ fn query(informer: &SharedIndexInformer<DynamicObject>, selector: &LabelSelector
     let indexer = informer.get_indexer();
     let mut per_ns: Vec<(usize, String)> = indexer
         .list_index_func_values(NAMESPACE_INDEX)
-        .unwrap_or_default()
         .into_iter()
         .map(|ns| {
             (

@@ -145,7 +145,15 @@ impl Requirement {
 impl fmt::Display for Requirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let single = || self.values.first().map(String::as_str).unwrap_or_default();
-        let set = || self.values.iter().cloned().collect::<Vec<_>>().join(",");
+        // A set holding only the empty value is written `(,)`: `()` would not parse.
+        let set = || match self.values.iter().collect::<Vec<_>>().as_slice() {
+            [only] if only.is_empty() => ",".to_owned(),
+            values => values
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        };
         match self.operator {
             Operator::Equals => write!(f, "{}={}", self.key, single()),
             Operator::DoubleEquals => write!(f, "{}=={}", self.key, single()),
@@ -744,6 +752,16 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_set_of_only_the_empty_value_renders_as_text_that_parses() {
+        // Found by the fuzz check: `(,)` is the set {""}, which used to render as `()`.
+        let sel = LabelSelector::parse("a notin (,)").unwrap();
+        assert_eq!(sel.to_string(), "a notin (,)");
+        assert_eq!(LabelSelector::parse(&sel.to_string()).unwrap(), sel);
+        let sel = LabelSelector::parse("a in (,x)").unwrap();
+        assert_eq!(LabelSelector::parse(&sel.to_string()).unwrap(), sel);
     }
 
     #[test]

@@ -97,10 +97,7 @@ fn add_get_update_delete() {
         ["a", "b"]
     );
     assert_eq!(names(store.by_index("app", "web").unwrap()), ["a", "b"]);
-    assert_eq!(
-        sorted(store.list_index_func_values("app").unwrap()),
-        ["db", "web"]
-    );
+    assert_eq!(sorted(store.list_index_func_values("app")), ["db", "web"]);
     assert_eq!(
         store.get_by_key("ns2/c").unwrap().name(),
         Some("c"),
@@ -123,7 +120,7 @@ fn add_get_update_delete() {
     store.delete(&obj("ns1", "a", &[])).unwrap();
     assert!(store.get_by_key("ns1/a").is_none());
     // An index value whose last key is gone is removed.
-    assert_eq!(store.list_index_func_values("app").unwrap(), ["db"]);
+    assert_eq!(store.list_index_func_values("app"), ["db"]);
     assert!(store.by_index("app", "web").unwrap().is_empty());
     // Deleting an absent object is not an error.
     store.delete(&obj("ns1", "a", &[])).unwrap();
@@ -144,6 +141,15 @@ fn unknown_index_is_an_error() {
     let err = store.by_index("nope", "x").unwrap_err();
     assert!(matches!(err, StoreError::NoSuchIndex(ref n) if n == "nope"));
     assert!(err.to_string().contains("add_indexers"), "{err}");
+    assert!(store.index_keys("nope", "x").is_err());
+}
+
+#[test]
+fn values_of_an_unknown_index_are_empty_as_in_client_go() {
+    let store: Indexer<DynamicObject> = Indexer::new(app_indexer());
+    store.add(obj("ns", "a", &[("app", "web")])).unwrap();
+    assert_eq!(store.list_index_func_values("app"), ["web"]);
+    assert!(store.list_index_func_values("nope").is_empty());
 }
 
 #[test]
@@ -170,7 +176,7 @@ fn failing_index_function_changes_nothing_and_names_key_and_index() {
     }
     assert!(err.to_string().contains("poisoned object"));
     assert!(store.get_by_key("ns/b").is_none());
-    assert_eq!(store.list_index_func_values("app").unwrap(), ["web"]);
+    assert_eq!(store.list_index_func_values("app"), ["web"]);
 
     // An update that fails leaves the old object and its index entries in place.
     assert!(store
@@ -232,7 +238,7 @@ fn replace_swaps_everything() {
         )
         .unwrap();
     assert_eq!(sorted(store.list_keys()), ["ns/b", "ns/c"]);
-    assert_eq!(store.list_index_func_values("app").unwrap(), ["db"]);
+    assert_eq!(store.list_index_func_values("app"), ["db"]);
     // A later duplicate wins.
     store
         .replace(
@@ -243,7 +249,7 @@ fn replace_swaps_everything() {
             "43",
         )
         .unwrap();
-    assert_eq!(store.list_index_func_values("app").unwrap(), ["y"]);
+    assert_eq!(store.list_index_func_values("app"), ["y"]);
     assert_eq!(store.len(), 1);
 }
 
@@ -258,7 +264,7 @@ fn multi_valued_index() {
     assert_eq!(names(store.index("tags", &probe).unwrap()), ["a", "b"]);
     store.update(obj("ns", "a", &[("tags", "green")])).unwrap();
     assert_eq!(
-        sorted(store.list_index_func_values("tags").unwrap()),
+        sorted(store.list_index_func_values("tags")),
         ["blue", "green"]
     );
 }
@@ -392,11 +398,7 @@ fn check(store: &Indexer<DynamicObject>, model: &Model) {
     }
     for index in &model.indexes {
         let want = model.index(index);
-        let values: BTreeSet<String> = store
-            .list_index_func_values(index)
-            .unwrap()
-            .into_iter()
-            .collect();
+        let values: BTreeSet<String> = store.list_index_func_values(index).into_iter().collect();
         assert_eq!(values, want.keys().cloned().collect(), "values of {index}");
         for (v, keys) in &want {
             let got: BTreeSet<String> = store.index_keys(index, v).unwrap().into_iter().collect();

@@ -7,7 +7,9 @@
 //!
 //! Both queues (DeltaFifo and in-order) are exercised. CI runs a few seeds
 //! (`INFORMER_CHAOS_SEEDS`, default 3); the ignored test runs 50:
-//! `cargo test --all-features --test informer_chaos -- --ignored`.
+//! `cargo test --all-features --test informer_chaos -- --ignored`. Every seed runs
+//! whatever happens to the others, and the result of each is reported (one line per
+//! run on standard error, and all of them in the failure message).
 
 mod support;
 
@@ -192,23 +194,50 @@ fn run_seed(seed: u64, queue: QueueMode) {
     });
 }
 
+/// Runs every seed with both queues, whatever happens to the others, prints one line per
+/// run, and fails at the end listing every run's result.
+fn run_seeds(seeds: impl IntoIterator<Item = u64>) {
+    let mut report = Vec::new();
+    let mut failed = 0;
+    for seed in seeds {
+        for queue in [QueueMode::DeltaFifo, QueueMode::InOrder] {
+            let started = std::time::Instant::now();
+            let result = std::panic::catch_unwind(|| run_seed(seed, queue));
+            let line = match result {
+                Ok(()) => format!("seed {seed} ({queue:?}): ok in {:?}", started.elapsed()),
+                Err(panic) => {
+                    failed += 1;
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "non-string panic".to_owned());
+                    format!("seed {seed} ({queue:?}): FAILED: {message}")
+                }
+            };
+            eprintln!("{line}");
+            report.push(line);
+        }
+    }
+    assert!(
+        failed == 0,
+        "{failed} of {} chaos runs failed:\n{}",
+        report.len(),
+        report.join("\n")
+    );
+}
+
 #[test]
 fn chaos_seeds_for_ci() {
     let seeds: u64 = std::env::var("INFORMER_CHAOS_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    for seed in 1..=seeds {
-        run_seed(seed, QueueMode::DeltaFifo);
-        run_seed(seed, QueueMode::InOrder);
-    }
+    run_seeds(1..=seeds);
 }
 
 #[test]
 #[ignore = "runs 50 seeds with each queue; about a minute"]
 fn chaos_many_seeds() {
-    for seed in 1000..1050 {
-        run_seed(seed, QueueMode::DeltaFifo);
-        run_seed(seed, QueueMode::InOrder);
-    }
+    run_seeds(1000..1050);
 }

@@ -50,6 +50,14 @@ impl<K> Clone for DeletedObject<K> {
 
 /// Receives an informer's notifications (client-go's `ResourceEventHandler`).
 ///
+/// A handler's buffer is **unbounded** by default: a handler slower than the changes holds
+/// every change it has not handled yet, and memory grows with its backlog. Watch the
+/// backlog with [`EventHandlerRegistration::pending`](super::EventHandlerRegistration::pending)
+/// (or the informer's metrics). Keep handlers quick — queue the object's key to a work
+/// queue and do the work in workers, as client-go controllers do — or register the
+/// handler with a bound ([`HandlerOptions::max_pending`](super::HandlerOptions)), which
+/// drops a full backlog and brings the handler up to date from the cache instead.
+///
 /// Each registered handler has its own buffer and runs on its own thread, so a slow or
 /// blocking handler delays nobody else. A handler sees each key's events in order. A
 /// panic in a handler is caught and logged, and the handler keeps receiving events. All

@@ -31,7 +31,7 @@ pub use in_order_fifo::{InOrderFifo, QueuedDelta};
 pub use metrics::{InformerMetrics, ReflectorMetrics};
 pub use reflector::{
     default_watch_error_handler, PagedReplace, Reflector, ReflectorError, ReflectorOptions,
-    ReflectorStore, ShouldResync, Transform, WatchErrorHandler,
+    ReflectorStore, ShouldResync, Transform, WatchErrorHandler, DEFAULT_WATCH_IDLE_TIMEOUT,
 };
 pub use shared_informer::{
     InformerError, InformerOptions, QueueMode, SharedIndexInformer, MINIMUM_RESYNC_PERIOD,
@@ -54,6 +54,7 @@ pub use listwatch::{
 };
 pub(crate) use processor::panic_message;
 pub use processor::EventHandlerRegistration;
+pub use processor::HandlerOptions;
 pub use store::{
     namespace_index, IndexFunc, IndexFuncError, Indexer, Indexers, KeyFunc, StoreError,
     NAMESPACE_INDEX,

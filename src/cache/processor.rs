@@ -1,6 +1,10 @@
 //! The shared processor: fans the informer's notifications out to every registered
 //! handler.
 //!
+//! A handler's buffer is unbounded unless the handler was registered with a bound
+//! ([`HandlerOptions::max_pending`]). A bounded buffer that is full is dropped whole and
+//! the handler is brought up to date from the cache instead (see [`HandlerOptions`]).
+//!
 //! The controller loop calls [`SharedProcessor::distribute`] once per change; the
 //! processor appends the notification to each listener's unbounded buffer and returns at
 //! once. Every listener has its own thread that takes notifications from its buffer in
@@ -19,12 +23,16 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use super::handler::{DeletedObject, ResourceEventHandler};
+use super::DeletedFinalStateUnknown;
 
 /// One change, as a listener receives it.
 pub(crate) enum Notification<K> {
     Add(Arc<K>, bool),
     Update(Arc<K>, Arc<K>),
     Delete(DeletedObject<K>),
+    /// A bounded buffer overflowed: everything before this was dropped; bring the
+    /// handler up to date from the cache.
+    Resync,
 }
 
 impl<K> Clone for Notification<K> {
@@ -33,12 +41,69 @@ impl<K> Clone for Notification<K> {
             Notification::Add(o, i) => Notification::Add(o.clone(), *i),
             Notification::Update(a, b) => Notification::Update(a.clone(), b.clone()),
             Notification::Delete(d) => Notification::Delete(d.clone()),
+            Notification::Resync => Notification::Resync,
         }
     }
 }
 
 /// Whether the informer feeding a listener has synced.
 pub(crate) type UpstreamSynced = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How a handler's notifications are delivered (see
+/// [`SharedIndexInformer::add_event_handler_with_options`](super::SharedIndexInformer::add_event_handler_with_options)).
+///
+/// # Bounded buffers
+///
+/// By default a handler's buffer is unbounded: a handler slower than the stream of
+/// changes holds every change it has not handled yet, and memory grows with the backlog.
+/// Watch it with [`EventHandlerRegistration::pending`] (also in the informer's
+/// metrics). With `max_pending`, the buffer holds at most that many notifications. When
+/// a notification would go past it, the handler's whole backlog is dropped, and once it
+/// finishes the call in progress the handler is brought up to date from the cache, as a
+/// relist would: `on_add` for objects it has not seen (with `is_in_initial_list` true
+/// only when the overflow came during its initial list), `on_update(last seen, current)`
+/// for objects that changed, and `on_delete` with a [`DeletedFinalStateUnknown`]
+/// tombstone for objects that are gone. It then goes on with
+/// the changes made after that point. The handler converges to the cache without holding
+/// an unbounded backlog, but skips intermediate states. To do that, a bounded handler
+/// remembers the last object it was given per key (shared `Arc`s, no copies).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct HandlerOptions {
+    /// The handler's resync period; `None` takes the informer's default.
+    pub resync_period: Option<Duration>,
+    /// The most notifications the handler's buffer holds; `None` (the default) is
+    /// unbounded. See the type's docs for what happens when it is reached.
+    pub max_pending: Option<usize>,
+}
+
+impl HandlerOptions {
+    /// Resyncs the handler every `period`.
+    pub fn resync_period(mut self, period: Duration) -> Self {
+        self.resync_period = Some(period);
+        self
+    }
+
+    /// Bounds the handler's buffer to `max` notifications (at least 1).
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.max_pending = Some(max.max(1));
+        self
+    }
+}
+
+/// The cache's contents, taken at a point where no change is half delivered; `cut` runs
+/// at that point, before the contents are read.
+pub(crate) type Snapshot<K> = Arc<dyn Fn(&mut dyn FnMut()) -> Vec<Arc<K>> + Send + Sync>;
+
+/// The cache's key of an object, if it has one.
+pub(crate) type ObjectKey<K> = Arc<dyn Fn(&K) -> Option<String> + Send + Sync>;
+
+/// What a bounded listener needs: its bound, the cache, and the cache's key function.
+pub(crate) struct Bound<K> {
+    pub(crate) max_pending: usize,
+    pub(crate) snapshot: Snapshot<K>,
+    pub(crate) key: ObjectKey<K>,
+}
 
 struct Listener<K> {
     id: u64,
@@ -54,6 +119,15 @@ struct Listener<K> {
     next_resync: Mutex<Option<Instant>>,
     /// Chosen by the last `should_resync`: receives `is_sync` notifications.
     syncing: AtomicBool,
+    /// The bound on `pending`, if any.
+    max_pending: Option<usize>,
+    /// The bounded buffer overflowed: notifications are dropped until the runner brings
+    /// the handler up to date.
+    overflowed: AtomicBool,
+    /// Whether the pending catch-up counts as part of the initial list.
+    catch_up_is_initial: AtomicBool,
+    /// Backlogs dropped so far.
+    overflows: AtomicU64,
 }
 
 impl<K> Listener<K> {
@@ -63,12 +137,42 @@ impl<K> Listener<K> {
         let Some(sender) = sender.as_ref() else {
             return;
         };
+        if let Some(max) = self.max_pending {
+            if self.overflowed.load(Ordering::Acquire) {
+                // Dropped: the catch-up from the cache covers it.
+                return;
+            }
+            if self.pending.load(Ordering::Relaxed) >= max {
+                self.overflow(sender, max);
+                return;
+            }
+        }
         self.pending.fetch_add(1, Ordering::Relaxed);
         if initial {
             self.initial_pending.fetch_add(1, Ordering::AcqRel);
         }
         if sender.send(n).is_err() {
             // The runner is gone (it only exits when stopping): undo the counts.
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            if initial {
+                self.initial_pending.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// The bounded buffer is full: drop the backlog and queue a catch-up from the cache.
+    fn overflow(&self, sender: &mpsc::Sender<Notification<K>>, max: usize) {
+        self.overflowed.store(true, Ordering::Release);
+        self.overflows.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(handler = self.id, max_pending = max,
+            "event handler's buffer is full; dropping its backlog and bringing it up to date from the cache");
+        let initial = self.initial_pending.load(Ordering::Acquire) > 0;
+        self.catch_up_is_initial.store(initial, Ordering::Release);
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        if initial {
+            self.initial_pending.fetch_add(1, Ordering::AcqRel);
+        }
+        if sender.send(Notification::Resync).is_err() {
             self.pending.fetch_sub(1, Ordering::Relaxed);
             if initial {
                 self.initial_pending.fetch_sub(1, Ordering::AcqRel);
@@ -115,9 +219,23 @@ impl<K> EventHandlerRegistration<K> {
         (self.upstream_synced)() && self.listener.initial_pending.load(Ordering::Acquire) == 0
     }
 
-    /// Notifications waiting in this handler's buffer.
+    /// Notifications waiting in this handler's buffer; 0 once the handler has stopped.
+    ///
+    /// The buffer is unbounded unless the handler was added with
+    /// [`HandlerOptions::max_pending`]: a value that keeps growing means the handler is
+    /// slower than the changes. Make it faster (queue keys to a work queue and do the work
+    /// elsewhere, as client-go controllers do), or bound it.
     pub fn pending(&self) -> usize {
+        if self.is_stopped() {
+            return 0;
+        }
         self.listener.pending.load(Ordering::Relaxed)
+    }
+
+    /// How many times this handler's bounded buffer overflowed: its backlog was dropped
+    /// and it was brought up to date from the cache (see [`HandlerOptions`]).
+    pub fn overflows(&self) -> u64 {
+        self.listener.overflows.load(Ordering::Relaxed)
     }
 
     /// Whether the handler's runner has stopped (after removal or informer shutdown).
@@ -158,12 +276,25 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
 
     /// Registers a handler: queues `initial` as adds of the initial list, then starts
     /// delivering everything distributed from now on.
+    #[cfg(test)]
     pub(crate) fn add_listener(
         &self,
         handler: Box<dyn ResourceEventHandler<K>>,
         resync_period: Option<Duration>,
         upstream_synced: UpstreamSynced,
         initial: Vec<Arc<K>>,
+    ) -> std::io::Result<EventHandlerRegistration<K>> {
+        self.add_bounded_listener(handler, resync_period, upstream_synced, initial, None)
+    }
+
+    /// [`add_listener`](Self::add_listener), with an optional bound on its buffer.
+    pub(crate) fn add_bounded_listener(
+        &self,
+        handler: Box<dyn ResourceEventHandler<K>>,
+        resync_period: Option<Duration>,
+        upstream_synced: UpstreamSynced,
+        initial: Vec<Arc<K>>,
+        bound: Option<Bound<K>>,
     ) -> std::io::Result<EventHandlerRegistration<K>> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
@@ -179,7 +310,12 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
             // A period too long to add to the clock never comes.
             next_resync: Mutex::new(Instant::now().checked_add(resync_period.unwrap_or_default())),
             syncing: AtomicBool::new(false),
+            max_pending: bound.as_ref().map(|b| b.max_pending),
+            overflowed: AtomicBool::new(false),
+            catch_up_is_initial: AtomicBool::new(false),
+            overflows: AtomicU64::new(0),
         });
+        let handler = Delivery::new(handler, bound);
         let runner = listener.clone();
         // The handler runs with the registering runtime entered, so that it may
         // `tokio::spawn` (or use `Handle::current`) as code on the runtime would.
@@ -279,7 +415,7 @@ impl<K> Drop for SharedProcessor<K> {
 
 fn run_listener<K: Send + Sync + 'static>(
     listener: Arc<Listener<K>>,
-    handler: Box<dyn ResourceEventHandler<K>>,
+    mut handler: Delivery<K>,
     rx: mpsc::Receiver<Notification<K>>,
 ) {
     while let Ok(n) = rx.recv() {
@@ -288,22 +424,126 @@ fn run_listener<K: Send + Sync + 'static>(
             break;
         }
         let initial = matches!(n, Notification::Add(_, true));
-        let result = catch_unwind(AssertUnwindSafe(|| match n {
-            Notification::Add(obj, initial) => handler.on_add(obj, initial),
-            Notification::Update(old, new) => handler.on_update(old, new),
-            Notification::Delete(deleted) => handler.on_delete(deleted),
-        }));
-        if let Err(panic) = result {
-            let message = panic_message(&*panic);
-            tracing::error!(handler = listener.id, %message, "event handler panicked; it keeps receiving events");
+        match n {
+            Notification::Resync => {
+                handler.catch_up(&listener);
+                if listener.catch_up_is_initial.load(Ordering::Acquire) {
+                    listener.initial_pending.fetch_sub(1, Ordering::AcqRel);
+                }
+                continue;
+            }
+            // Part of a dropped backlog: the catch-up queued after it covers it.
+            _ if listener.overflowed.load(Ordering::Acquire) => {}
+            n => handler.deliver(&listener, n),
         }
         if initial {
             listener.initial_pending.fetch_sub(1, Ordering::AcqRel);
         }
     }
     drop(handler);
+    listener.pending.store(0, Ordering::Relaxed);
     listener.stopped.store(true, Ordering::Release);
     listener.stopped_notify.notify_waiters();
+}
+
+/// A handler as its runner calls it: panics caught, and, when bounded, the last object
+/// given per key remembered for a catch-up.
+struct Delivery<K> {
+    handler: Box<dyn ResourceEventHandler<K>>,
+    bound: Option<Bound<K>>,
+    seen: std::collections::HashMap<String, Arc<K>>,
+}
+
+impl<K: Send + Sync + 'static> Delivery<K> {
+    fn new(handler: Box<dyn ResourceEventHandler<K>>, bound: Option<Bound<K>>) -> Self {
+        Delivery {
+            handler,
+            bound,
+            seen: Default::default(),
+        }
+    }
+
+    fn deliver(&mut self, listener: &Listener<K>, n: Notification<K>) {
+        if let Some(bound) = &self.bound {
+            match &n {
+                Notification::Add(obj, _) | Notification::Update(_, obj) => {
+                    if let Some(key) = (bound.key)(obj) {
+                        self.seen.insert(key, obj.clone());
+                    }
+                }
+                Notification::Delete(DeletedObject::Unknown(t)) => {
+                    self.seen.remove(&t.key);
+                }
+                Notification::Delete(DeletedObject::Object(obj)) => {
+                    if let Some(key) = (bound.key)(obj) {
+                        self.seen.remove(&key);
+                    }
+                }
+                Notification::Resync => {}
+            }
+        }
+        self.call(listener, n);
+    }
+
+    fn call(&self, listener: &Listener<K>, n: Notification<K>) {
+        let handler = &self.handler;
+        let result = catch_unwind(AssertUnwindSafe(|| match n {
+            Notification::Add(obj, initial) => handler.on_add(obj, initial),
+            Notification::Update(old, new) => handler.on_update(old, new),
+            Notification::Delete(deleted) => handler.on_delete(deleted),
+            Notification::Resync => {}
+        }));
+        if let Err(panic) = result {
+            let message = panic_message(&*panic);
+            tracing::error!(handler = listener.id, %message, "event handler panicked; it keeps receiving events");
+        }
+    }
+
+    /// After an overflow: reopens the buffer and brings the handler from what it last
+    /// saw to the cache's contents at that same point.
+    fn catch_up(&mut self, listener: &Listener<K>) {
+        let Some(bound) = &self.bound else {
+            return;
+        };
+        let (snapshot, key) = (bound.snapshot.clone(), bound.key.clone());
+        let objects = snapshot(&mut || listener.overflowed.store(false, Ordering::Release));
+        let mut current = std::collections::HashMap::with_capacity(objects.len());
+        for obj in objects {
+            if let Some(k) = key(&obj) {
+                current.insert(k, obj);
+            }
+        }
+        let seen = std::mem::take(&mut self.seen);
+        // Adds of a catch-up during the initial list still belong to it.
+        let initial = listener.catch_up_is_initial.load(Ordering::Acquire);
+        let mut calls = Vec::new();
+        for (k, obj) in &current {
+            match seen.get(k) {
+                Some(old) if Arc::ptr_eq(old, obj) => {}
+                Some(old) => calls.push(Notification::Update(old.clone(), obj.clone())),
+                None => calls.push(Notification::Add(obj.clone(), initial)),
+            }
+        }
+        for (k, old) in seen {
+            if !current.contains_key(&k) {
+                calls.push(Notification::Delete(DeletedObject::Unknown(
+                    DeletedFinalStateUnknown { key: k, obj: old },
+                )));
+            }
+        }
+        self.seen = current;
+        tracing::debug!(
+            handler = listener.id,
+            changes = calls.len(),
+            "bringing the event handler up to date from the cache"
+        );
+        for n in calls {
+            if listener.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            self.call(listener, n);
+        }
+    }
 }
 
 /// The text of a caught panic's payload.

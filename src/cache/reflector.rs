@@ -17,13 +17,18 @@
 //! 2. **Watch** from the list's version, with bookmarks and a random timeout in
 //!    `[min_watch_timeout, 2 * min_watch_timeout)`. `ADDED`, `MODIFIED` and `DELETED`
 //!    become `add`, `update` and `delete` of the store; a `BOOKMARK` only moves the
-//!    resourceVersion. A watch that ends cleanly, or with a malformed line or a broken
-//!    connection, is reopened from the last version, without a relist, and so is one
-//!    whose opening was refused (connection refused, `429`); a watch that closes within a
-//!    second without an event counts as an error.
+//!    resourceVersion. A watch that ends cleanly is reopened at once from the last
+//!    version. One that breaks (a malformed line, an event over the size cap, a broken
+//!    connection) or stays silent longer than [`ReflectorOptions::watch_idle_timeout`]
+//!    (no answer to its request, or no event nor bookmark on its stream) is reported to
+//!    the watch error handler with its cause and reopened from the last version after
+//!    the backoff, without a relist; so is one whose opening was refused (connection
+//!    refused, `429`, reported only in the log). A watch that closes within a second
+//!    without an event counts as an error.
 //! 3. **Errors** (a failed list, an `ERROR` event such as `410 Expired`, a very short
 //!    watch) go to the watch error handler; the reflector then waits (exponential backoff
-//!    with jitter, at least the server's `Retry-After`) and relists.
+//!    with jitter, at least the server's `Retry-After`) and relists. Every failure waits
+//!    on the same backoff, so a server that keeps breaking watches is never stormed.
 //! 4. **Resync.** While watching, every resync period, when the informer's
 //!    `should_resync` agrees, the store queues its known objects again.
 //!
@@ -57,7 +62,8 @@ use crate::meta::{Object, WatchEvent};
 /// drop `managedFields`).
 pub type Transform<K> = Arc<dyn Fn(K) -> K + Send + Sync>;
 
-/// Called with every error after which the reflector backs off and relists.
+/// Called with every error after which the reflector backs off and relists, or backs off
+/// and re-watches (a broken or stalled watch).
 pub type WatchErrorHandler = Arc<dyn Fn(&ReflectorError) + Send + Sync>;
 
 /// Asked at every resync tick whether to resync now.
@@ -75,6 +81,19 @@ pub enum ReflectorError {
     /// `410 Expired`: the version it watched from is too old).
     #[error("watch failed: {0}")]
     Watch(#[source] Error),
+    /// A watch stayed silent longer than [`ReflectorOptions::watch_idle_timeout`]: its
+    /// request got no answer, or its stream brought no event and no bookmark.
+    #[error(
+        "the watch {} for {after:?} (ReflectorOptions::watch_idle_timeout); the server or a \
+         proxy may have stalled it",
+        if *answered { "sent nothing, not even a bookmark," } else { "request got no answer" }
+    )]
+    WatchStalled {
+        /// How long it was silent.
+        after: Duration,
+        /// Whether the server had answered the request (then the stream went silent).
+        answered: bool,
+    },
     /// The watch closed within a second without delivering an event.
     #[error(
         "very short watch: the watch closed after {elapsed:?} without an event; the server \
@@ -211,6 +230,10 @@ impl<K: Object + Send + Sync + 'static> ReflectorStore<K> for Indexer<K> {
     }
 }
 
+/// The default [`ReflectorOptions::watch_idle_timeout`]: 3 minutes, three bookmark
+/// intervals of a real server.
+pub const DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// How a [`Reflector`] lists, watches and retries.
 #[derive(Clone, Debug)]
 pub struct ReflectorOptions {
@@ -234,6 +257,13 @@ pub struct ReflectorOptions {
     pub stream_lists: bool,
     /// Sync first with a streaming initial list (`sendInitialEvents=true`).
     pub watch_list: bool,
+    /// A watch that stays silent this long is treated as failed: reported to the watch
+    /// error handler and reopened from the last resourceVersion after the backoff. It
+    /// covers a request that gets no answer and a stream that brings no event and no
+    /// bookmark. A real server sends a bookmark about every minute while its
+    /// resourceVersion moves (it does all the time in a real cluster), so the default,
+    /// 3 minutes, only fires when the server or a proxy has stalled.
+    pub watch_idle_timeout: Duration,
     /// During a streaming initial list, fall back to a plain list after this long
     /// without an event: a server that ignores `sendInitialEvents` never sends the end
     /// bookmark. (A busy one keeps sending events; the stream then ends with the watch
@@ -251,6 +281,7 @@ impl Default for ReflectorOptions {
             backoff: BackoffPolicy::default(),
             stream_lists: true,
             watch_list: false,
+            watch_idle_timeout: DEFAULT_WATCH_IDLE_TIMEOUT,
             initial_events_timeout: Duration::from_secs(10),
         }
     }
@@ -278,10 +309,12 @@ struct Listed {
     count: usize,
 }
 
-/// How one watch ended without an error.
+/// How one watch ended, short of an error that needs a relist.
 enum WatchEnd {
     Stopped,
     Closed,
+    /// Broken or stalled: report, back off and re-watch from the last version.
+    Broken(ReflectorError),
 }
 
 /// Lists and watches through a [`ListerWatcher`] into a [`ReflectorStore`].
@@ -395,17 +428,22 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             }
             let mut delay = backoff.next_delay(Instant::now());
             if let Err(err) = result {
-                Counters::bump(&self.counters.watch_errors);
-                match &self.watch_error_handler {
-                    Some(handler) => handler(&err),
-                    None => default_watch_error_handler(&self.options.name, &err),
-                }
+                self.report(&err);
                 let after = err.client_error().and_then(Error::retry_after);
                 delay = backoff.honour(delay, after);
             }
             if !sleep_or_stop(delay, &shutdown).await {
                 return;
             }
+        }
+    }
+
+    /// Counts an error and hands it to the watch error handler.
+    fn report(&self, err: &ReflectorError) {
+        Counters::bump(&self.counters.watch_errors);
+        match &self.watch_error_handler {
+            Some(handler) => handler(err),
+            None => default_watch_error_handler(&self.options.name, err),
         }
     }
 
@@ -643,9 +681,20 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                         allow_watch_bookmarks: true,
                         ..WatchParams::default()
                     };
+                    let idle = self.options.watch_idle_timeout;
                     let opened = tokio::select! {
-                        r = self.lw.watch(&params) => r,
+                        r = tokio::time::timeout(idle, self.lw.watch(&params)) => r,
                         () = shutdown.cancelled() => return Ok(()),
+                    };
+                    let Ok(opened) = opened else {
+                        let stalled = ReflectorError::WatchStalled {
+                            after: idle,
+                            answered: false,
+                        };
+                        if !self.back_off_after(stalled, backoff, shutdown).await {
+                            return Ok(());
+                        }
+                        continue;
                     };
                     match opened {
                         Ok(s) => s,
@@ -670,8 +719,30 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             match self.handle_watch(s, start, shutdown).await? {
                 WatchEnd::Stopped => return Ok(()),
                 WatchEnd::Closed => {}
+                WatchEnd::Broken(err) => {
+                    if !self.back_off_after(err, backoff, shutdown).await {
+                        return Ok(());
+                    }
+                }
             }
         }
+    }
+
+    /// Reports a broken or stalled watch and waits out the backoff before it is
+    /// reopened; false if `shutdown` came first.
+    async fn back_off_after(
+        &self,
+        err: ReflectorError,
+        backoff: &mut Backoff,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        tracing::debug!(reflector = %self.options.name, error = %err,
+            resource_version = %self.last_sync_resource_version(),
+            "watch failed; re-watching from the last resourceVersion after the backoff");
+        self.report(&err);
+        let delay = backoff.next_delay(Instant::now());
+        let delay = backoff.honour(delay, err.client_error().and_then(Error::retry_after));
+        sleep_or_stop(delay, shutdown).await
     }
 
     /// Applies one watch's events until it ends.
@@ -682,20 +753,24 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
         shutdown: &CancellationToken,
     ) -> Result<WatchEnd, ReflectorError> {
         let mut events = 0u64;
+        let idle = self.options.watch_idle_timeout;
         loop {
             let next = tokio::select! {
-                n = stream.next() => n,
+                n = tokio::time::timeout(idle, stream.next()) => n,
                 () = shutdown.cancelled() => return Ok(WatchEnd::Stopped),
+            };
+            let Ok(next) = next else {
+                return Ok(WatchEnd::Broken(ReflectorError::WatchStalled {
+                    after: idle,
+                    answered: true,
+                }));
             };
             match next {
                 None => break,
                 Some(Err(e)) if e.status().is_some() => return Err(ReflectorError::Watch(e)),
-                Some(Err(e)) => {
-                    tracing::warn!(reflector = %self.options.name, error = %e,
-                        resource_version = %self.last_sync_resource_version(),
-                        "watch stream broke; re-watching from the last resourceVersion");
-                    break;
-                }
+                // The stream broke (a malformed line, an event over the cap, a broken
+                // connection): that is the cause to report, however short the watch.
+                Some(Err(e)) => return Ok(WatchEnd::Broken(ReflectorError::Watch(e))),
                 Some(Ok(event)) => {
                     events += 1;
                     self.apply_event(event)?;
@@ -762,9 +837,16 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             timeout_seconds: Some(self.watch_timeout()),
             ..WatchParams::default()
         };
+        let idle = self.options.watch_idle_timeout;
         let opened = tokio::select! {
-            r = self.lw.watch(&params) => r,
+            r = tokio::time::timeout(idle, self.lw.watch(&params)) => r,
             () = shutdown.cancelled() => return Ok(None),
+        };
+        let Ok(opened) = opened else {
+            return Err(ReflectorError::WatchStalled {
+                after: idle,
+                answered: false,
+            });
         };
         let mut stream = opened.map_err(ReflectorError::Watch)?;
         Counters::bump(&self.counters.watches);

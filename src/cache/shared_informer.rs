@@ -25,7 +25,9 @@ use super::in_order_fifo::InOrderFifo;
 use super::lister::Lister;
 use super::listwatch::ListerWatcher;
 use super::metrics::{Counters, InformerMetrics};
-use super::processor::{EventHandlerRegistration, SharedProcessor, UpstreamSynced};
+use super::processor::{
+    Bound, EventHandlerRegistration, HandlerOptions, SharedProcessor, UpstreamSynced,
+};
 use super::reflector::{
     Reflector, ReflectorError, ReflectorOptions, ReflectorStore, Transform, WatchErrorHandler,
 };
@@ -198,6 +200,14 @@ impl<K: Object + Send + Sync + 'static> Drop for StopOnDrop<K> {
 /// for every change, shared by any number of handlers (client-go's
 /// `SharedIndexInformer`). Cloning gives another handle to the same informer.
 ///
+/// Each handler has its own buffer, **unbounded** by default, so that a slow handler
+/// never holds back the cache or another handler; the price is memory while it lags.
+/// Watch each handler's backlog with [`EventHandlerRegistration::pending`] or
+/// [`metrics`](Self::metrics), keep handlers quick (queue keys, work elsewhere), or add
+/// a handler with a bound ([`add_event_handler_with_options`](Self::add_event_handler_with_options)
+/// and [`HandlerOptions::max_pending`]): a full backlog is then dropped and the handler is
+/// brought up to date from the cache.
+///
 /// ```no_run
 /// # async fn demo(api: informer::client::Api<informer::meta::DynamicObject>) -> Result<(), Box<dyn std::error::Error>> {
 /// use informer::cache::{ListWatch, ResourceEventHandlerFuncs, SharedIndexInformer};
@@ -305,6 +315,37 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
         handler: impl ResourceEventHandler<K>,
         resync_period: Option<Duration>,
     ) -> Result<EventHandlerRegistration<K>, InformerError> {
+        self.add_handler(Box::new(handler), resync_period, None)
+    }
+
+    /// Registers a handler with [`HandlerOptions`]: its resync period (the informer's
+    /// default when unset) and an optional bound on its buffer, with the policy the
+    /// options' docs describe (drop the backlog, catch up from the cache).
+    ///
+    /// ```no_run
+    /// # fn demo(informer: informer::cache::SharedIndexInformer<informer::meta::DynamicObject>,
+    /// #         handler: informer::cache::ResourceEventHandlerFuncs<informer::meta::DynamicObject>) {
+    /// use informer::cache::HandlerOptions;
+    /// let registration = informer
+    ///     .add_event_handler_with_options(handler, HandlerOptions::default().max_pending(10_000))
+    ///     .expect("informer running");
+    /// # }
+    /// ```
+    pub fn add_event_handler_with_options(
+        &self,
+        handler: impl ResourceEventHandler<K>,
+        options: HandlerOptions,
+    ) -> Result<EventHandlerRegistration<K>, InformerError> {
+        let period = options.resync_period.or(self.inner.default_resync);
+        self.add_handler(Box::new(handler), period, options.max_pending)
+    }
+
+    fn add_handler(
+        &self,
+        handler: Box<dyn ResourceEventHandler<K>>,
+        resync_period: Option<Duration>,
+        max_pending: Option<usize>,
+    ) -> Result<EventHandlerRegistration<K>, InformerError> {
         let mut period = resync_period.filter(|p| !p.is_zero());
         // Held until the handler is registered, so that `run` cannot stop in between.
         let mut settings = self.inner.settings.lock();
@@ -335,14 +376,37 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
             }
         }
         let synced = self.inner.fifo.synced_fn();
+        let bound = max_pending.map(|max| self.bound(max));
         let _gate = self.inner.gate.lock();
         let initial = self.inner.indexer.list();
-        let registration =
-            self.inner
-                .processor
-                .add_listener(Box::new(handler), period, synced, initial)?;
+        let registration = self
+            .inner
+            .processor
+            .add_bounded_listener(handler, period, synced, initial, bound)?;
         drop(settings);
         Ok(registration)
+    }
+
+    /// What a bounded handler needs to catch up: the cache's contents, read under the
+    /// gate (so that no change is half delivered), and its key function.
+    fn bound(&self, max_pending: usize) -> Bound<K> {
+        let inner = Arc::downgrade(&self.inner);
+        let indexer = self.inner.indexer.clone();
+        Bound {
+            max_pending: max_pending.max(1),
+            snapshot: Arc::new(move |cut: &mut dyn FnMut()| match inner.upgrade() {
+                Some(inner) => {
+                    let _gate = inner.gate.lock();
+                    cut();
+                    inner.indexer.list()
+                }
+                None => {
+                    cut();
+                    Vec::new()
+                }
+            }),
+            key: Arc::new(move |obj: &K| indexer.key_of(obj).ok()),
+        }
     }
 
     /// Removes a handler: it hears nothing more. Await
@@ -402,7 +466,8 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
     }
 
     /// Called with every list or watch error after which the informer backs off and
-    /// relists (the default logs it). Only before [`run`](Self::run).
+    /// relists, or backs off and re-watches (a broken or stalled watch); the default
+    /// logs it. Only before [`run`](Self::run).
     pub fn set_watch_error_handler(
         &self,
         handler: impl Fn(&ReflectorError) + Send + Sync + 'static,

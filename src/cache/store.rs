@@ -566,11 +566,15 @@ impl<K> Indexer<K> {
             .unwrap_or_default())
     }
 
-    /// Every value that index `index_name` currently holds.
-    pub fn list_index_func_values(&self, index_name: &str) -> Result<Vec<String>, StoreError> {
+    /// Every value that index `index_name` currently holds; empty for an index that
+    /// does not exist, as in client-go (unlike [`by_index`](Self::by_index),
+    /// [`index_keys`](Self::index_keys) and [`index`](Self::index), which fail there).
+    pub fn list_index_func_values(&self, index_name: &str) -> Vec<String> {
         let inner = self.inner.read();
-        let pos = inner.spec.position(index_name)?;
-        Ok(inner.indices[pos].keys().cloned().collect())
+        match inner.spec.position(index_name) {
+            Ok(pos) => inner.indices[pos].keys().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Objects whose index `index_name` contains `value`.

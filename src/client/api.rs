@@ -15,7 +15,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::list_stream::ListSplitter;
+use super::list_stream::ListDecoder;
 use super::params::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use super::rest::Body;
 use super::watch_stream::decode_watch;
@@ -238,15 +238,27 @@ where
     }
 
     /// Lists objects (one page when `params.limit` is set).
+    ///
+    /// The answer must be a list: a kind ending in `List` and a
+    /// `metadata.resourceVersion`, as client-go requires; anything else (`{}`, a `Status`
+    /// sent with `200`) is an error, never an empty list. No item (nor the rest of the
+    /// document) may be larger than [`Config::max_object_size`](super::Config).
     pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>> {
-        let path = with_query(self.collection_path(), |q| params.query(q));
-        self.client.request_json(Method::GET, &path, None).await
+        let mut items = Vec::new();
+        let mut list = self
+            .list_batched(params, usize::MAX, &mut |batch| items.extend(batch))
+            .await?;
+        list.items = items;
+        Ok(list)
     }
 
     /// Lists like [`list`](Self::list), but decodes the items while the answer arrives
     /// and hands them to `on_batch` in batches of up to `batch` (in order), so that a
     /// large list is never held whole, as bytes or decoded. Returns the list's metadata
     /// (with no items).
+    ///
+    /// The checks of [`list`](Self::list) apply; the shape of the document is known only
+    /// at its end, so items decoded before a failure may already have been handed over.
     pub async fn list_batched(
         &self,
         params: &ListParams,
@@ -254,47 +266,14 @@ where
         on_batch: &mut (dyn FnMut(Vec<K>) + Send),
     ) -> Result<ObjectList<K>> {
         let path = with_query(self.collection_path(), |q| params.query(q));
-        let context = || {
-            format!(
-                "decoding the answer to GET {}{}",
-                self.client.base_url(),
-                path
-            )
-        };
+        let context = format!("GET {}{}", self.client.base_url(), path);
+        let mut decoder = ListDecoder::new(context, self.client.max_object_size(), batch);
         let mut body = self.client.request_chunks(&path).await?;
-        let mut splitter = ListSplitter::new();
-        let mut pieces = Vec::new();
-        let mut decoded = Vec::new();
-        let mut count = 0usize;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::transport(context(), e))?;
-            splitter
-                .push(&chunk, &mut pieces)
-                .map_err(|e| Error::decode(context(), serde::de::Error::custom(e)))?;
-            for piece in pieces.drain(..) {
-                let item = serde_json::from_slice::<K>(&piece)
-                    .map_err(|e| Error::decode(format!("{} (item {count})", context()), e))?;
-                count += 1;
-                decoded.push(item);
-                if decoded.len() >= batch.max(1) {
-                    on_batch(std::mem::take(&mut decoded));
-                }
-            }
+            // A broken or stalled body is a transport error, with its own context.
+            decoder.push(&chunk?, on_batch)?;
         }
-        if !decoded.is_empty() {
-            on_batch(decoded);
-        }
-        let shell = splitter
-            .finish()
-            .map_err(|e| Error::decode(context(), serde::de::Error::custom(e)))?;
-        let mut list: ObjectList<K> =
-            serde_json::from_slice(&shell).map_err(|e| Error::decode(context(), e))?;
-        if !list.items.is_empty() {
-            // `items` was not a plain array of objects at the top level (the splitter
-            // found none): hand over what serde decoded.
-            on_batch(std::mem::take(&mut list.items));
-        }
-        Ok(list)
+        decoder.finish(on_batch)
     }
 
     /// Watches objects: a stream of events that ends when the server ends the watch

@@ -81,7 +81,7 @@ pub(crate) enum Authenticator {
     None,
     Header(HeaderValue),
     TokenFile(TokenFile),
-    Exec(ExecRunner),
+    Exec(Box<ExecRunner>),
 }
 
 impl fmt::Debug for Authenticator {
@@ -118,7 +118,10 @@ impl Authenticator {
         cluster: Option<serde_json::Value>,
     ) -> Result<Self> {
         if let Some(exec) = &auth.exec {
-            return Ok(Authenticator::Exec(ExecRunner::new(exec.clone(), cluster)));
+            return Ok(Authenticator::Exec(Box::new(ExecRunner::new(
+                exec.clone(),
+                cluster,
+            ))));
         }
         if let Some(path) = &auth.token_file {
             let mut tf = TokenFile {
@@ -128,7 +131,7 @@ impl Authenticator {
             };
             // Fail early on a missing file, as client-go does (a client is made outside
             // the request path: reading here blocks nothing that waits).
-            let header = tf.parse(std::fs::read_to_string(path))?;
+            let header = tf.parse(super::files::read_to_string(path))?;
             *tf.cached.get_mut() = Some((header, Instant::now()));
             return Ok(Authenticator::TokenFile(tf));
         }
@@ -177,17 +180,21 @@ pub(crate) struct TokenFile {
 
 impl TokenFile {
     async fn read(&self) -> Result<HeaderValue> {
-        self.parse(tokio::fs::read_to_string(&self.path).await)
+        self.parse(super::files::read_to_string_async(&self.path).await)
     }
 
     /// The header for the file's contents, or why there is none.
-    fn parse(&self, contents: std::io::Result<String>) -> Result<HeaderValue> {
-        let token = contents.map_err(|e| {
-            Error::Auth(format!(
+    fn parse(
+        &self,
+        contents: std::result::Result<String, super::files::FileError>,
+    ) -> Result<HeaderValue> {
+        let token = contents.map_err(|e| match e {
+            super::files::FileError::Io(e) => Error::Auth(format!(
                 "cannot read the bearer token file {}: {e}; check the kubeconfig's tokenFile \
                  or the service-account mount",
                 self.path.display()
-            ))
+            )),
+            other => other.into_error("the bearer token file", &self.path, Error::Auth),
         })?;
         if token.trim().is_empty() {
             return Err(Error::Auth(format!(

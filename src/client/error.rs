@@ -27,8 +27,9 @@ pub enum Error {
     #[error("the API server answered {0}")]
     Api(Box<Status>),
 
-    /// The request did not get an answer: connection refused, reset, timed out.
-    #[error("{context}: {source}")]
+    /// The request did not get an answer, or its answer broke off: connection refused,
+    /// reset, timed out, stalled. The message shows the whole chain of causes.
+    #[error("{context}: {}", error_chain(.source.as_ref()))]
     Transport {
         /// What was being done, for example `GET https://10.0.0.1/api/v1/pods`.
         context: String,
@@ -67,6 +68,19 @@ pub enum Error {
     EventTooLarge {
         /// The limit in bytes.
         limit: usize,
+    },
+
+    /// An answer (one object, one item of a list, an error body), an exec plugin's output
+    /// or a configuration file is larger than its cap, for example
+    /// [`Config::max_object_size`](super::Config::max_object_size).
+    #[error("{what} exceeded {limit} bytes; {remedy}")]
+    TooLarge {
+        /// What was too large.
+        what: String,
+        /// The cap in bytes.
+        limit: usize,
+        /// What to do about it.
+        remedy: String,
     },
 
     /// The configuration (kubeconfig, in-cluster files) is missing or invalid.
@@ -253,12 +267,37 @@ impl Error {
         }
     }
 
+    /// An answer larger than [`Config::max_object_size`](super::Config::max_object_size).
+    pub(crate) fn too_large(what: impl Into<String>, limit: usize) -> Error {
+        Error::TooLarge {
+            what: what.into(),
+            limit,
+            remedy: "raise Config::max_object_size if the objects are really that large".to_owned(),
+        }
+    }
+
     pub(crate) fn decode(context: impl Into<String>, source: serde_json::Error) -> Error {
         Error::Decode {
             context: context.into(),
             source,
         }
     }
+}
+
+/// An error and its causes, as `error: cause: cause`; a cause whose text the message
+/// before it already shows is left out (HTTP libraries often repeat their cause).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// The reason a server gives for an HTTP code, used when a failure's body is not a
@@ -331,6 +370,30 @@ mod tests {
         assert!(api(429, "TooManyRequests").is_too_many_requests());
         assert!(api(500, "").is_internal_error());
         assert!(!api(500, "").is_not_found());
+    }
+
+    #[test]
+    fn transport_errors_show_their_causes() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Error::transport(
+            "GET http://x/api",
+            Outer(std::io::Error::other("connection reset by peer")),
+        );
+        assert_eq!(
+            e.to_string(),
+            "GET http://x/api: error sending request: connection reset by peer"
+        );
     }
 
     #[test]

@@ -21,8 +21,16 @@ use std::sync::Arc;
 use super::auth::{bearer, Secret};
 use super::{Error, Result};
 
-/// How long a plugin may run before it is killed.
+/// How long a plugin may run before it (and its process group) is killed, unless
+/// [`ExecConfig::timeout`] says otherwise.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most a plugin may print on its standard output: 4 MiB (a credential with a client
+/// certificate is a few kB). Of its standard error, the first 64 kB are kept.
+pub const MAX_EXEC_OUTPUT: usize = 4 << 20;
+
+/// Standard error kept for messages.
+const MAX_EXEC_STDERR: usize = 64 << 10;
 
 /// One environment variable for the plugin.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +48,10 @@ impl fmt::Debug for ExecEnvVar {
 }
 
 /// An exec credential plugin, as `users[].user.exec` describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` shows neither its arguments nor its environment (either may carry secrets),
+/// as client-go does.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecConfig {
     /// `client.authentication.k8s.io/v1` or `client.authentication.k8s.io/v1beta1`.
@@ -62,6 +73,26 @@ pub struct ExecConfig {
     /// `Never`, `IfAvailable` or `Always`; this client never has a terminal to offer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interactive_mode: Option<String>,
+    /// How long the plugin may run before it and every process of its process group are
+    /// killed (default 60 s). Not a kubeconfig field.
+    #[serde(skip)]
+    pub timeout: Option<Duration>,
+}
+
+impl fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |n: usize| if n == 0 { "[]" } else { "[<redacted>]" };
+        f.debug_struct("ExecConfig")
+            .field("api_version", &self.api_version)
+            .field("command", &self.command)
+            .field("args", &format_args!("{}", redacted(self.args.len())))
+            .field("env", &format_args!("{}", redacted(self.env.len())))
+            .field("install_hint", &self.install_hint)
+            .field("provide_cluster_info", &self.provide_cluster_info)
+            .field("interactive_mode", &self.interactive_mode)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]
@@ -186,7 +217,10 @@ impl ExecRunner {
         for var in &c.env {
             cmd.env(&var.name, &var.value);
         }
-        let child = cmd.spawn().map_err(|e| {
+        // Its own process group, so that a timeout kills whatever it started too.
+        #[cfg(unix)]
+        cmd.process_group(0);
+        let mut child = cmd.spawn().map_err(|e| {
             let hint = c
                 .install_hint
                 .as_deref()
@@ -197,19 +231,30 @@ impl ExecRunner {
                 c.command
             ))
         })?;
-        let output = match tokio::time::timeout(EXEC_TIMEOUT, child.wait_with_output()).await {
+        let timeout = c.timeout.unwrap_or(EXEC_TIMEOUT);
+        let output = match tokio::time::timeout(timeout, run_to_end(&mut child)).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => {
-                return Err(Error::Auth(format!(
-                    "exec credential plugin {:?} failed: {e}",
-                    c.command
-                )))
+                kill_group(&mut child).await;
+                return Err(match e {
+                    RunError::TooLarge => Error::TooLarge {
+                        what: format!("the output of exec credential plugin {:?}", c.command),
+                        limit: MAX_EXEC_OUTPUT,
+                        remedy: "the plugin must print one ExecCredential".to_owned(),
+                    },
+                    RunError::Io(e) => Error::Auth(format!(
+                        "exec credential plugin {:?} failed: {e}",
+                        c.command
+                    )),
+                });
             }
             Err(_) => {
+                kill_group(&mut child).await;
                 return Err(Error::Auth(format!(
-                    "exec credential plugin {:?} did not finish within {:?}",
-                    c.command, EXEC_TIMEOUT
-                )))
+                    "exec credential plugin {:?} did not finish within {timeout:?}; it and \
+                     its process group were killed",
+                    c.command
+                )));
             }
         };
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -222,17 +267,25 @@ impl ExecRunner {
                 truncate(stderr, 2048)
             )));
         }
+        // serde's message may quote the offending value, which may be the secret: say
+        // only where and what kind of problem it is.
         let cred: ExecCredential = serde_json::from_slice(&output.stdout).map_err(|e| {
             Error::Auth(format!(
-                "exec credential plugin {:?} did not print an ExecCredential as JSON: {e}",
-                c.command
+                "exec credential plugin {:?} did not print an ExecCredential as JSON \
+                 ({:?} error at line {} column {})",
+                c.command,
+                e.classify(),
+                e.line(),
+                e.column()
             ))
         })?;
         if cred.kind != "ExecCredential" || cred.api_version != api_version {
             return Err(Error::Auth(format!(
                 "exec credential plugin {:?} printed kind {:?} apiVersion {:?}; expected an \
                  ExecCredential of {api_version}",
-                c.command, cred.kind, cred.api_version
+                c.command,
+                truncate(&cred.kind, 64),
+                truncate(&cred.api_version, 64)
             )));
         }
         let status = cred.status.ok_or_else(|| {
@@ -282,6 +335,76 @@ impl ExecRunner {
             expires,
         })
     }
+}
+
+/// What a plugin printed, and how it ended.
+struct Output {
+    status: std::process::ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+enum RunError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Reads a plugin's output (at most [`MAX_EXEC_OUTPUT`] of its standard output; the
+/// first [`MAX_EXEC_STDERR`] of its standard error, the rest drained so that it never
+/// blocks) and waits for it to exit.
+async fn run_to_end(child: &mut tokio::process::Child) -> std::result::Result<Output, RunError> {
+    use tokio::io::AsyncReadExt;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let read_stdout = async {
+        let mut out = Vec::new();
+        if let Some(s) = stdout {
+            s.take(MAX_EXEC_OUTPUT as u64 + 1)
+                .read_to_end(&mut out)
+                .await
+                .map_err(RunError::Io)?;
+        }
+        if out.len() > MAX_EXEC_OUTPUT {
+            return Err(RunError::TooLarge);
+        }
+        Ok(out)
+    };
+    let read_stderr = async {
+        let mut kept = Vec::new();
+        if let Some(mut s) = stderr {
+            (&mut s)
+                .take(MAX_EXEC_STDERR as u64)
+                .read_to_end(&mut kept)
+                .await
+                .map_err(RunError::Io)?;
+            tokio::io::copy(&mut s, &mut tokio::io::sink())
+                .await
+                .map_err(RunError::Io)?;
+        }
+        Ok(kept)
+    };
+    let (stdout, stderr) = futures::try_join!(read_stdout, read_stderr)?;
+    let status = child.wait().await.map_err(RunError::Io)?;
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Kills a plugin and every process of its process group, and reaps it.
+async fn kill_group(child: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        if let Err(e) = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
+            tracing::debug!(error = %e, "could not kill the exec plugin's process group");
+        }
+    }
+    let _ = child.kill().await;
 }
 
 fn truncate(s: &str, max: usize) -> &str {

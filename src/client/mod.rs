@@ -32,7 +32,8 @@ pub mod config;
 mod discovery;
 mod error;
 mod exec;
-mod list_stream;
+mod files;
+pub mod list_stream;
 mod parallel_decode;
 mod params;
 mod rate_limit;
@@ -44,10 +45,13 @@ pub mod watch_stream;
 pub use api::{Api, DeleteResponse};
 pub use auth::{AuthInfo, Secret};
 pub use config::kubeconfig::{KubeConfigOptions, Kubeconfig};
-pub use config::{Config, DEFAULT_MAX_WATCH_EVENT_SIZE};
+pub use config::{
+    Config, DEFAULT_MAX_OBJECT_SIZE, DEFAULT_MAX_WATCH_EVENT_SIZE, DEFAULT_READ_TIMEOUT,
+};
 pub use discovery::{ApiGroupInfo, DiscoveredResource, Discovery, ServerVersion};
 pub use error::{BoxError, Error, Result};
-pub use exec::{ExecConfig, ExecEnvVar};
+pub use exec::{ExecConfig, ExecEnvVar, MAX_EXEC_OUTPUT};
+pub use files::MAX_FILE_SIZE;
 pub use http::Method;
 pub use params::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,

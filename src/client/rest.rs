@@ -47,8 +47,10 @@ struct Inner {
     limiter: Option<RateLimiter>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
     default_namespace: String,
     max_event_size: usize,
+    max_object_size: usize,
 }
 
 impl std::fmt::Debug for RestClient {
@@ -117,6 +119,7 @@ impl RestClient {
             Some(cluster_info(&config)),
         )?;
         let http = build_http(&config, &config.tls)?;
+        warn_if_credentials_in_clear(&config);
         Ok(RestClient {
             inner: Arc::new(Inner {
                 http: parking_lot::RwLock::new((http, None)),
@@ -125,8 +128,10 @@ impl RestClient {
                 limiter: config.rate_limit.map(RateLimiter::new),
                 retry: config.retry,
                 timeout: config.timeout,
+                read_timeout: config.read_timeout,
                 default_namespace: config.default_namespace.clone(),
                 max_event_size: config.max_watch_event_size,
+                max_object_size: config.max_object_size,
                 config,
             }),
         })
@@ -150,6 +155,12 @@ impl RestClient {
     /// The configured cap on one watch event's size.
     pub fn max_watch_event_size(&self) -> usize {
         self.inner.max_event_size
+    }
+
+    /// The configured cap on one object of any other answer
+    /// ([`Config::max_object_size`]).
+    pub fn max_object_size(&self) -> usize {
+        self.inner.max_object_size
     }
 
     fn url(&self, path_and_query: &str) -> String {
@@ -218,8 +229,21 @@ impl RestClient {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u32>().ok());
-            let bytes = resp.bytes().await.unwrap_or_default();
-            let status = status_from_response(code, &bytes, retry_after);
+            let location = resp
+                .headers()
+                .get(http::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            // An error body is only read for its `Status`: what lies past the cap (or
+            // after a stall) is left unread.
+            let bytes = read_capped(resp, inner.max_object_size, inner.read_timeout)
+                .await
+                .map(|(b, _)| b)
+                .unwrap_or_default();
+            let status = if resp_is_redirect(code) {
+                redirect_status(code, location.as_deref(), &url)
+            } else {
+                status_from_response(code, &bytes, retry_after)
+            };
             if code == 401 {
                 inner.auth.invalidate();
             }
@@ -264,7 +288,9 @@ impl RestClient {
         Ok(http)
     }
 
-    /// Sends a request and returns the whole body of its 2xx answer.
+    /// Sends a request and returns the whole body of its 2xx answer, which may be no
+    /// larger than [`Config::max_object_size`]; each piece of it must come within
+    /// [`Config::read_timeout`].
     pub async fn request_bytes(
         &self,
         method: Method,
@@ -274,9 +300,16 @@ impl RestClient {
         let resp = self
             .send(method.clone(), path_and_query, body, false)
             .await?;
-        resp.bytes()
-            .await
-            .map_err(|e| transport_error(&method, &self.url(path_and_query), e))
+        let url = self.url(path_and_query);
+        let limit = self.inner.max_object_size;
+        match read_capped(resp, limit, self.inner.read_timeout).await {
+            Ok((bytes, false)) => Ok(bytes),
+            Ok((_, true)) => Err(Error::too_large(
+                format!("the answer to {method} {url}"),
+                limit,
+            )),
+            Err(e) => Err(e.into_error(&method, &url)),
+        }
     }
 
     /// Sends a request and decodes the JSON body of its 2xx answer.
@@ -301,16 +334,28 @@ impl RestClient {
     }
 
     /// Sends a `GET` and returns the body of its 2xx answer as a stream of chunks as they
-    /// arrive, for large lists; the request timeout applies.
+    /// arrive, for large lists; the request timeout applies, and the read timeout
+    /// between chunks. An item is a transport error (with its context) when the body
+    /// breaks off or stalls.
     pub(crate) async fn request_chunks(
         &self,
         path_and_query: &str,
-    ) -> Result<BoxStream<'static, std::result::Result<Bytes, BoxError>>> {
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
         let resp = self.send(Method::GET, path_and_query, None, false).await?;
-        Ok(resp
-            .bytes_stream()
-            .map(|r| r.map_err(|e| Box::new(e) as BoxError))
-            .boxed())
+        let url = self.url(path_and_query);
+        let read_timeout = self.inner.read_timeout;
+        Ok(futures::stream::unfold(Some(resp), move |resp| {
+            let url = url.clone();
+            async move {
+                let mut resp = resp?;
+                match next_chunk(&mut resp, read_timeout).await {
+                    Ok(Some(chunk)) => Some((Ok(chunk), Some(resp))),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(e.into_error(&Method::GET, &url)), None)),
+                }
+            }
+        })
+        .boxed())
     }
 
     /// Sends a `GET` and returns the body of its 2xx answer as a stream of chunks, for
@@ -325,6 +370,145 @@ impl RestClient {
             .map(|r| r.map_err(|e| Box::new(e) as BoxError))
             .boxed())
     }
+}
+
+/// Why reading a body stopped.
+enum ReadError {
+    Broken(reqwest::Error),
+    Stalled(Duration),
+}
+
+impl ReadError {
+    fn into_error(self, method: &Method, url: &str) -> Error {
+        match self {
+            ReadError::Broken(e) if tls::explain(&e).is_none() && !e.is_timeout() => {
+                Error::transport(
+                    format!("{method} {url}: the answer broke off"),
+                    BodyError(e),
+                )
+            }
+            ReadError::Broken(e) => transport_error(method, url, e),
+            ReadError::Stalled(after) => Error::transport(
+                format!("{method} {url}: the answer stalled"),
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "nothing arrived for {after:?} (Config::read_timeout); the server \
+                         or a proxy stopped sending"
+                    ),
+                ),
+            ),
+        }
+    }
+}
+
+/// A body that broke off. reqwest calls every such failure "error decoding response
+/// body", which would blame the JSON: this shows the causes beneath it instead (and keeps
+/// them reachable for [`Error::is_connection_broken`]).
+#[derive(Debug)]
+struct BodyError(reqwest::Error);
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reading it failed")
+    }
+}
+
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
+    }
+}
+
+/// The next chunk of a body, waiting at most `read_timeout` for it.
+async fn next_chunk(
+    resp: &mut reqwest::Response,
+    read_timeout: Option<Duration>,
+) -> std::result::Result<Option<Bytes>, ReadError> {
+    let chunk = match read_timeout {
+        Some(t) => tokio::time::timeout(t, resp.chunk())
+            .await
+            .map_err(|_| ReadError::Stalled(t))?,
+        None => resp.chunk().await,
+    };
+    chunk.map_err(ReadError::Broken)
+}
+
+/// Reads a body whole, up to `limit` bytes: the bytes, and whether there was more (the
+/// rest is left unread). A `Content-Length` over the limit is not read at all.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+    read_timeout: Option<Duration>,
+) -> std::result::Result<(Bytes, bool), ReadError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > limit))
+    {
+        return Ok((Bytes::new(), true));
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = next_chunk(&mut resp, read_timeout).await? {
+        if buf.len() + chunk.len() > limit {
+            let room = limit - buf.len();
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok((buf.freeze(), true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf.freeze(), false))
+}
+
+fn resp_is_redirect(code: u16) -> bool {
+    (300..400).contains(&code)
+}
+
+/// The `Status` of a redirect: this client does not follow redirects (a credential must
+/// not go to another host), so the answer says where it pointed.
+fn redirect_status(code: u16, location: Option<&str>, url: &str) -> crate::meta::Status {
+    let to = location.map(|l| format!(" to {l:?}")).unwrap_or_default();
+    crate::meta::Status::failure(
+        code,
+        "Redirect",
+        format!(
+            "the server answered {url} with HTTP {code}, a redirect{to}; redirects are not \
+             followed: point the config's server URL at the API server itself"
+        ),
+    )
+}
+
+/// Warns (once, as the client is built) when a bearer token or basic credentials would
+/// go over plain `http://` to a host that is not this machine: anyone on the path can
+/// read them.
+fn warn_if_credentials_in_clear(config: &Config) {
+    let auth = &config.auth;
+    let credentials = auth.token.is_some()
+        || auth.token_file.is_some()
+        || auth.password.is_some()
+        || auth.exec.is_some();
+    if !credentials || !config.cluster_url.starts_with("http://") {
+        return;
+    }
+    let host = config
+        .cluster_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_owned))
+        .unwrap_or_default();
+    if !is_loopback(&host) {
+        tracing::warn!(server = %config.cluster_url,
+            "credentials will be sent over plain http:// to a host that is not this machine; \
+             anyone on the network path can read them: use https://");
+    }
+}
+
+/// Whether `host` (as a URL writes it) is this machine.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The connection pool for a config, with these TLS settings.

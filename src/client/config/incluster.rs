@@ -49,16 +49,15 @@ pub(crate) fn from(env: &dyn Fn(&str) -> Option<String>, dir: &Path) -> Result<C
     }
     config.auth.token_file = Some(token);
     let ca = dir.join("ca.crt");
-    match std::fs::read(&ca) {
-        Ok(pem) => config.tls.root_certificates = Some(pem),
-        Err(e) => {
-            return Err(Error::Config(format!(
-                "in-cluster: cannot read the cluster's CA certificate {}: {e}",
-                ca.display()
-            )))
-        }
-    }
-    if let Ok(ns) = std::fs::read_to_string(dir.join("namespace")) {
+    let pem = crate::client::files::read(&ca).map_err(|e| {
+        e.into_error(
+            "in-cluster: the cluster's CA certificate",
+            &ca,
+            Error::Config,
+        )
+    })?;
+    config.tls.root_certificates = Some(pem);
+    if let Ok(ns) = crate::client::files::read_to_string(&dir.join("namespace")) {
         let ns = ns.trim();
         if !ns.is_empty() {
             config.default_namespace = ns.to_owned();

@@ -195,12 +195,8 @@ impl Kubeconfig {
     /// Reads one kubeconfig file, resolving relative paths against its directory.
     pub fn read_from(path: impl AsRef<Path>) -> Result<Kubeconfig> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!(
-                "cannot read the kubeconfig {}: {e}",
-                path.display()
-            ))
-        })?;
+        let text = crate::client::files::read_to_string(path)
+            .map_err(|e| e.into_error("the kubeconfig", path, Error::Config))?;
         let mut kc = Kubeconfig::from_yaml(&text)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -453,9 +449,8 @@ fn data_or_file(data: Option<&str>, file: Option<&str>, what: &str) -> Result<Op
             });
     }
     if let Some(f) = file.filter(|f| !f.is_empty()) {
-        return std::fs::read(f)
-            .map(Some)
-            .map_err(|e| Error::Config(format!("cannot read {what} file {f}: {e}")));
+        return crate::client::files::read_config(Path::new(f), &format!("the {what} file"))
+            .map(Some);
     }
     Ok(None)
 }

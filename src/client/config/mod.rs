@@ -25,6 +25,13 @@ use kubeconfig::{KubeConfigOptions, Kubeconfig};
 /// The default cap on one watch event's size: 64 MiB.
 pub const DEFAULT_MAX_WATCH_EVENT_SIZE: usize = 64 << 20;
 
+/// The default cap on one object of an answer (one object, one item of a list, or the
+/// rest of a list's document, or an error body): 64 MiB.
+pub const DEFAULT_MAX_OBJECT_SIZE: usize = 64 << 20;
+
+/// The default [`Config::read_timeout`]: 60 s.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How to reach and talk to an API server.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -40,6 +47,13 @@ pub struct Config {
     pub proxy_url: Option<String>,
     /// Timeout of each request other than a watch (default 295 s); `None` for none.
     pub timeout: Option<Duration>,
+    /// Longest wait for the next piece of an answer's body, once its headers came, for
+    /// every request other than a watch (default [`DEFAULT_READ_TIMEOUT`]); `None` for
+    /// none. A list that stalls mid-body then fails after this long instead of hanging
+    /// until [`timeout`](Self::timeout). The wait for the headers falls under `timeout`,
+    /// and a watch, which may rightly stay silent, under the reflector's
+    /// [`watch_idle_timeout`](crate::cache::ReflectorOptions::watch_idle_timeout).
+    pub read_timeout: Option<Duration>,
     /// Timeout of connecting (default 30 s).
     pub connect_timeout: Duration,
     /// Client-side rate limit (default QPS 5, burst 10, as client-go); `None` switches it
@@ -52,6 +66,11 @@ pub struct Config {
     pub token_refresh: Duration,
     /// Largest watch event accepted (default [`DEFAULT_MAX_WATCH_EVENT_SIZE`]).
     pub max_watch_event_size: usize,
+    /// Largest object accepted in any other answer (default [`DEFAULT_MAX_OBJECT_SIZE`]):
+    /// a whole answer for one object or an error, each item of a list (and the list's
+    /// document without its items), so that memory stays bounded whatever a server
+    /// sends. A larger one fails with [`Error::TooLarge`].
+    pub max_object_size: usize,
     /// The `User-Agent` header (default `informer/<version>`).
     pub user_agent: String,
     /// The cluster's `client.authentication.k8s.io/exec` extension, passed to exec plugins
@@ -62,19 +81,34 @@ pub struct Config {
 impl Config {
     /// A config for this URL with every default and no credentials.
     pub fn new(cluster_url: &str) -> Result<Config> {
-        let url = cluster_url.trim().trim_end_matches('/');
-        let rest = url
+        let trimmed = cluster_url.trim();
+        let rest = trimmed
             .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
+            .or_else(|| trimmed.strip_prefix("http://"))
             .ok_or_else(|| {
                 Error::Config(format!(
                     "the server URL {cluster_url:?} must start with https:// or http://"
                 ))
             })?;
-        if rest.is_empty() || rest.contains(char::is_whitespace) {
-            return Err(Error::Config(format!(
-                "the server URL {cluster_url:?} has no valid host"
-            )));
+        let url = trimmed.trim_end_matches('/');
+        let no_host = || {
+            Error::Config(format!(
+                "the server URL {cluster_url:?} has no host: write it as \
+                 https://host[:port], for example https://10.0.0.1:6443"
+            ))
+        };
+        if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+            return Err(no_host());
+        }
+        match url.parse::<http::Uri>() {
+            Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) => {}
+            Ok(_) => return Err(no_host()),
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "the server URL {cluster_url:?} is not a valid URL ({e}): write it as \
+                     https://host[:port]"
+                )))
+            }
         }
         Ok(Config {
             cluster_url: url.to_owned(),
@@ -83,11 +117,13 @@ impl Config {
             auth: AuthInfo::default(),
             proxy_url: None,
             timeout: Some(Duration::from_secs(295)),
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
             connect_timeout: Duration::from_secs(30),
             rate_limit: Some(RateLimit::default()),
             retry: RetryPolicy::default(),
             token_refresh: Duration::from_secs(60),
             max_watch_event_size: DEFAULT_MAX_WATCH_EVENT_SIZE,
+            max_object_size: DEFAULT_MAX_OBJECT_SIZE,
             user_agent: format!("informer/{}", env!("CARGO_PKG_VERSION")),
             cluster_extensions: None,
         })

@@ -1,0 +1,8 @@
+//! cargo-fuzz target: `checks::selectors` (see `../checks.rs`).
+
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::selectors(data));
