@@ -549,3 +549,110 @@ fn only_the_leading_replica_reconciles_and_a_standby_takes_over() {
         server.shutdown().await;
     });
 }
+
+/// A leader shut down while a reconcile runs releases the lease only after that reconcile
+/// has ended (here: been aborted after its grace period), so the standby never reconciles
+/// beside it; and after the term ends no new reconcile starts on the old leader.
+#[test]
+fn release_waits_for_the_leaders_reconciles_to_end() {
+    use informer::runtime::{Action, Controller, ObjectKey, Retry};
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        create(&server, "default", "slow", "x");
+        // (replica, event, time): "start"/"end" of each reconcile.
+        let log: Arc<Mutex<Vec<(String, &'static str, Instant)>>> = Arc::default();
+        struct End(Arc<Mutex<Vec<(String, &'static str, Instant)>>>, String);
+        impl Drop for End {
+            fn drop(&mut self) {
+                self.0.lock().push((self.1.clone(), "end", Instant::now()));
+            }
+        }
+        let replica = |id: &str| {
+            let elector = Arc::new(
+                LeaderElector::new(
+                    LeaseLock::new(client(&server), "default", "rel"),
+                    config(id, true),
+                )
+                .unwrap(),
+            );
+            let api: informer::client::Api<Obj> =
+                informer::client::Api::all_with(client(&server), &configmaps());
+            let informer = informer::cache::SharedIndexInformer::new(
+                informer::cache::ListWatch::new(api),
+                fast_options(id),
+            );
+            let controller = Controller::for_resource(informer, &configmaps());
+            let stop = CancellationToken::new();
+            let task = tokio::spawn({
+                let (elector, stop, log, id) =
+                    (elector.clone(), stop.clone(), log.clone(), id.to_owned());
+                async move {
+                    let reconcile = move |_key: ObjectKey, _obj| {
+                        let (log, id) = (log.clone(), id.clone());
+                        async move {
+                            log.lock().push((id.clone(), "start", Instant::now()));
+                            let _end = End(log, id);
+                            tokio::time::sleep(Duration::from_secs(10)).await;
+                            Ok::<_, String>(Action::Done)
+                        }
+                    };
+                    let _ = controller
+                        .run_while_leading(
+                            &elector,
+                            true,
+                            reconcile,
+                            |_, _, _| Retry::Backoff,
+                            stop,
+                        )
+                        .await;
+                }
+            });
+            (elector, stop, task)
+        };
+        let (e1, s1, t1) = replica("r1");
+        wait_until("r1 leads and reconciles", || {
+            e1.is_leader()
+                && log
+                    .lock()
+                    .iter()
+                    .any(|(id, ev, _)| id == "r1" && *ev == "start")
+        })
+        .await;
+        let (_e2, s2, t2) = replica("r2");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s1.cancel();
+        t1.await.unwrap();
+        wait_until("r2 reconciles", || {
+            log.lock()
+                .iter()
+                .any(|(id, ev, _)| id == "r2" && *ev == "start")
+        })
+        .await;
+        let events = log.lock().clone();
+        let r1_end = events
+            .iter()
+            .find(|(id, ev, _)| id == "r1" && *ev == "end")
+            .map(|e| e.2)
+            .expect("r1's reconcile ended");
+        let r2_start = events
+            .iter()
+            .find(|(id, ev, _)| id == "r2" && *ev == "start")
+            .map(|e| e.2)
+            .unwrap();
+        assert!(
+            r2_start >= r1_end,
+            "r2 started {:?} before r1's reconcile ended",
+            r1_end - r2_start
+        );
+        assert_eq!(
+            events
+                .iter()
+                .filter(|(id, ev, _)| id == "r1" && *ev == "start")
+                .count(),
+            1
+        );
+        s2.cancel();
+        t2.await.unwrap();
+        server.shutdown().await;
+    });
+}

@@ -25,8 +25,9 @@ pub struct LeaderElectionConfig {
     pub retry_period: Duration,
     /// Whether to release the lease when the elector is shut down while leading, so that
     /// the next candidate takes over within a retry period instead of a lease duration.
-    /// Only safe when the leader's work has stopped by then (it has: the leadership token
-    /// is cancelled first).
+    /// Only safe when the leader's work has stopped by then: cancelling the leadership
+    /// token asks the work to stop, it does not wait for it (see
+    /// [`LeaderElector::run`](super::LeaderElector::run)).
     pub release_on_cancel: bool,
 }
 

@@ -184,12 +184,27 @@ impl LeaderElector {
 
     /// Campaigns until `shutdown` is cancelled: acquires the lease, leads while it can
     /// renew it, and campaigns again after losing it. On shutdown while leading, the
-    /// leadership token is cancelled first and then, with `release_on_cancel`, the lease
-    /// is released.
+    /// leadership token is cancelled, `on_stopped_leading` is called, and then, with
+    /// `release_on_cancel`, the lease is released at once: the next candidate may start
+    /// within a retry period, so the leader's work must have stopped by the time
+    /// `on_stopped_leading` returns. (`Controller::run_while_leading` releases only after
+    /// its reconciles have ended.)
     pub async fn run(&self, callbacks: LeaderCallbacks, shutdown: CancellationToken) {
+        if self.campaign(callbacks, shutdown).await && self.config.release_on_cancel {
+            self.release().await;
+        }
+    }
+
+    /// [`run`](Self::run) without the release; returns whether this candidate was
+    /// leading when `shutdown` came.
+    pub(crate) async fn campaign(
+        &self,
+        callbacks: LeaderCallbacks,
+        shutdown: CancellationToken,
+    ) -> bool {
         loop {
             let Some(acquired_at) = self.acquire(&callbacks, &shutdown).await else {
-                return;
+                return false;
             };
             let term = shutdown.child_token();
             self.set_leading(true);
@@ -205,10 +220,7 @@ impl LeaderElector {
                 f();
             }
             if shutdown.is_cancelled() {
-                if self.config.release_on_cancel {
-                    self.release().await;
-                }
-                return;
+                return true;
             }
         }
     }
@@ -221,7 +233,7 @@ impl LeaderElector {
     ) -> Option<Duration> {
         loop {
             let attempt = tokio::select! {
-                a = tokio::time::timeout(self.config.renew_deadline, self.try_acquire_or_renew(callbacks)) => a,
+                a = tokio::time::timeout(self.clock.real(self.config.renew_deadline), self.try_acquire_or_renew(callbacks)) => a,
                 () = shutdown.cancelled() => return None,
             };
             if let Ok(Attempt::Held(at)) = attempt {
@@ -247,11 +259,14 @@ impl LeaderElector {
         let retry = self.config.retry_period;
         let mut wait = retry;
         loop {
+            // Never sleep past the deadline: an acquisition whose answer came late may
+            // have little of it left.
+            let deadline = renewed_at + self.config.renew_deadline;
+            let nap = wait.min(deadline.saturating_sub(self.clock.now()));
             tokio::select! {
-                () = tokio::time::sleep(self.clock.real(wait)) => {}
+                () = tokio::time::sleep(self.clock.real(nap)) => {}
                 () = shutdown.cancelled() => return,
             }
-            let deadline = renewed_at + self.config.renew_deadline;
             let left = deadline.saturating_sub(self.clock.now());
             if left.is_zero() {
                 tracing::warn!(identity = %self.config.identity, "failed to renew the lease within the renew deadline");
@@ -391,7 +406,7 @@ impl LeaderElector {
 
     /// Gives the lease up, if this candidate still holds it (client-go's `release`):
     /// the holder is emptied, so the next candidate takes it at its next attempt.
-    async fn release(&self) {
+    pub(crate) async fn release(&self) {
         let attempt = async {
             let mut lease = self.lock.get().await.ok()??;
             let spec = lease.spec.clone().unwrap_or_default();

@@ -199,7 +199,8 @@ impl<C: Object + Send + Sync + 'static> ResourceEventHandler<C> for Enqueue<C> {
 ///   a success forgets its failures;
 /// - a key whose object is gone is reconciled with `None`, also when the deletion was
 ///   missed during a watch outage, so cleanup needs no finalizer;
-/// - on shutdown no new key is taken, and running reconciles get a grace period.
+/// - on shutdown no new key is taken (workers check before every key), and running
+///   reconciles get a grace period.
 ///
 /// Informers that nobody runs yet are run by [`run`](Self::run) and stop with it. To
 /// run a controller more than once (for example only while leading), start the informers
@@ -474,9 +475,13 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
     /// each time this candidate starts leading, runs as [`run`](Self::run) until the
     /// leadership token is cancelled (lost, or shut down).
     ///
-    /// On a loss, running reconciles get at most `lease_duration - renew_deadline` (or the
-    /// shutdown timeout, if shorter) before they are aborted, so that none is still
-    /// running when another replica may take over. With `warm_standby`, the informers
+    /// On a loss, no new reconcile starts, and running ones get at most half of
+    /// `lease_duration - renew_deadline` (or the shutdown timeout, if shorter) before they
+    /// are aborted, so that none is still running when another replica may take over.
+    /// Aborting is cooperative: a reconcile stops at its next `.await`, so keep
+    /// synchronous stretches short. On shutdown the lease is released (with
+    /// `release_on_cancel`) only after the reconciles have ended. The rate limiter and
+    /// its per-key backoff carry over from one term to the next. With `warm_standby`, the informers
     /// nobody runs yet start at once and keep their caches while standing by, so a new
     /// leader starts its workers without a relist; without it they start with the first
     /// term. Either way they run until `shutdown` (an informer runs once).
@@ -500,9 +505,10 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
             let _ = terms_tx.send(term);
         });
         let config = elector.config();
+        // Half the margin between the leader's renew deadline and the earliest takeover.
         let grace = self
             .shutdown_timeout
-            .min(config.lease_duration.saturating_sub(config.renew_deadline));
+            .min(config.lease_duration.saturating_sub(config.renew_deadline) / 2);
         let mut informers = JoinSet::new();
         let start_informers = |informers: &mut JoinSet<()>| {
             for source in &self.sources {
@@ -527,7 +533,12 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
             }
             first_error
         };
-        let ((), first_error) = tokio::join!(elector.run(callbacks, shutdown.clone()), lead);
+        let (was_leading, first_error) =
+            tokio::join!(elector.campaign(callbacks, shutdown.clone()), lead);
+        // Only now, with every reconcile of the last term ended, may another replica start.
+        if was_leading && config.release_on_cancel {
+            elector.release().await;
+        }
         while informers.join_next().await.is_some() {}
         first_error.map_or(Ok(()), Err)
     }
@@ -554,11 +565,16 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
             }
         };
         tokio::select! {
-            () = synced => {}
+            biased;
             () = shutdown.cancelled() => {
                 queue.shut_down();
                 return Ok(());
             }
+            () = synced => {}
+        }
+        if shutdown.is_cancelled() {
+            queue.shut_down();
+            return Ok(());
         }
         tracing::info!(controller = %self.name, workers = self.workers, "caches synced; starting workers");
 
@@ -572,7 +588,7 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
         });
         let mut workers = JoinSet::new();
         for _ in 0..self.workers {
-            workers.spawn(worker.clone().run());
+            workers.spawn(worker.clone().run(shutdown.clone()));
         }
         let requeue = self.requeue_every.map(|period| {
             let (queue, primary) = (queue.clone(), self.primary.clone());
@@ -617,6 +633,22 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
     }
 }
 
+/// Counts one running reconcile while it lives.
+struct ActiveGuard<'a>(&'a AtomicUsize);
+
+impl<'a> ActiveGuard<'a> {
+    fn new(active: &'a AtomicUsize) -> Self {
+        active.fetch_add(1, Ordering::Relaxed);
+        ActiveGuard(active)
+    }
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What every worker shares.
 struct Worker<K, R, P> {
     controller: String,
@@ -635,15 +667,27 @@ where
     E: std::fmt::Display + Send + 'static,
     P: Fn(&ObjectKey, &E, u32) -> Retry + Send + Sync + 'static,
 {
-    async fn run(self: Arc<Self>) {
-        while let Some(item) = self.queue.get().await {
+    /// Takes keys until `shutdown` (checked before every key, so that a worker of a
+    /// replica that stopped leading starts no new reconcile) or the queue's end.
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let item = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                item = self.queue.get() => item,
+            };
+            let Some(item) = item else {
+                return;
+            };
             let key = item.item().clone();
-            self.shared.active.fetch_add(1, Ordering::Relaxed);
             let obj = self.primary.get_indexer().get_by_key(&key.to_string());
-            let outcome = AssertUnwindSafe(async { (self.reconcile)(key.clone(), obj).await })
-                .catch_unwind()
-                .await;
-            self.shared.active.fetch_sub(1, Ordering::Relaxed);
+            let outcome = {
+                // Counted as active until it ends, also when it is aborted mid-way.
+                let _active = ActiveGuard::new(&self.shared.active);
+                AssertUnwindSafe(async { (self.reconcile)(key.clone(), obj).await })
+                    .catch_unwind()
+                    .await
+            };
             self.shared.reconciles.fetch_add(1, Ordering::Relaxed);
             match outcome {
                 Ok(Ok(Action::Done)) => self.queue.forget(&key),

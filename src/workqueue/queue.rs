@@ -7,6 +7,8 @@
 //! is queued, the earliest waiting item is due, or the queue shuts down. There is no
 //! background task: waiting items are moved to the queue by whoever asks (`get`, `len`,
 //! `metrics`) once they are due, so a queue needs no runtime until something awaits it.
+//! Delays are measured on tokio's clock (`tokio::time::Instant`, which a test may pause);
+//! the overall token bucket measures real time.
 //!
 //! [`add_after`]: WorkQueue::add_after
 //! [`add_rate_limited`]: WorkQueue::add_rate_limited
@@ -16,7 +18,9 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -341,7 +345,7 @@ impl<T: QueueItem> WorkQueue<T> {
                 Some(at) => {
                     tokio::select! {
                         () = &mut notified => {}
-                        () = tokio::time::sleep_until(at.into()) => {}
+                        () = tokio::time::sleep_until(at) => {}
                     }
                 }
                 None => notified.await,

@@ -9,7 +9,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::Hash;
-use std::time::Instant;
+use tokio::time::Instant;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
