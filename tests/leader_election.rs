@@ -560,8 +560,9 @@ fn release_waits_for_the_leaders_reconciles_to_end() {
         let server = ApiServer::start().await.unwrap();
         create(&server, "default", "slow", "x");
         // (replica, event, time): "start"/"end" of each reconcile.
-        let log: Arc<Mutex<Vec<(String, &'static str, Instant)>>> = Arc::default();
-        struct End(Arc<Mutex<Vec<(String, &'static str, Instant)>>>, String);
+        type Log = Arc<Mutex<Vec<(String, &'static str, Instant)>>>;
+        let log: Log = Arc::default();
+        struct End(Log, String);
         impl Drop for End {
             fn drop(&mut self) {
                 self.0.lock().push((self.1.clone(), "end", Instant::now()));
