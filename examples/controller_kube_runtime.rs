@@ -212,15 +212,5 @@ pub async fn run_script(server: &ApiServer) -> Result<(), BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let server = ApiServer::start().await?;
-    script::seed(&server)?;
-    println!("embedded API server at {}", server.url());
-    let result = run_script(&server).await;
-    script::print_configmaps(&server)?;
-    server.shutdown().await;
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-    Ok(())
+    script::demo(|server| Box::pin(run_script(server))).await
 }

@@ -315,6 +315,39 @@ async fn wait_for_leader(timeline: &Timeline, limit: Duration) -> (String, Insta
     }
 }
 
+/// Three fault-free candidates on the system clock, once one of them leads; and who.
+async fn healthy_candidates(
+    server: &ApiServer,
+    timeline: &Timeline,
+    release: bool,
+) -> (Vec<Candidate>, String) {
+    let candidates = (0..3)
+        .map(|i| {
+            let clock = Arc::new(SystemClock::default());
+            candidate(
+                server,
+                &format!("c{i}"),
+                Faults::default(),
+                clock,
+                release,
+                i,
+                timeline,
+            )
+        })
+        .collect();
+    let (leader, _) = wait_for_leader(timeline, Duration::from_secs(5)).await;
+    (candidates, leader)
+}
+
+/// Takes the candidate `id` out of `candidates`.
+fn take(candidates: &mut Vec<Candidate>, id: &str) -> Candidate {
+    let pos = candidates
+        .iter()
+        .position(|c| c.id == id)
+        .expect("a candidate of that id");
+    candidates.swap_remove(pos)
+}
+
 fn attempt_interval() -> Duration {
     RETRY.mul_f64(1.0 + JITTER_FACTOR)
 }
@@ -324,25 +357,10 @@ fn a_dead_leader_is_replaced_within_the_lease_duration_plus_two_attempts() {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         let timeline = Timeline::default();
-        let clock = || -> Arc<dyn Clock> { Arc::new(SystemClock::default()) };
-        let mut candidates: Vec<Candidate> = (0..3)
-            .map(|i| {
-                candidate(
-                    &server,
-                    &format!("c{i}"),
-                    Faults::default(),
-                    clock(),
-                    false,
-                    i,
-                    &timeline,
-                )
-            })
-            .collect();
-        let (leader, _) = wait_for_leader(&timeline, Duration::from_secs(5)).await;
+        let (mut candidates, leader) = healthy_candidates(&server, &timeline, false).await;
         // Let it renew once, then it dies.
         tokio::time::sleep(RETRY * 2).await;
-        let pos = candidates.iter().position(|c| c.id == leader).unwrap();
-        let dead = candidates.swap_remove(pos);
+        let dead = take(&mut candidates, &leader);
         let died = Instant::now();
         kill(dead, &timeline);
         let (next, at) = wait_for_leader(&timeline, Duration::from_secs(10)).await;
@@ -365,23 +383,8 @@ fn a_released_lease_is_taken_within_two_attempts() {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
         let timeline = Timeline::default();
-        let clock = || -> Arc<dyn Clock> { Arc::new(SystemClock::default()) };
-        let mut candidates: Vec<Candidate> = (0..3)
-            .map(|i| {
-                candidate(
-                    &server,
-                    &format!("c{i}"),
-                    Faults::default(),
-                    clock(),
-                    true,
-                    i,
-                    &timeline,
-                )
-            })
-            .collect();
-        let (leader, _) = wait_for_leader(&timeline, Duration::from_secs(5)).await;
-        let pos = candidates.iter().position(|c| c.id == leader).unwrap();
-        let c = candidates.swap_remove(pos);
+        let (mut candidates, leader) = healthy_candidates(&server, &timeline, true).await;
+        let c = take(&mut candidates, &leader);
         let stopped = Instant::now();
         c.stop.cancel();
         c.task.await.unwrap();

@@ -257,3 +257,22 @@ pub fn print_configmaps(server: &ApiServer) -> Result<(), BoxError> {
     }
     Ok(())
 }
+
+/// An example's `main`: starts the embedded server, seeds it, runs `run` (the controller
+/// through the script), prints the ConfigMaps, and exits with 1 if a step did not converge.
+pub async fn demo<F>(run: F) -> Result<(), BoxError>
+where
+    F: for<'a> Fn(&'a ApiServer) -> futures::future::BoxFuture<'a, Result<(), BoxError>>,
+{
+    let server = ApiServer::start().await?;
+    seed(&server)?;
+    println!("embedded API server at {}", server.url());
+    let result = run(&server).await;
+    print_configmaps(&server)?;
+    server.shutdown().await;
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -326,16 +326,8 @@ impl LeaderElector {
                 spec: Some(spec.clone()),
                 ..Lease::default()
             };
-            return match self.lock.create(lease).await {
-                Ok(_) => {
-                    self.observe(spec, started, callbacks);
-                    Attempt::Held(started)
-                }
-                Err(e) => {
-                    tracing::debug!(identity = %me, error = %e, "creating the lease failed");
-                    Attempt::Failed
-                }
-            };
+            let written = self.lock.create(lease).await;
+            return self.written(written, spec, started, callbacks, "creating");
         };
         let spec = lease.spec.clone().unwrap_or_default();
         self.observe(spec.clone(), self.clock.now(), callbacks);
@@ -368,13 +360,26 @@ impl LeaderElector {
             other: spec.other.clone(),
         };
         lease.spec = Some(new.clone());
-        match self.lock.update(lease).await {
+        let written = self.lock.update(lease).await;
+        self.written(written, new, started, callbacks, "updating")
+    }
+
+    /// The outcome of writing `spec` in an attempt that started at `started`.
+    fn written(
+        &self,
+        result: crate::client::Result<Lease>,
+        spec: LeaseSpec,
+        started: Duration,
+        callbacks: &LeaderCallbacks,
+        what: &str,
+    ) -> Attempt {
+        match result {
             Ok(_) => {
-                self.observe(new, started, callbacks);
+                self.observe(spec, started, callbacks);
                 Attempt::Held(started)
             }
             Err(e) => {
-                tracing::debug!(identity = %me, error = %e, "updating the lease failed");
+                tracing::debug!(identity = %self.config.identity, error = %e, "{what} the lease failed");
                 Attempt::Failed
             }
         }

@@ -50,35 +50,27 @@ pub trait RateLimiter<T>: Send + Sync + 'static {
     fn num_requeues(&self, item: &T) -> u32;
 }
 
-impl<T, L: RateLimiter<T> + ?Sized> RateLimiter<T> for Box<L> {
-    fn when(&self, item: &T) -> Duration {
-        (**self).when(item)
-    }
-    fn admit(&self, item: &T, waited: Duration) -> Duration {
-        (**self).admit(item, waited)
-    }
-    fn forget(&self, item: &T) {
-        (**self).forget(item)
-    }
-    fn num_requeues(&self, item: &T) -> u32 {
-        (**self).num_requeues(item)
-    }
+/// A boxed or shared limiter is a limiter.
+macro_rules! forward_rate_limiter {
+    ($($pointer:ident),*) => {$(
+        impl<T, L: RateLimiter<T> + ?Sized> RateLimiter<T> for $pointer<L> {
+            fn when(&self, item: &T) -> Duration {
+                (**self).when(item)
+            }
+            fn admit(&self, item: &T, waited: Duration) -> Duration {
+                (**self).admit(item, waited)
+            }
+            fn forget(&self, item: &T) {
+                (**self).forget(item)
+            }
+            fn num_requeues(&self, item: &T) -> u32 {
+                (**self).num_requeues(item)
+            }
+        }
+    )*};
 }
 
-impl<T, L: RateLimiter<T> + ?Sized> RateLimiter<T> for Arc<L> {
-    fn when(&self, item: &T) -> Duration {
-        (**self).when(item)
-    }
-    fn admit(&self, item: &T, waited: Duration) -> Duration {
-        (**self).admit(item, waited)
-    }
-    fn forget(&self, item: &T) {
-        (**self).forget(item)
-    }
-    fn num_requeues(&self, item: &T) -> u32 {
-        (**self).num_requeues(item)
-    }
-}
+forward_rate_limiter!(Box, Arc);
 
 /// Failure counts per item, shared by the per-item limiters.
 struct Failures<T>(Mutex<FastMap<T, u32>>);
