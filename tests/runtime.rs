@@ -466,6 +466,9 @@ fn a_controller_runs_again_with_informers_that_outlive_it() {
             let (informer, stop) = (informer.clone(), informer_stop.clone());
             async move { informer.run(stop).await }
         });
+        // The informer must be running before the controller looks at it: one that nobody
+        // runs yet is run by the controller, and stops with its run.
+        wait_until("the informer synced", || informer.has_synced()).await;
         let seen = Seen::default();
         let c = Controller::for_resource(informer, &configmaps());
         let running = start(c, &seen, |_| Ok(Action::Done));

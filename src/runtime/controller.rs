@@ -399,17 +399,25 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
         E: std::fmt::Display + Send + 'static,
         P: Fn(&ObjectKey, &E, u32) -> Retry + Send + Sync + 'static,
     {
-        self.run_for(reconcile, error_policy, shutdown, self.shutdown_timeout)
-            .await
+        self.run_for(
+            reconcile,
+            error_policy,
+            shutdown,
+            self.shutdown_timeout,
+            true,
+        )
+        .await
     }
 
-    /// [`run`](Self::run) with a grace period of `grace` for running reconciles.
+    /// [`run`](Self::run) with a grace period of `grace` for running reconciles; runs the
+    /// informers nobody runs yet (tied to this run) only with `run_informers`.
     async fn run_for<R, Fut, E, P>(
         &self,
         reconcile: R,
         error_policy: P,
         shutdown: CancellationToken,
         grace: Duration,
+        run_informers: bool,
     ) -> Result<(), ControllerError>
     where
         R: Fn(ObjectKey, Option<Arc<K>>) -> Fut + Send + Sync + 'static,
@@ -447,8 +455,10 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
         }
         let informers_stop = shutdown.child_token();
         let mut informers = JoinSet::new();
-        for source in &self.sources {
-            informers.spawn(source.run(informers_stop.clone()));
+        if run_informers {
+            for source in &self.sources {
+                informers.spawn(source.run(informers_stop.clone()));
+            }
         }
 
         let result = self
@@ -509,6 +519,8 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
         let grace = self
             .shutdown_timeout
             .min(config.lease_duration.saturating_sub(config.renew_deadline) / 2);
+        // Informers are run here, for the whole campaign, never by a term: an informer
+        // runs once, so one tied to a term could not serve the next.
         let mut informers = JoinSet::new();
         let start_informers = |informers: &mut JoinSet<()>| {
             for source in &self.sources {
@@ -525,7 +537,13 @@ impl<K: Object + Send + Sync + 'static> Controller<K> {
                     start_informers(&mut informers);
                 }
                 let (r, p) = (reconcile.clone(), error_policy.clone());
-                let run = self.run_for(move |k, o| r(k, o), move |k, e, n| p(k, e, n), term, grace);
+                let run = self.run_for(
+                    move |k, o| r(k, o),
+                    move |k, e, n| p(k, e, n),
+                    term,
+                    grace,
+                    false,
+                );
                 if let Err(e) = run.await {
                     tracing::warn!(controller = %self.name, error = %e, "a term ended with an error");
                     first_error.get_or_insert(e);
