@@ -22,12 +22,17 @@
 //!   and workers that call an async reconcile function.
 //! - [`leaderelection`]: Lease-based leader election, so that one replica of a
 //!   controller works at a time.
+//! - [`events`]: an event recorder (client-go's `tools/record` and `tools/events`), so
+//!   that a controller tells users what it did; `kubectl describe` shows its events.
+//! - [`clock`]: the clocks the elector and the recorder count time with.
 //! - `testing` (feature `testing`): an embedded API server and a fake lister-watcher for
 //!   tests.
 #![deny(missing_docs)]
 
 pub mod cache;
 pub mod client;
+pub mod clock;
+pub mod events;
 pub mod leaderelection;
 pub mod meta;
 pub mod runtime;

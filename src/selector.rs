@@ -3,8 +3,9 @@
 //! A selector string from a user or a list call's `labelSelector` parameter is parsed
 //! into a [`LabelSelector`] (a conjunction of requirements), which then matches objects'
 //! labels in memory (listers) or renders back into its query form (list and watch
-//! calls). [`FieldSelector`] does the same for the two fields every resource supports,
-//! `metadata.name` and `metadata.namespace`.
+//! calls). [`FieldSelector`] does the same for field selectors: it parses any field path,
+//! matches `metadata.name` and `metadata.namespace` on any object and other fields on an
+//! object's JSON form; which fields a resource can be selected by is the server's to say.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -17,6 +18,7 @@
 //! assert_eq!(sel.to_string(), "app in (api,web),!canary,tier!=db");
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -55,17 +57,6 @@ pub enum SelectorError {
         value: String,
         /// Kubernetes' rule that it breaks.
         reason: String,
-    },
-    /// A field selector names a field other than `metadata.name` or `metadata.namespace`.
-    #[error(
-        "field selector {selector:?}: field {field:?} is not supported \
-         (only metadata.name and metadata.namespace)"
-    )]
-    UnsupportedField {
-        /// The whole selector.
-        selector: String,
-        /// The offending field.
-        field: String,
     },
 }
 
@@ -553,19 +544,32 @@ pub fn validate_value(value: &str) -> Result<(), String> {
 }
 
 /// A field of a [`FieldSelector`] requirement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
     /// `metadata.name`
     Name,
     /// `metadata.namespace`
     Namespace,
+    /// Any other field, by its dotted path as the API names it (`spec.nodeName`,
+    /// `involvedObject.uid`, `status.phase`).
+    Path(String),
 }
 
 impl Field {
-    fn as_str(self) -> &'static str {
+    /// The field as the query names it.
+    pub fn as_str(&self) -> &str {
         match self {
             Field::Name => "metadata.name",
             Field::Namespace => "metadata.namespace",
+            Field::Path(p) => p,
+        }
+    }
+
+    fn parse(name: &str) -> Field {
+        match name {
+            "metadata.name" => Field::Name,
+            "metadata.namespace" => Field::Namespace,
+            other => Field::Path(other.to_owned()),
         }
     }
 }
@@ -581,7 +585,19 @@ pub struct FieldRequirement {
     pub value: String,
 }
 
-/// A field selector over `metadata.name` and `metadata.namespace`.
+impl FieldRequirement {
+    /// Whether a field whose value is `actual` satisfies this requirement.
+    pub fn matches_value(&self, actual: &str) -> bool {
+        (actual == self.value) != self.negated
+    }
+}
+
+/// A field selector, as a list or watch call's `fieldSelector` takes it.
+///
+/// Every resource can be selected by `metadata.name` and `metadata.namespace`; built-in
+/// resources also by a few fields of their own (pods by `spec.nodeName` and
+/// `status.phase`, events by `involvedObject.name`, ...). The server checks the fields
+/// and answers `400` for one its resource does not support; parsing accepts any path.
 ///
 /// ```
 /// use informer::selector::FieldSelector;
@@ -592,7 +608,11 @@ pub struct FieldRequirement {
 ///     ..Default::default()
 /// };
 /// assert!(sel.matches(&obj));
-/// assert!(FieldSelector::parse("spec.nodeName=n1").is_err());
+///
+/// // Other fields are read from the object's JSON form.
+/// let sel = FieldSelector::parse("spec.nodeName=n1").unwrap();
+/// let pod = serde_json::json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}});
+/// assert!(sel.matches_json(&pod));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FieldSelector {
@@ -610,9 +630,8 @@ impl FieldSelector {
         self.requirements.is_empty()
     }
 
-    /// Parses `field=value`, `field==value` and `field!=value` joined by commas, for the
-    /// fields `metadata.name` and `metadata.namespace`. `\,`, `\=` and `\\` escape those
-    /// characters in values.
+    /// Parses `field=value`, `field==value` and `field!=value` joined by commas. `\,`,
+    /// `\=` and `\\` escape those characters in values.
     pub fn parse(selector: &str) -> Result<Self, SelectorError> {
         let mut requirements = Vec::new();
         if selector.trim().is_empty() {
@@ -633,19 +652,12 @@ impl FieldSelector {
             } else {
                 return Err(syntax("expected field=value, field==value or field!=value"));
             };
-            let field = match field.trim() {
-                "metadata.name" => Field::Name,
-                "metadata.namespace" => Field::Namespace,
-                "" => return Err(syntax("missing field name")),
-                other => {
-                    return Err(SelectorError::UnsupportedField {
-                        selector: selector.to_owned(),
-                        field: other.to_owned(),
-                    })
-                }
-            };
+            let field = field.trim();
+            if field.is_empty() {
+                return Err(syntax("missing field name"));
+            }
             requirements.push(FieldRequirement {
-                field,
+                field: Field::parse(field),
                 negated,
                 value: unescape(value.trim()),
             });
@@ -658,24 +670,72 @@ impl FieldSelector {
         &self.requirements
     }
 
-    /// Whether an object with this name and namespace satisfies every requirement; a
-    /// cluster-scoped object has the namespace `""`.
-    pub fn matches_fields(&self, name: &str, namespace: &str) -> bool {
+    /// Whether every requirement is on `metadata.name` or `metadata.namespace`, so that
+    /// [`matches_fields`](Self::matches_fields) decides alone.
+    pub fn is_metadata_only(&self) -> bool {
+        self.requirements
+            .iter()
+            .all(|r| !matches!(r.field, Field::Path(_)))
+    }
+
+    /// Whether an object satisfies every requirement, given the value of each field
+    /// (`None` for a field the object does not have, which compares as `""`).
+    pub fn matches_with<'a>(&self, mut value: impl FnMut(&Field) -> Option<Cow<'a, str>>) -> bool {
         self.requirements.iter().all(|r| {
-            let actual = match r.field {
-                Field::Name => name,
-                Field::Namespace => namespace,
-            };
-            (actual == r.value) != r.negated
+            let actual = value(&r.field);
+            r.matches_value(actual.as_deref().unwrap_or_default())
         })
     }
 
-    /// Whether the object satisfies every requirement.
-    pub fn matches<K: Object>(&self, obj: &K) -> bool {
-        self.matches_fields(
-            obj.name().unwrap_or_default(),
-            obj.namespace().unwrap_or_default(),
-        )
+    /// Whether an object with this name and namespace satisfies every requirement; a
+    /// cluster-scoped object has the namespace `""`. A requirement on another field
+    /// compares that field as absent (`""`): use [`matches_json`](Self::matches_json)
+    /// when the selector is not [metadata-only](Self::is_metadata_only).
+    pub fn matches_fields(&self, name: &str, namespace: &str) -> bool {
+        self.matches_with(|f| match f {
+            Field::Name => Some(Cow::Borrowed(name)),
+            Field::Namespace => Some(Cow::Borrowed(namespace)),
+            Field::Path(_) => None,
+        })
+    }
+
+    /// Whether an object in its JSON form satisfies every requirement. A field path is
+    /// followed through nested objects; strings compare as they are, numbers and booleans
+    /// in their JSON text, and a missing field or `null` as `""`.
+    pub fn matches_json(&self, obj: &serde_json::Value) -> bool {
+        self.matches_with(|f| json_field(obj, f.as_str()))
+    }
+
+    /// Whether the object satisfies every requirement. Fields other than `metadata.name`
+    /// and `metadata.namespace` are read from the object's JSON form, which is built only
+    /// when the selector names such a field (and an object that cannot be serialised
+    /// then matches nothing).
+    pub fn matches<K: Object + serde::Serialize>(&self, obj: &K) -> bool {
+        if self.is_metadata_only() {
+            return self.matches_fields(
+                obj.name().unwrap_or_default(),
+                obj.namespace().unwrap_or_default(),
+            );
+        }
+        match serde_json::to_value(obj) {
+            Ok(json) => self.matches_json(&json),
+            Err(_) => false,
+        }
+    }
+}
+
+/// The value of the field at a dotted path of a JSON object, as a field selector
+/// compares it: strings as they are, numbers and booleans in their JSON text; `None` when
+/// missing or `null`.
+pub(crate) fn json_field<'a>(obj: &'a serde_json::Value, path: &str) -> Option<Cow<'a, str>> {
+    let mut at = obj;
+    for part in path.split('.') {
+        at = at.get(part)?;
+    }
+    match at {
+        serde_json::Value::String(s) => Some(Cow::Borrowed(s)),
+        serde_json::Value::Null => None,
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 
@@ -904,12 +964,22 @@ mod tests {
         assert!(s.matches_fields("a,b", ""));
         assert_eq!(FieldSelector::parse(&s.to_string()).unwrap(), s);
         assert!(FieldSelector::parse("").unwrap().is_everything());
-        match FieldSelector::parse("metadata.name=a,spec.nodeName=n1") {
-            Err(e @ SelectorError::UnsupportedField { .. }) => {
-                assert!(e.to_string().contains("spec.nodeName"), "{e}")
-            }
-            other => panic!("{other:?}"),
-        }
+        let s = FieldSelector::parse("metadata.name=a,spec.nodeName=n1").unwrap();
+        assert!(!s.is_metadata_only());
+        assert_eq!(
+            s.requirements()[1].field,
+            Field::Path("spec.nodeName".into())
+        );
+        assert!(s.matches_json(&serde_json::json!({
+            "metadata": {"name": "a"}, "spec": {"nodeName": "n1"}
+        })));
+        assert!(!s.matches_json(&serde_json::json!({"metadata": {"name": "a"}})));
+        // A missing field compares as "", booleans and numbers by their JSON text.
+        let s = FieldSelector::parse("spec.nodeName=,spec.hostNetwork=true,count!=3").unwrap();
+        assert!(s.matches_json(&serde_json::json!({"spec": {"hostNetwork": true}, "count": 4})));
+        assert!(!s.matches_json(&serde_json::json!({"spec": {"hostNetwork": false}})));
+        assert!(!s.matches_json(&serde_json::json!({"spec": {"hostNetwork": true}, "count": 3})));
+        assert_eq!(FieldSelector::parse(&s.to_string()).unwrap(), s);
         assert!(matches!(
             FieldSelector::parse("metadata.name"),
             Err(SelectorError::Syntax { .. })

@@ -515,14 +515,33 @@ fn selectors_and_paging() {
             .get("/api/v1/pods?fieldSelector=metadata.name%3Dp3")
             .await;
         assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
-        let (code, s) = http
+        // Pods are selectable by their node, as on a real server; p0 is on n1.
+        let mut p0 = server.get(&pods(), Some("default"), "p0").expect("p0");
+        p0["spec"]["nodeName"] = json!("n1");
+        server.replace(&pods(), p0).expect("bind p0");
+        let (code, list) = http
             .get("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1")
             .await;
+        assert_eq!(code, 200);
+        assert_eq!(list["items"][0]["metadata"]["name"], "p0");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+        let (_, list) = http
+            .get("/api/v1/pods?fieldSelector=spec.nodeName%3D%2Cspec.hostNetwork%3Dfalse")
+            .await;
+        assert_eq!(
+            list["items"].as_array().map(Vec::len),
+            Some(9),
+            "unbound pods"
+        );
+        // A field the resource cannot be selected by is refused.
+        let (code, s) = http
+            .get("/api/v1/pods?fieldSelector=spec.priority%3D1")
+            .await;
         assert_eq!((code, s["reason"].as_str()), (400, Some("BadRequest")));
-        assert!(s["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("spec.nodeName"));
+        assert_eq!(
+            s["message"].as_str(),
+            Some("field label not supported: spec.priority")
+        );
         let (code, _) = http.get("/api/v1/pods?labelSelector=%3D%3D%3D").await;
         assert_eq!(code, 400);
 
@@ -995,7 +1014,15 @@ fn discovery() {
             .iter()
             .filter_map(|g| g["name"].as_str())
             .collect();
-        assert_eq!(groups, ["apps", "coordination.k8s.io", "example.com"]);
+        assert_eq!(
+            groups,
+            [
+                "apps",
+                "coordination.k8s.io",
+                "events.k8s.io",
+                "example.com"
+            ]
+        );
         let (code, widgets) = http.get("/apis/example.com/v1").await;
         assert_eq!(code, 200);
         assert_eq!(widgets["resources"][0]["kind"], "Widget");

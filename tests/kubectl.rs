@@ -294,3 +294,61 @@ fn kubectl_with_a_client_certificate() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn kubectl_describe_lists_the_recorders_events() {
+    use informer::events::{EventType, NewEvent, ObjectReference, Recorder};
+    use informer::meta::DynamicObject;
+    bounded(async {
+        let server = seeded().await;
+        let pod = server.get(&pods(), Some("shop"), "b").expect("pod");
+        let pod: DynamicObject = serde_json::from_value(pod).expect("decode");
+        let recorder = Recorder::new(support::client(&server), "example.com/describe-test");
+        let event = |type_, reason: &str, message: &str| NewEvent {
+            type_,
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+            action: None,
+            related: None,
+        };
+        let about = ObjectReference::for_resource(&pod, &pods());
+        for _ in 0..2 {
+            recorder.publish(
+                about.clone(),
+                event(EventType::Warning, "BackOff", "restarting failed container"),
+            );
+        }
+        recorder.publish(
+            about,
+            event(EventType::Normal, "Pulled", "image already present"),
+        );
+        // An event about another pod must not show.
+        let other = server.get(&pods(), Some("shop"), "c").expect("pod");
+        let other: DynamicObject = serde_json::from_value(other).expect("decode");
+        recorder.publish(
+            ObjectReference::for_resource(&other, &pods()),
+            event(EventType::Normal, "Elsewhere", "about pod c"),
+        );
+        recorder.flush().await;
+
+        let out = kubectl_ok(&server, &["describe", "pod", "b", "-n", "shop"]).await;
+        let events = out
+            .split("Events:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no events in:\n{out}"));
+        let backoff = events
+            .lines()
+            .find(|l| l.contains("BackOff"))
+            .unwrap_or_else(|| panic!("no BackOff in:\n{out}"));
+        assert!(backoff.contains("Warning"), "{backoff}");
+        assert!(backoff.contains("(x2 over"), "{backoff}");
+        assert!(backoff.contains("example.com/describe-test"), "{backoff}");
+        assert!(backoff.contains("restarting failed container"), "{backoff}");
+        assert!(
+            events.contains("Pulled") && events.contains("image already present"),
+            "{out}"
+        );
+        assert!(!events.contains("Elsewhere"), "{out}");
+        server.shutdown().await;
+    });
+}

@@ -20,9 +20,10 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::clock::{Clock, SystemClock};
 use super::config::{ConfigError, LeaderElectionConfig, JITTER_FACTOR};
-use super::lease::{micro_time, Lease, LeaseSpec, Lock};
+use super::lease::{Lease, LeaseSpec, Lock};
+use crate::clock::{Clock, SystemClock};
+use crate::meta::micro_time;
 
 /// Who leads, as one candidate last saw it ([`LeaderElector::leader`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

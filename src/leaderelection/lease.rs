@@ -4,8 +4,6 @@
 //! Every write is conditional: an update carries the resourceVersion it read, so two
 //! candidates writing from the same read cannot both succeed (the second gets 409).
 
-use std::time::SystemTime;
-
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -74,14 +72,6 @@ impl Object for Lease {
 impl Resource for Lease {
     fn api_resource() -> ApiResource {
         ApiResource::new("coordination.k8s.io", "v1", "Lease", "leases", true)
-    }
-}
-
-/// A MicroTime as the API writes it: `2026-12-01T22:10:53.123456Z`.
-pub(crate) fn micro_time(t: SystemTime) -> String {
-    match jiff::Timestamp::try_from(t) {
-        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        Err(_) => "1970-01-01T00:00:00.000000Z".to_owned(),
     }
 }
 

@@ -18,12 +18,11 @@
 //!
 //! A controller gated by an elector: `runtime::Controller::run_while_leading`.
 
-mod clock;
 mod config;
 mod elector;
 mod lease;
 
-pub use clock::{Clock, SkewedClock, SystemClock};
+pub use crate::clock::{Clock, SkewedClock, SystemClock};
 pub use config::{ConfigError, LeaderElectionConfig, JITTER_FACTOR};
 pub use elector::{LeaderCallbacks, LeaderElector, LeaderState};
 pub use lease::{Lease, LeaseLock, LeaseSpec, Lock};

@@ -14,6 +14,7 @@ mod object;
 mod object_meta;
 mod resource;
 mod status;
+mod time;
 mod type_meta;
 mod watch_event;
 
@@ -25,5 +26,6 @@ pub use object::{MetaAccessor, Object};
 pub use object_meta::{ManagedFieldsEntry, ObjectMeta, OwnerReference};
 pub use resource::{ApiResource, Resource};
 pub use status::{Status, StatusCause, StatusDetails};
+pub(crate) use time::{micro_time, time};
 pub use type_meta::{ListMeta, TypeMeta};
 pub use watch_event::{Bookmark, BookmarkMeta, WatchEvent, INITIAL_EVENTS_END_ANNOTATION};

@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::errors;
+use super::fields::FieldFilter;
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{ListAt, ListError, ObjKey, Page, Storage, Stored};
@@ -102,11 +103,8 @@ pub(crate) async fn read(
     }
     let rv = opts.rv_number()?;
     let labels = &opts.labels;
-    let fields = &opts.fields;
-    let filter = |o: &Stored| {
-        labels.matches_labels(o.meta.labels.as_ref())
-            && fields.matches_fields(o.name(), o.namespace())
-    };
+    let fields = FieldFilter::new(info, &opts.fields)?;
+    let filter = |o: &Stored| labels.matches_labels(o.meta.labels.as_ref()) && fields.matches(o);
     let count = !opts.has_selector();
     // resourceVersion=0 is served from the "cache": the whole list, limit ignored.
     let limit = if rv == Some(0) { None } else { opts.limit };

@@ -28,8 +28,10 @@
 //! strategic merge patch replaces lists instead of merging them by key; no admission,
 //! RBAC or defaulting; deleting a namespace removes its contents at once; a watch without
 //! `timeoutSeconds` has no deadline; initial events come in key order (namespace, then
-//! name); field selectors take only `metadata.name` and `metadata.namespace` (others, such
-//! as a pod's `spec.nodeName`, answer `400 BadRequest`).
+//! name); `events` (core) and `events.k8s.io` events are two stores, where a real server
+//! keeps one and converts between the forms. Field selectors take the fields a real
+//! server's resource supports (`metadata.name` and `metadata.namespace` everywhere, a
+//! pod's `spec.nodeName`, an event's `involvedObject.name`, ...; others answer `400`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -53,6 +55,7 @@ mod discovery;
 mod errors;
 mod fake;
 mod faults;
+mod fields;
 mod http;
 mod ids;
 mod kubeconfig;

@@ -241,8 +241,12 @@ mod tests {
         assert_eq!(o.resource_version, None);
         assert_eq!(o.timeout, Some(Duration::from_secs(5)));
         assert!(o.has_selector());
+        // Which fields a resource supports is checked where the resource is known.
         let q = Query::parse(Some("fieldSelector=spec.nodeName%3Dn1"));
-        let e = ListOptions::from_query(&q).expect_err("unsupported field");
+        let o = ListOptions::from_query(&q).expect("any field parses");
+        assert!(!o.fields.is_metadata_only());
+        let q = Query::parse(Some("fieldSelector=spec.nodeName"));
+        let e = ListOptions::from_query(&q).expect_err("no operator");
         assert_eq!(e.code, 400);
     }
 

@@ -73,6 +73,7 @@ pub(crate) fn builtins() -> Vec<ResourceInfo> {
         builtin("apps", "Deployment", "deployments", true, true, &["deploy"]),
         builtin("apps", "ReplicaSet", "replicasets", true, true, &["rs"]),
         builtin("coordination.k8s.io", "Lease", "leases", true, false, &[]),
+        builtin("events.k8s.io", "Event", "events", true, false, &["ev"]),
     ]
 }
 

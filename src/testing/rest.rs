@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::discovery;
 use super::errors;
 use super::faults::Verb;
+use super::fields::FieldFilter;
 use super::http::{self, Body};
 use super::list;
 use super::patch::{self, PatchKind};
@@ -292,11 +293,9 @@ async fn dispatch(
         }
         Verb::DeleteCollection => {
             let labels = &opts.labels;
-            let fields = &opts.fields;
-            let filter = |o: &Stored| {
-                labels.matches_labels(o.meta.labels.as_ref())
-                    && fields.matches_fields(o.name(), o.namespace())
-            };
+            let fields = FieldFilter::new(&t.info, &opts.fields)?;
+            let filter =
+                |o: &Stored| labels.matches_labels(o.meta.labels.as_ref()) && fields.matches(o);
             let deleted = storage.delete_collection(&t.info, ns, &filter)?;
             let items: Vec<Value> = deleted.into_iter().map(|w| w.value).collect();
             Ok(http::json_value(

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::errors;
+use super::fields::FieldFilter;
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{Event, EventType, Storage, Stored, Subscription, WatchMsg, WatchStart};
@@ -28,7 +29,7 @@ use crate::meta::{
     ApiResource, Bookmark, BookmarkMeta, DynamicObject, Status, WatchEvent,
     INITIAL_EVENTS_END_ANNOTATION,
 };
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::selector::LabelSelector;
 
 /// Send a batch once it holds this many bytes, even if more events wait.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -48,7 +49,7 @@ struct WatchSpec {
     api: ApiResource,
     ns: Option<String>,
     labels: LabelSelector,
-    fields: FieldSelector,
+    fields: FieldFilter,
     bookmarks: bool,
     bookmark_interval: Duration,
     timeout: Option<Duration>,
@@ -58,7 +59,7 @@ struct WatchSpec {
 impl WatchSpec {
     fn selects(&self, obj: &Stored) -> bool {
         self.ns.as_deref().is_none_or(|ns| obj.namespace() == ns)
-            && self.fields.matches_fields(obj.name(), obj.namespace())
+            && self.fields.matches(obj)
             && self.labels.matches_labels(obj.meta.labels.as_ref())
     }
 
@@ -171,6 +172,7 @@ pub(crate) fn open(
         ));
     }
     let rv = opts.rv_number()?;
+    let fields = FieldFilter::new(info, &opts.fields)?;
     let start = match (opts.send_initial_events, rv) {
         (Some(true), _) | (None, None | Some(0)) => WatchStart::State,
         // sendInitialEvents=false without a version: only changes from now on.
@@ -190,7 +192,7 @@ pub(crate) fn open(
         api: info.api.clone(),
         ns: ns.map(str::to_owned),
         labels: opts.labels.clone(),
-        fields: opts.fields.clone(),
+        fields,
         bookmarks: opts.allow_bookmarks,
         bookmark_interval,
         timeout: opts.timeout,

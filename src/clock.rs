@@ -1,11 +1,19 @@
-//! The clock an elector measures with: monotonic time for every duration it counts, and
-//! wall time only for the timestamps it writes into the lease (which no candidate ever
-//! compares with its own clock).
+//! Clocks for the parts that count time: monotonic time for every duration they measure,
+//! and wall time only for the timestamps they write into objects (a lease's `renewTime`,
+//! an event's `lastTimestamp`), which nothing ever compares with its own clock.
+//!
+//! [`SystemClock`] is the machine's; tests inject [`SkewedClock`] (a clock running fast
+//! or slow, for leader election under skew) or [`ManualClock`] (one that moves only when
+//! told to, for the event recorder's ten-minute windows).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// A clock for a [`LeaderElector`](super::LeaderElector). Tests inject one that runs
-/// fast, slow or offset to check that skew never lets two candidates lead at once.
+use parking_lot::Mutex;
+
+/// A clock for a [`LeaderElector`](crate::leaderelection::LeaderElector) or an event
+/// [`Recorder`](crate::events::Recorder). Tests inject one that runs fast, slow or offset
+/// to check that skew never lets two candidates lead at once, or one they move by hand.
 pub trait Clock: Send + Sync + 'static {
     /// Monotonic time since an arbitrary origin, as this clock counts it.
     fn now(&self) -> Duration;
@@ -88,5 +96,54 @@ impl Clock for SkewedClock {
 
     fn real(&self, d: Duration) -> Duration {
         d.div_f64(self.rate)
+    }
+}
+
+/// A clock that stands still until [`advance`](ManualClock::advance) moves it: its
+/// monotonic and wall time move together. Clones share one time.
+///
+/// ```
+/// use std::time::Duration;
+/// use informer::clock::{Clock, ManualClock};
+/// let clock = ManualClock::new();
+/// let (t0, w0) = (clock.now(), clock.wall());
+/// clock.advance(Duration::from_secs(600));
+/// assert_eq!(clock.now() - t0, Duration::from_secs(600));
+/// assert_eq!(clock.wall().duration_since(w0).unwrap(), Duration::from_secs(600));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    state: Arc<Mutex<(Duration, SystemTime)>>,
+}
+
+impl ManualClock {
+    /// A clock at monotonic time zero whose wall time is the machine's now.
+    pub fn new() -> Self {
+        ManualClock {
+            state: Arc::new(Mutex::new((Duration::ZERO, SystemTime::now()))),
+        }
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        let mut state = self.state.lock();
+        state.0 = state.0.saturating_add(d);
+        state.1 = state.1.checked_add(d).unwrap_or(state.1);
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        self.state.lock().0
+    }
+
+    fn wall(&self) -> SystemTime {
+        self.state.lock().1
     }
 }
