@@ -128,6 +128,9 @@ pub struct LeaderElector {
     config: LeaderElectionConfig,
     clock: Arc<dyn Clock>,
     observed: Mutex<Option<Observed>>,
+    /// The lease as this candidate last wrote it while holding it: the next renewal
+    /// updates it directly, conditional on its resourceVersion, without reading first.
+    last_written: Mutex<Option<Lease>>,
     state: watch::Sender<LeaderState>,
 }
 
@@ -159,6 +162,7 @@ impl LeaderElector {
             config,
             clock,
             observed: Mutex::new(None),
+            last_written: Mutex::new(None),
             state: watch::channel(LeaderState::default()).0,
         })
     }
@@ -300,13 +304,32 @@ impl LeaderElector {
     }
 
     /// One read and, where this candidate may, one conditional write (client-go's
-    /// `tryAcquireOrRenew`).
+    /// `tryAcquireOrRenew`). A leader first tries to renew the lease as it last wrote it,
+    /// without the read (client-go's fast path): the write is conditional on that
+    /// version, so it fails if anyone else wrote since, and the slow path follows.
     async fn try_acquire_or_renew(&self, callbacks: &LeaderCallbacks) -> Attempt {
         let started = self.clock.now();
         let wall = micro_time(self.clock.wall());
         let me = &self.config.identity;
         let lease_seconds = i32::try_from(self.config.lease_duration.as_secs_f64().ceil() as u64)
             .unwrap_or(i32::MAX);
+        let mine = self.last_written.lock().take();
+        if let Some(mut lease) = mine.filter(|_| self.is_leader()) {
+            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+            spec.renew_time = Some(wall.clone());
+            spec.lease_duration_seconds = Some(lease_seconds);
+            let spec = spec.clone();
+            match self.lock.update(lease).await {
+                Ok(written) => {
+                    *self.last_written.lock() = Some(written);
+                    self.observe(spec, started, callbacks);
+                    return Attempt::Held(started);
+                }
+                Err(e) => {
+                    tracing::debug!(identity = %me, error = %e, "renewing without a read failed; reading the lease");
+                }
+            }
+        }
         let current = match self.lock.get().await {
             Ok(current) => current,
             Err(e) => {
@@ -375,7 +398,8 @@ impl LeaderElector {
         what: &str,
     ) -> Attempt {
         match result {
-            Ok(_) => {
+            Ok(lease) => {
+                *self.last_written.lock() = Some(lease);
                 self.observe(spec, started, callbacks);
                 Attempt::Held(started)
             }
