@@ -13,14 +13,15 @@ use informer::client::{
     Api, Config, DeleteParams, DeleteResponse, Discovery, Error, ListParams, Patch, PatchParams,
     PostParams, RateLimit, RestClient, RetryPolicy, WatchParams,
 };
-use informer::meta::{ApiResource, DynamicObject, Object, ObjectMeta, Resource, WatchEvent};
+use informer::meta::{ApiResource, DynamicObject, ObjectMeta, Resource, WatchEvent};
 use informer::testing::{ApiServer, Failure, Verb};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use support::{bounded, pods};
 
 /// A small typed ConfigMap, as a user would define one.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Resource)]
+#[resource(version = "v1", kind = "ConfigMap", namespaced)]
 #[serde(rename_all = "camelCase")]
 struct ConfigMap {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,22 +31,6 @@ struct ConfigMap {
     metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     data: std::collections::BTreeMap<String, String>,
-}
-
-impl Object for ConfigMap {
-    type Meta = ObjectMeta;
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
-impl Resource for ConfigMap {
-    fn api_resource() -> ApiResource {
-        ApiResource::new("", "v1", "ConfigMap", "configmaps", true)
-    }
 }
 
 fn cm(name: &str, data: &[(&str, &str)]) -> ConfigMap {

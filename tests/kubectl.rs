@@ -352,3 +352,68 @@ fn kubectl_describe_lists_the_recorders_events() {
         server.shutdown().await;
     });
 }
+
+/// A derived type for the definition test.
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    informer::meta::Resource,
+)]
+#[resource(
+    group = "example.com",
+    version = "v1",
+    kind = "Gizmo",
+    namespaced,
+    shortname = "gz",
+    schema
+)]
+struct Gizmo {
+    #[serde(default)]
+    metadata: informer::meta::ObjectMeta,
+    spec: GizmoSpec,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+struct GizmoSpec {
+    size: i32,
+}
+
+#[test]
+fn kubectl_applies_a_derived_definition_and_serves_the_resource() {
+    use informer::meta::CustomResource;
+    bounded(async {
+        let server = ApiServer::start().await.expect("start");
+        let dir = server
+            .kubeconfig()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        let file = dir.join("gizmo-crd.yaml");
+        std::fs::write(&file, Gizmo::crd().to_yaml()).expect("write definition");
+        let file = file.display().to_string();
+        kubectl_ok(&server, &["apply", "--validate=false", "-f", &file]).await;
+        let gizmo = dir.join("gizmo.yaml");
+        std::fs::write(
+            &gizmo,
+            "apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: g1\n  namespace: default\nspec:\n  size: 4\n",
+        )
+        .expect("write gizmo");
+        let gizmo = gizmo.display().to_string();
+        kubectl_ok(&server, &["apply", "--validate=false", "-f", &gizmo]).await;
+        let out = kubectl_ok(&server, &["get", "gz", "-n", "default", "-o", "name"]).await;
+        assert_eq!(out.trim(), "gizmo.example.com/g1");
+        let g = server
+            .get(
+                &<Gizmo as informer::meta::Resource>::api_resource(),
+                Some("default"),
+                "g1",
+            )
+            .expect("stored");
+        assert_eq!(g["spec"]["size"], 4);
+        server.shutdown().await;
+    });
+}

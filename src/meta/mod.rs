@@ -6,6 +6,8 @@
 //! [`ObjectList<K>`] or [`WatchEvent<K>`], where `K` is a typed struct implementing
 //! [`Object`] or a [`DynamicObject`]. From then on objects travel as `Arc<K>`.
 
+#[cfg(feature = "schema")]
+mod custom_resource;
 mod dynamic;
 #[cfg(feature = "k8s-openapi")]
 mod k8s_openapi;
@@ -18,7 +20,18 @@ mod time;
 mod type_meta;
 mod watch_event;
 
+#[cfg(feature = "schema")]
+#[doc(hidden)]
+pub use custom_resource::{__schema_of, CrdNames};
+#[cfg(feature = "schema")]
+pub use custom_resource::{CustomResource, CustomResourceDefinition};
 pub use dynamic::DynamicObject;
+/// `#[derive(Resource)]` (feature `derive`): implements [`Object`] and [`Resource`] for a
+/// struct with a `metadata: ObjectMeta` field, from `#[resource(group = "...", version =
+/// "...", kind = "...", plural = "...", namespaced)]`; with `schema` (feature `schema`),
+/// [`CustomResource`] too. See the `informer-derive` crate for every key.
+#[cfg(feature = "derive")]
+pub use informer_derive::Resource;
 #[cfg(feature = "k8s-openapi")]
 pub use k8s_openapi::Scope;
 pub use list::ObjectList;

@@ -3,8 +3,8 @@
 //!
 //! [`ApiServer`] runs in process on `127.0.0.1` and speaks the real REST and watch wire
 //! protocol for the built-in resources (namespaces, pods, configmaps, secrets, services,
-//! nodes, events, deployments, replicasets, leases) and any resource registered at run
-//! time: CRUD with finalizers and the `status` subresource, lists with selectors, paging
+//! nodes, events, deployments, replicasets, leases, both event APIs) and any resource
+//! registered at run time (or by creating its CustomResourceDefinition): CRUD with finalizers and the `status` subresource, lists with selectors, paging
 //! and resourceVersion semantics, watches with history replay, bookmarks, timeouts and
 //! streaming initial lists, discovery, and the exact `Status` bodies a real server sends
 //! (`410 Expired` included). [`Faults`] injects failures. Optional TLS and bearer-token
@@ -51,6 +51,7 @@
 // are the cold path of a test server and boxing it everywhere would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod crd;
 mod discovery;
 mod errors;
 mod fake;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::crd;
 use super::errors;
 use super::resources::ResourceInfo;
 use super::storage::{ListAt, Preconditions, Storage, Stored, Written};
@@ -53,7 +54,10 @@ pub(crate) fn ensure_served(storage: &Storage, api: &ApiResource) {
 pub(crate) fn create(storage: &Storage, api: &ApiResource, obj: Value) -> Result<Written, Status> {
     let info = info(storage, api)?;
     let ns = field(&obj, "/metadata/namespace").map(str::to_owned);
-    storage.create(&info, scope(api, ns.as_deref()), obj)
+    let crd = obj.clone();
+    crd::create_with(storage, &info, &crd, || {
+        storage.create(&info, scope(api, ns.as_deref()), obj)
+    })
 }
 
 /// Replaces an object as a `PUT` would; a non-empty `metadata.resourceVersion` must be

@@ -34,7 +34,11 @@ impl ResourceInfo {
     pub(crate) fn strategic_merge(&self) -> bool {
         matches!(
             self.api.group.as_str(),
-            "" | "apps" | "coordination.k8s.io" | "batch" | "events.k8s.io"
+            "" | "apps"
+                | "coordination.k8s.io"
+                | "batch"
+                | "events.k8s.io"
+                | "apiextensions.k8s.io"
         )
     }
 }
@@ -74,6 +78,14 @@ pub(crate) fn builtins() -> Vec<ResourceInfo> {
         builtin("apps", "ReplicaSet", "replicasets", true, true, &["rs"]),
         builtin("coordination.k8s.io", "Lease", "leases", true, false, &[]),
         builtin("events.k8s.io", "Event", "events", true, false, &["ev"]),
+        builtin(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            true,
+            &["crd", "crds"],
+        ),
     ]
 }
 

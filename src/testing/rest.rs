@@ -17,6 +17,7 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use serde_json::Value;
 
+use super::crd;
 use super::discovery;
 use super::errors;
 use super::faults::Verb;
@@ -255,7 +256,11 @@ async fn dispatch(
         Verb::Create => {
             let (_, body) = read_body(req).await?;
             let value = parse_json(&body)?;
-            Ok(object(201, &storage.create(&t.info, ns, value)?.stored))
+            let crd = value.clone();
+            let written = crd::create_with(storage, &t.info, &crd, || {
+                storage.create(&t.info, ns, value)
+            })?;
+            Ok(object(201, &written.stored))
         }
         Verb::Update => {
             let (_, body) = read_body(req).await?;

@@ -1,0 +1,102 @@
+//! CustomResourceDefinitions: creating one (apiextensions.k8s.io/v1) registers the
+//! resource it defines, as a real server starts serving it, with its scope, short names
+//! and `status` subresource. The server serves one version of a resource: the
+//! definition's storage version.
+
+use serde_json::Value;
+
+use super::errors;
+use super::resources::ResourceInfo;
+use super::storage::Storage;
+use crate::meta::{ApiResource, Status};
+
+/// Whether `info` is the definitions resource itself.
+pub(crate) fn is_definitions(info: &ResourceInfo) -> bool {
+    info.api.group == "apiextensions.k8s.io" && info.api.plural == "customresourcedefinitions"
+}
+
+/// The resource a definition defines; `422 Invalid` naming the field that is missing or
+/// wrong.
+pub(crate) fn resource_of(definitions: &ResourceInfo, crd: &Value) -> Result<ResourceInfo, Status> {
+    let name = crd["metadata"]["name"].as_str().unwrap_or_default();
+    let invalid =
+        |field: &str, detail: &str| errors::invalid(&definitions.api, name, field, detail);
+    let text = |pointer: &str, field: &str| -> Result<String, Status> {
+        match crd.pointer(pointer).and_then(Value::as_str) {
+            Some(s) if !s.is_empty() => Ok(s.to_owned()),
+            _ => Err(invalid(field, "Required value")),
+        }
+    };
+    let group = text("/spec/group", "spec.group")?;
+    let kind = text("/spec/names/kind", "spec.names.kind")?;
+    let plural = text("/spec/names/plural", "spec.names.plural")?;
+    if name != format!("{plural}.{group}") {
+        return Err(invalid(
+            "metadata.name",
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    let namespaced = match crd.pointer("/spec/scope").and_then(Value::as_str) {
+        Some("Namespaced") => true,
+        Some("Cluster") => false,
+        _ => {
+            return Err(invalid(
+                "spec.scope",
+                "Unsupported value: supported values: \"Cluster\", \"Namespaced\"",
+            ))
+        }
+    };
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                "spec.versions",
+                "Required value: must have exactly one version marked as storage version",
+            )
+        })?;
+    let storage: Vec<&Value> = versions.iter().filter(|v| v["storage"] == true).collect();
+    let [version] = storage.as_slice() else {
+        return Err(invalid(
+            "spec.versions",
+            "Invalid value: must have exactly one version marked as storage version",
+        ));
+    };
+    let version_name = version["name"]
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| invalid("spec.versions[0].name", "Required value"))?;
+    let short_names = crd
+        .pointer("/spec/names/shortNames")
+        .and_then(Value::as_array)
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ResourceInfo {
+        api: ApiResource::new(&group, version_name, &kind, &plural, namespaced),
+        status_subresource: version.pointer("/subresources/status").is_some(),
+        short_names,
+    })
+}
+
+/// Checks a definition before it is stored; registers what it defines once it is.
+pub(crate) fn create_with(
+    storage: &Storage,
+    info: &ResourceInfo,
+    crd: &Value,
+    store: impl FnOnce() -> Result<super::storage::Written, Status>,
+) -> Result<super::storage::Written, Status> {
+    if !is_definitions(info) {
+        return store();
+    }
+    let defined = resource_of(info, crd)?;
+    let written = store()?;
+    storage.register(defined);
+    Ok(written)
+}
