@@ -614,6 +614,58 @@ fn transform_and_indexers_added_after_start(queue: QueueMode) {
     });
 }
 
+#[test]
+fn managed_fields_are_dropped_before_the_transform_and_the_cache() {
+    bounded(async {
+        let server = ApiServer::start().await.unwrap();
+        let mut obj = cm("default", "c0", "web");
+        obj["metadata"]["managedFields"] =
+            serde_json::json!([{"manager": "kubectl", "operation": "Update", "apiVersion": "v1"}]);
+        server.create(&configmaps(), obj).expect("create");
+        let inf = informer_with(
+            &server,
+            InformerOptions {
+                drop_managed_fields: true,
+                ..options(QueueMode::DeltaFifo)
+            },
+        );
+        let transform_saw = Arc::new(Mutex::new(Vec::new()));
+        inf.set_transform({
+            let saw = transform_saw.clone();
+            move |o: Obj| {
+                saw.lock().push(o.metadata.managed_fields.clone());
+                o
+            }
+        })
+        .unwrap();
+        let run = Running::start(inf.clone());
+        run.synced().await;
+        let cached = inf.get_indexer().get_by_key("default/c0").expect("cached");
+        assert_eq!(cached.metadata.managed_fields, None);
+        assert_eq!(
+            *transform_saw.lock(),
+            vec![None],
+            "the transform ran after the drop"
+        );
+        run.stop().await;
+
+        // The factory's option reaches every informer it makes.
+        let factory = SharedInformerFactory::new(client(&server)).drop_managed_fields();
+        let inf = factory.dynamic_informer(&configmaps());
+        let stop = CancellationToken::new();
+        factory.start(&stop);
+        assert!(factory
+            .wait_for_cache_sync(&stop)
+            .await
+            .values()
+            .all(|s| *s));
+        let cached = inf.get_indexer().get_by_key("default/c0").expect("cached");
+        assert_eq!(cached.metadata.managed_fields, None);
+        stop.cancel();
+        server.shutdown().await;
+    });
+}
+
 fn the_event_stream_sees_what_handlers_see(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();
