@@ -594,10 +594,16 @@ impl FieldRequirement {
 
 /// A field selector, as a list or watch call's `fieldSelector` takes it.
 ///
-/// Every resource can be selected by `metadata.name` and `metadata.namespace`; built-in
-/// resources also by a few fields of their own (pods by `spec.nodeName` and
-/// `status.phase`, events by `involvedObject.name`, ...). The server checks the fields
-/// and answers `400` for one its resource does not support; parsing accepts any path.
+/// Resources can be selected by `metadata.name` and (all but namespaces and nodes)
+/// `metadata.namespace`; built-in resources also by a few fields of their own (pods by
+/// `spec.nodeName` and `status.phase`, events by `involvedObject.name`, ...). The server
+/// checks the fields and answers `400` for one its resource does not support; parsing
+/// accepts any path.
+///
+/// Matching in memory compares a missing field as `""`, where a server compares the Go
+/// zero value of the field's type (`false` for a pod's missing `spec.hostNetwork`, `0`
+/// for a number): a selector on a boolean or number that an object may leave out can
+/// select differently here than on the server.
 ///
 /// ```
 /// use informer::selector::FieldSelector;
@@ -688,9 +694,12 @@ impl FieldSelector {
     }
 
     /// Whether an object with this name and namespace satisfies every requirement; a
-    /// cluster-scoped object has the namespace `""`. A requirement on another field
-    /// compares that field as absent (`""`): use [`matches_json`](Self::matches_json)
-    /// when the selector is not [metadata-only](Self::is_metadata_only).
+    /// cluster-scoped object has the namespace `""`.
+    ///
+    /// Only for a [metadata-only](Self::is_metadata_only) selector: a requirement on any
+    /// other field compares that field as absent (`""`), so that `spec.nodeName!=x`
+    /// matches every object. Use [`matches_json`](Self::matches_json) or
+    /// [`matches`](Self::matches) for other selectors.
     pub fn matches_fields(&self, name: &str, namespace: &str) -> bool {
         self.matches_with(|f| match f {
             Field::Name => Some(Cow::Borrowed(name)),

@@ -214,8 +214,14 @@ fn failing_writes_are_retried_and_refusals_are_not() {
         let faults = server.faults();
         let recorder = builder(&server).max_tries(3).build();
 
-        // Two 503s, then the write goes through.
-        faults.fail_next(2, Some(Verb::Create), "/events", Failure::status(503));
+        // A 503 and a 429, then the write goes through.
+        faults.fail_next(1, Some(Verb::Create), "/events", Failure::status(503));
+        faults.fail_next(
+            1,
+            Some(Verb::Create),
+            "/events",
+            Failure::too_many_requests(0),
+        );
         recorder.publish(web.clone(), warning("First", "m"));
         recorder.flush().await;
         assert_eq!(recorder.stats().created, 1);
@@ -411,6 +417,32 @@ fn events_are_selected_by_the_object_they_are_about() {
             err.to_string()
                 .contains("field label not supported: spec.nodeName"),
             "{err}"
+        );
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn an_object_whose_name_cannot_start_an_event_name_still_gets_its_event() {
+    bounded(async {
+        let (server, _, _) = server().await;
+        let recorder = builder(&server).build();
+        let role = ObjectReference {
+            api_version: Some("rbac.authorization.k8s.io/v1".into()),
+            kind: Some("ClusterRole".into()),
+            name: Some("system:controller:attachdetach-controller".into()),
+            ..Default::default()
+        };
+        recorder.publish(role, warning("Updated", "m"));
+        recorder.flush().await;
+        // A cluster-scoped object's events go to `default`.
+        let events = server.list(&core_events(), Some("default")).expect("list");
+        assert_eq!(events.len(), 1, "{:?}", recorder.stats());
+        let name = events[0]["metadata"]["name"].as_str().expect("name");
+        assert!(name.starts_with("event."), "{name}");
+        assert_eq!(
+            events[0]["involvedObject"]["name"],
+            "system:controller:attachdetach-controller"
         );
         server.shutdown().await;
     });

@@ -660,3 +660,87 @@ fn release_waits_for_the_leaders_reconciles_to_end() {
         server.shutdown().await;
     });
 }
+
+/// A lock that counts reads and writes.
+struct CountingLock {
+    inner: LeaseLock,
+    gets: Arc<std::sync::atomic::AtomicUsize>,
+    updates: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Lock for CountingLock {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn get(&self) -> BoxFuture<'_, ClientResult<Option<Lease>>> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get()
+    }
+    fn create(&self, lease: Lease) -> BoxFuture<'_, ClientResult<Lease>> {
+        self.inner.create(lease)
+    }
+    fn update(&self, lease: Lease) -> BoxFuture<'_, ClientResult<Lease>> {
+        self.updates
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.update(lease)
+    }
+}
+
+#[test]
+fn a_leader_renews_without_reading_and_reads_after_a_conflict() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    bounded(async {
+        let server = ApiServer::start().await.expect("start");
+        let (gets, updates) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let lock = CountingLock {
+            inner: LeaseLock::new(client(&server), "default", "fast-path"),
+            gets: gets.clone(),
+            updates: updates.clone(),
+        };
+        let elector = Arc::new(LeaderElector::new(lock, config("solo", true)).expect("config"));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (elector, stop) = (elector.clone(), stop.clone());
+            async move { elector.run(LeaderCallbacks::new(), stop).await }
+        });
+        wait_until("leading", || elector.is_leader()).await;
+
+        // Steady state: renewals only, no reads.
+        let (g0, u0) = (gets.load(SeqCst), updates.load(SeqCst));
+        tokio::time::sleep(RETRY * 6).await;
+        let (g1, u1) = (gets.load(SeqCst), updates.load(SeqCst));
+        assert_eq!(g1, g0, "no reads while renewing");
+        assert!(
+            u1 - u0 >= 4,
+            "renewed {} times in six retry periods",
+            u1 - u0
+        );
+
+        // Someone else writes the lease (keeping the holder): the next renewal conflicts,
+        // reads, and renews from what it read.
+        let leases =
+            informer::meta::ApiResource::new("coordination.k8s.io", "v1", "Lease", "leases", true);
+        let mut lease = server
+            .get(&leases, Some("default"), "fast-path")
+            .expect("lease");
+        lease["metadata"]["labels"] = serde_json::json!({"touched": "yes"});
+        server.replace(&leases, lease).expect("outside write");
+        wait_until("a read after the conflict", || gets.load(SeqCst) > g1).await;
+        let u2 = updates.load(SeqCst);
+        wait_until("renewing again", || updates.load(SeqCst) >= u2 + 3).await;
+        assert!(
+            elector.is_leader(),
+            "an outside write that keeps the holder keeps the leader"
+        );
+        let stored = server
+            .get(&leases, Some("default"), "fast-path")
+            .expect("lease");
+        assert_eq!(
+            stored["metadata"]["labels"]["touched"], "yes",
+            "renewals kept the outside change"
+        );
+        stop.cancel();
+        task.await.expect("no panic");
+        server.shutdown().await;
+    });
+}

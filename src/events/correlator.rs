@@ -11,18 +11,19 @@
 //! ```
 //!
 //! It is a plain state machine on an injected [`Clock`]: no I/O, so tests drive it
-//! through hours of events in microseconds. Its caches are bounded (least recently used
-//! entries go first); buckets that have refilled are forgotten, which changes nothing.
+//! through hours of events in microseconds. Its three caches (aggregation groups,
+//! observed events, spam buckets) hold at most [`CorrelatorOptions::cache_size`] entries
+//! each; the least recently used go first, as in client-go.
 
 use std::collections::HashSet;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock as GovernorClock, ReasonablyRealtime};
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
-use governor::state::keyed::HashMapStateStore;
+use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use lru::LruCache;
 use serde_json::{json, Value};
@@ -33,7 +34,8 @@ use crate::clock::Clock;
 /// The prefix of an aggregated event's message.
 pub const COMBINED_PREFIX: &str = "(combined from similar events): ";
 
-/// The correlator's thresholds; the defaults are client-go's.
+/// The correlator's thresholds; the defaults are client-go's, and, as there, a zero
+/// stands for the default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CorrelatorOptions {
     /// How many different messages of similar events (same object, type, reason and
@@ -47,9 +49,39 @@ pub struct CorrelatorOptions {
     /// How often the spam filter gives a source one more event about an object: every
     /// 5 min.
     pub spam_refill: Duration,
-    /// Entries each cache keeps (aggregation groups and observed events): 4096.
+    /// Entries each cache keeps (aggregation groups, observed events, spam buckets):
+    /// 4096, at most 1,048,576.
     pub cache_size: usize,
 }
+
+impl CorrelatorOptions {
+    /// The options with zeros replaced by the defaults and the cache size capped.
+    fn with_defaults(self) -> Self {
+        let d = CorrelatorOptions::default();
+        let or = |v: Duration, d: Duration| if v.is_zero() { d } else { v };
+        CorrelatorOptions {
+            aggregate_max_events: if self.aggregate_max_events == 0 {
+                d.aggregate_max_events
+            } else {
+                self.aggregate_max_events
+            },
+            aggregate_window: or(self.aggregate_window, d.aggregate_window),
+            spam_burst: if self.spam_burst == 0 {
+                d.spam_burst
+            } else {
+                self.spam_burst
+            },
+            spam_refill: or(self.spam_refill, d.spam_refill),
+            cache_size: match self.cache_size {
+                0 => d.cache_size,
+                n => n.min(MAX_CACHE_SIZE),
+            },
+        }
+    }
+}
+
+/// The most entries a cache may be given.
+const MAX_CACHE_SIZE: usize = 1 << 20;
 
 impl Default for CorrelatorOptions {
     fn default() -> Self {
@@ -90,7 +122,8 @@ struct Observation {
     resource_version: Option<String>,
 }
 
-type SpamFilter = RateLimiter<String, HashMapStateStore<String>, Ticks, NoOpMiddleware<Nanos>>;
+/// One source's token bucket for one object.
+type SpamBucket = RateLimiter<NotKeyed, InMemoryState, Ticks, NoOpMiddleware<Nanos>>;
 
 /// The correlator's clock as governor reads it.
 #[derive(Clone)]
@@ -111,24 +144,25 @@ pub(crate) struct Correlator {
     opts: CorrelatorOptions,
     groups: LruCache<String, Group>,
     observed: LruCache<String, Observation>,
-    spam: SpamFilter,
-    checks: u32,
+    spam: LruCache<String, SpamBucket>,
+    quota: Quota,
 }
 
 impl Correlator {
     pub(crate) fn new(clock: Arc<dyn Clock>, opts: CorrelatorOptions) -> Self {
+        let opts = opts.with_defaults();
         let size = NonZeroUsize::new(opts.cache_size).unwrap_or(NonZeroUsize::MIN);
-        let burst = std::num::NonZeroU32::new(opts.spam_burst).unwrap_or(std::num::NonZeroU32::MIN);
-        let quota = Quota::with_period(opts.spam_refill.max(Duration::from_nanos(1)))
-            .unwrap_or_else(|| Quota::per_second(std::num::NonZeroU32::MIN))
+        let burst = NonZeroU32::new(opts.spam_burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(opts.spam_refill)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(burst);
         Correlator {
-            spam: RateLimiter::new(quota, HashMapStateStore::default(), Ticks(clock.clone())),
             clock,
             opts,
             groups: LruCache::new(size),
             observed: LruCache::new(size),
-            checks: 0,
+            spam: LruCache::new(size),
+            quota,
         }
     }
 
@@ -187,12 +221,28 @@ impl Correlator {
         if let Some(any) = group.messages.iter().next().cloned() {
             group.messages.remove(&any);
         }
+        // A fresh event about the same object: nothing of the one that tipped the group
+        // over but what all its members share (client-go's aggregate event).
         let combined = CoreEvent {
+            api_version: event.api_version,
+            kind: event.kind,
+            metadata: crate::meta::ObjectMeta {
+                name: event.metadata.name,
+                namespace: event.metadata.namespace,
+                ..Default::default()
+            },
+            involved_object: event.involved_object,
             message: Some(format!(
                 "{COMBINED_PREFIX}{}",
                 event.message.as_deref().unwrap_or_default()
             )),
-            ..event
+            reason: event.reason,
+            source: event.source,
+            first_timestamp: event.last_timestamp.clone(),
+            last_timestamp: event.last_timestamp,
+            count: Some(1),
+            type_: event.type_,
+            ..Default::default()
         };
         (combined, group_key)
     }
@@ -231,12 +281,11 @@ impl Correlator {
 
     /// Whether the spam filter drops the event.
     fn spammed(&mut self, event: &CoreEvent) -> bool {
-        self.checks = self.checks.wrapping_add(1);
-        if self.checks.is_multiple_of(1024) {
-            // Buckets that are full again behave as new ones: forget them.
-            self.spam.retain_recent();
-        }
-        self.spam.check_key(&spam_key(event)).is_err()
+        let (quota, clock) = (self.quota, &self.clock);
+        let bucket = self.spam.get_or_insert_mut(spam_key(event), || {
+            RateLimiter::direct_with_clock(quota, Ticks(clock.clone()))
+        });
+        bucket.check().is_err()
     }
 }
 
@@ -417,6 +466,56 @@ mod tests {
             run(&mut c, event("e12", "web", "Failed", "m12")),
             Correlated::Create(e) if e.message.as_deref() == Some("m12")
         ));
+    }
+
+    #[test]
+    fn the_combined_event_carries_only_what_similar_events_share() {
+        let (_, mut c) = correlator();
+        let mut last = None;
+        for i in 1..=10 {
+            let mut e = event(&format!("e{i}"), "web", "Failed", &format!("m{i}"));
+            e.action = Some(format!("Action{i}"));
+            e.related = Some(ObjectReference {
+                name: Some(format!("other{i}")),
+                ..Default::default()
+            });
+            last = Some(run(&mut c, e));
+        }
+        match last {
+            Some(Correlated::Create(e)) => {
+                assert_eq!(e.action, None);
+                assert_eq!(e.related, None);
+                assert_eq!(e.count, Some(1));
+                assert_eq!(e.involved_object.name.as_deref(), Some("web"));
+                assert_eq!(e.reason.as_deref(), Some("Failed"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_options_mean_the_defaults() {
+        let clock = ManualClock::new();
+        let zeros = CorrelatorOptions {
+            aggregate_max_events: 0,
+            aggregate_window: Duration::ZERO,
+            spam_burst: 0,
+            spam_refill: Duration::ZERO,
+            cache_size: 0,
+        };
+        let mut c = Correlator::new(Arc::new(clock), zeros);
+        assert_eq!(c.opts, CorrelatorOptions::default());
+        // Not every event is combined, as an aggregation threshold of 0 would have it.
+        assert!(matches!(
+            run(&mut c, event("a", "web", "R", "m")),
+            Correlated::Create(e) if e.message.as_deref() == Some("m")
+        ));
+        let huge = CorrelatorOptions {
+            cache_size: usize::MAX,
+            ..CorrelatorOptions::default()
+        };
+        let c = Correlator::new(Arc::new(ManualClock::new()), huge);
+        assert_eq!(c.opts.cache_size, 1 << 20);
     }
 
     #[test]

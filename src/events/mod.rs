@@ -19,10 +19,15 @@
 //! - [`CoreEvent`] and [`EventsV1Event`]: the two wire forms; [`ObjectReference`]: what
 //!   an event is about.
 //!
-//! Where it differs from client-go: besides transport errors, `429` and `5xx` answers
-//! are retried too (client-go gives up on any answer from the server); names stay unique
-//! even when the clock does not move between two events; [`flush`](Recorder::flush)
-//! writes ongoing events.k8s.io series at once instead of at the next 30-minute refresh.
+//! Where it differs from client-go:
+//! - besides transport errors, `429` and `5xx` answers are retried too (client-go gives
+//!   up on any answer from the server);
+//! - names stay unique even when the clock does not move between two events, and an
+//!   object whose name cannot start a valid event name (`system:` names) gets
+//!   `event.<suffix>` (client-go a random name);
+//! - [`flush`](Recorder::flush) writes ongoing events.k8s.io series at once instead of
+//!   at the next 30-minute refresh, and a stopping recorder writes them once more;
+//! - after [shutdown](RecorderBuilder::shutdown_on), new events are dropped at once.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -107,6 +107,7 @@ pub struct Recorder {
     tx: mpsc::Sender<Msg>,
     clock: Arc<dyn Clock>,
     counters: Arc<Counters>,
+    shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -165,6 +166,10 @@ impl Recorder {
     /// Records an event about the object `regarding` refers to, with every field. Never
     /// waits, as [`event`](Self::event).
     pub fn publish(&self, regarding: ObjectReference, event: NewEvent) {
+        if self.shutdown.is_cancelled() {
+            self.dropped("the recorder has stopped");
+            return;
+        }
         let pending = Box::new(Pending {
             regarding,
             event,
@@ -174,16 +179,16 @@ impl Recorder {
             Ok(()) => {
                 Counters::add(&self.counters.accepted);
             }
-            Err(e) => {
-                let n = Counters::add(&self.counters.dropped);
-                if n == 1 || n.is_multiple_of(1000) {
-                    let why = match e {
-                        mpsc::error::TrySendError::Full(_) => "the queue is full",
-                        mpsc::error::TrySendError::Closed(_) => "the recorder has stopped",
-                    };
-                    tracing::warn!(dropped = n, "event dropped: {why}");
-                }
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.dropped("the queue is full"),
+            Err(mpsc::error::TrySendError::Closed(_)) => self.dropped("the recorder has stopped"),
+        }
+    }
+
+    /// Counts a dropped event; logs the first and every thousandth.
+    fn dropped(&self, why: &str) {
+        let n = Counters::add(&self.counters.dropped);
+        if n == 1 || n.is_multiple_of(1000) {
+            tracing::warn!(dropped = n, "event dropped: {why}");
         }
     }
 
@@ -214,6 +219,8 @@ impl Recorder {
 
 /// client-go's queue length.
 const DEFAULT_QUEUE_CAPACITY: usize = 1000;
+/// The longest queue a recorder may have.
+const MAX_QUEUE_CAPACITY: usize = 1 << 24;
 /// client-go's pause between tries of a write.
 const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(10);
 /// client-go's tries per event.
@@ -248,9 +255,9 @@ impl RecorderBuilder {
     }
 
     /// How many events may wait for the writer (default 1000); more are dropped. At
-    /// least 1.
+    /// least 1, at most 2^24.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity.clamp(1, MAX_QUEUE_CAPACITY);
         self
     }
 
@@ -280,8 +287,8 @@ impl RecorderBuilder {
         self
     }
 
-    /// Stops the writer when `token` is cancelled: new events are dropped, queued ones
-    /// are tried once each.
+    /// Stops the recorder when `token` is cancelled: from then on new events are
+    /// dropped, and the writer tries each queued event once and ends.
     pub fn shutdown_on(mut self, token: CancellationToken) -> Self {
         self.shutdown = Some(token);
         self
@@ -299,6 +306,7 @@ impl RecorderBuilder {
             EventsApi::Core => host,
             EventsApi::EventsV1 => format!("{}-{host}", self.controller),
         });
+        let shutdown = self.shutdown.unwrap_or_default();
         let writer = Writer::new(
             WriterConfig {
                 client: self.client,
@@ -309,7 +317,7 @@ impl RecorderBuilder {
                 correlator: self.correlator,
                 retry_delay: self.retry_delay,
                 max_tries: self.max_tries,
-                shutdown: self.shutdown.unwrap_or_default(),
+                shutdown: shutdown.clone(),
             },
             counters.clone(),
         );
@@ -318,6 +326,7 @@ impl RecorderBuilder {
             tx,
             clock: self.clock,
             counters,
+            shutdown,
         }
     }
 }

@@ -113,26 +113,31 @@ impl SeriesCache {
             .collect()
     }
 
-    /// Takes out the series without a repeat for [`FINISH_AFTER`] (to be written one last
-    /// time) and forgets single events as old.
-    pub(crate) fn finish(&mut self) -> Vec<EventsV1Event> {
+    /// The series without a repeat for longer than [`FINISH_AFTER`], to be written one
+    /// last time and then [forgotten](Self::forget); single events that old are
+    /// forgotten now.
+    pub(crate) fn ended(&mut self) -> Vec<EventsV1Event> {
         let now = self.clock.now();
-        let mut finished = Vec::new();
-        self.entries.retain(|_, e| {
-            let idle = now.saturating_sub(if e.event.series.is_some() {
-                e.last
-            } else {
-                e.first
-            });
-            if idle <= FINISH_AFTER {
-                return true;
-            }
-            if e.event.series.is_some() {
-                finished.push(e.event.clone());
-            }
-            false
-        });
-        finished
+        let idle = |e: &Entry| now.saturating_sub(e.last) > FINISH_AFTER;
+        self.entries
+            .retain(|_, e| e.event.series.is_some() || now.saturating_sub(e.first) <= FINISH_AFTER);
+        self.entries
+            .values()
+            .filter(|e| e.event.series.is_some() && idle(e))
+            .map(|e| e.event.clone())
+            .collect()
+    }
+
+    /// Forgets a series whose final count was written, unless it repeated meanwhile.
+    pub(crate) fn forget(&mut self, event: &EventsV1Event) {
+        let key = Key::of(event);
+        if self
+            .entries
+            .get(&key)
+            .is_some_and(|e| e.event.series == event.series)
+        {
+            self.entries.remove(&key);
+        }
     }
 
     /// Takes out every series (the recorder is stopping).
@@ -188,17 +193,16 @@ mod tests {
 
         clock.advance(FINISH_AFTER);
         assert!(
-            cache.finish().is_empty(),
+            cache.ended().is_empty(),
             "not idle for longer than the limit yet"
         );
         clock.advance(Duration::from_secs(1));
-        let finished = cache.finish();
-        assert_eq!(
-            finished.len(),
-            1,
-            "the single event is forgotten, not written"
-        );
-        assert_eq!(finished[0].series.as_ref().map(|s| s.count), Some(3));
+        let ended = cache.ended();
+        assert_eq!(ended.len(), 1, "the single event is forgotten, not written");
+        assert_eq!(ended[0].series.as_ref().map(|s| s.count), Some(3));
+        // Until its final write succeeds, the series stays.
+        assert_eq!(cache.ongoing().len(), 1);
+        cache.forget(&ended[0]);
         assert!(cache.ongoing().is_empty());
         // Afterwards the same event starts over.
         assert_eq!(

@@ -101,6 +101,10 @@ impl Writer {
                     stopping = true;
                     rx.close();
                 }
+                // Before the queue, so that a queue that never empties cannot hold the
+                // series back.
+                _ = refresh.tick(), if v1 => self.refresh_series().await,
+                _ = finish.tick(), if v1 => self.finish_series().await,
                 msg = rx.recv() => match msg {
                     Some(Msg::Event(p)) => self.record(*p).await,
                     Some(Msg::Flush(done)) => {
@@ -109,23 +113,27 @@ impl Writer {
                     }
                     None => break,
                 },
-                _ = refresh.tick(), if v1 => self.refresh_series().await,
-                _ = finish.tick(), if v1 => self.finish_series().await,
             }
         }
         if let Form::V1(series) = &mut self.form {
             for event in series.drain() {
-                let _ = self.write_v1(event).await;
+                let _ = self.write_v1(event, 1).await;
             }
         }
     }
 
     /// A unique name for an event about `object`: its name and a hex suffix from the
-    /// time, as client-go names events, kept increasing per writer.
+    /// time, as client-go names events, kept increasing per writer. When that is not a
+    /// valid name (a `system:` name, one near the length limit), `event.<suffix>`.
     fn name(&mut self, object: Option<&str>, at: SystemTime) -> String {
         let nanos = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         self.last_suffix = nanos.max(self.last_suffix.saturating_add(1));
-        format!("{}.{:x}", object.unwrap_or("event"), self.last_suffix)
+        let name = format!("{}.{:x}", object.unwrap_or_default(), self.last_suffix);
+        if is_dns_subdomain(&name) {
+            name
+        } else {
+            format!("event.{:x}", self.last_suffix)
+        }
     }
 
     async fn record(&mut self, p: Pending) {
@@ -156,7 +164,7 @@ impl Writer {
                     return;
                 };
                 if let Some(event) = series.observe(event) {
-                    let _ = self.write_v1(event).await;
+                    let _ = self.write_v1(event, self.cfg.max_tries).await;
                 }
             }
         }
@@ -227,7 +235,7 @@ impl Writer {
         let api: Api<CoreEvent> = Api::namespaced(self.cfg.client.clone(), &ns);
         let name = event.metadata.name.clone().unwrap_or_default();
         let written = self
-            .with_retries(|| async {
+            .with_retries(self.cfg.max_tries, || async {
                 if let Some(patch) = &patch {
                     match api
                         .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
@@ -256,13 +264,13 @@ impl Writer {
     }
 
     /// Creates an events.k8s.io event, or patches its series onto the first occurrence.
-    async fn write_v1(&self, event: EventsV1Event) -> Option<EventsV1Event> {
+    async fn write_v1(&self, event: EventsV1Event, max_tries: u32) -> Option<EventsV1Event> {
         let ns = event.metadata.namespace.clone().unwrap_or_default();
         let api: Api<EventsV1Event> = Api::namespaced(self.cfg.client.clone(), &ns);
         let name = event.metadata.name.clone().unwrap_or_default();
         let series = event.series.clone();
         let written = self
-            .with_retries(|| async {
+            .with_retries(max_tries, || async {
                 if let Some(series) = &series {
                     let patch = json!({ "series": series });
                     match api
@@ -292,30 +300,35 @@ impl Writer {
         written
     }
 
-    /// Writes the counts of ongoing series.
+    /// Writes the counts of ongoing series, one try each (the next refresh tries again).
     async fn refresh_series(&mut self) {
         let Form::V1(series) = &self.form else {
             return;
         };
         for event in series.ongoing() {
-            let _ = self.write_v1(event).await;
+            let _ = self.write_v1(event, 1).await;
         }
     }
 
-    /// Writes the final counts of series that ended, and forgets them.
+    /// Writes the final counts of series that ended, one try each, and forgets those
+    /// written (the others are tried again at the next check).
     async fn finish_series(&mut self) {
         let Form::V1(series) = &mut self.form else {
             return;
         };
-        for event in series.finish() {
-            let _ = self.write_v1(event).await;
+        for event in series.ended() {
+            if self.write_v1(event.clone(), 1).await.is_some() {
+                if let Form::V1(series) = &mut self.form {
+                    series.forget(&event);
+                }
+            }
         }
     }
 
     /// Runs `attempt` until it writes, gives up, or has been tried `max_tries` times
     /// (once after shutdown); pauses between tries, the first pause a random part of the
     /// delay.
-    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Option<T>
+    async fn with_retries<T, F, Fut>(&self, max_tries: u32, mut attempt: F) -> Option<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Outcome<T>>,
@@ -332,7 +345,7 @@ impl Writer {
                 }
                 Outcome::Retry(e) => e,
             };
-            if tries >= self.cfg.max_tries || self.cfg.shutdown.is_cancelled() {
+            if tries >= max_tries || self.cfg.shutdown.is_cancelled() {
                 tracing::warn!(error = %err, tries, "unable to write event (giving up)");
                 Counters::add(&self.counters.failed);
                 return None;
@@ -349,6 +362,22 @@ impl Writer {
             }
         }
     }
+}
+
+/// Whether `name` is a DNS subdomain, as an object's name must be: at most 253
+/// characters of lower-case letters, digits, `-` and `.`, starting and ending with a
+/// letter or digit, with no empty part between dots.
+fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|part| {
+            let alnum =
+                |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            alnum(part.chars().next())
+                && alnum(part.chars().last())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 /// Sorts a write's result: retried are failures that may pass (no answer, `429`, `5xx`)

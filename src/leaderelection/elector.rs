@@ -314,7 +314,8 @@ impl LeaderElector {
         let lease_seconds = i32::try_from(self.config.lease_duration.as_secs_f64().ceil() as u64)
             .unwrap_or(i32::MAX);
         let mine = self.last_written.lock().take();
-        if let Some(mut lease) = mine.filter(|_| self.is_leader()) {
+        let renewable = |l: &Lease| l.metadata.resource_version.is_some() && self.is_leader();
+        if let Some(mut lease) = mine.filter(renewable) {
             let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
             spec.renew_time = Some(wall.clone());
             spec.lease_duration_seconds = Some(lease_seconds);

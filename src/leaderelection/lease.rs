@@ -83,8 +83,12 @@ pub trait Lock: Send + Sync + 'static {
     /// The lease, or `None` when it does not exist.
     fn get(&self) -> BoxFuture<'_, Result<Option<Lease>>>;
     /// Creates the lease; fails with `AlreadyExists` when someone else did first.
+    /// Returns the lease as stored, with its new `metadata.resourceVersion`.
     fn create(&self, lease: Lease) -> BoxFuture<'_, Result<Lease>>;
-    /// Replaces the lease, conditional on its `metadata.resourceVersion`.
+    /// Replaces the lease, conditional on its `metadata.resourceVersion`. Returns the
+    /// lease as stored, with its new `metadata.resourceVersion`: the leader's next
+    /// renewal writes on top of it without reading first (and reads first when it has
+    /// none).
     fn update(&self, lease: Lease) -> BoxFuture<'_, Result<Lease>>;
 }
 

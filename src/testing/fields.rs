@@ -1,8 +1,8 @@
 //! Which fields each resource can be selected by, and how a stored object's value of such
 //! a field is read: the server's side of `fieldSelector`.
 //!
-//! Every resource supports `metadata.name` and `metadata.namespace`; built-in resources
-//! add a few fields of their own, as kube-apiserver's registries declare them (pods by
+//! Every resource supports `metadata.name`, and every one but namespaces and nodes
+//! `metadata.namespace`; built-in resources add a few fields of their own, as kube-apiserver's registries declare them (pods by
 //! node and phase, events by the object they are about, ...). A request that names any
 //! other field is answered `400 BadRequest` ("field label not supported"), as a real
 //! server answers it. A list or watch builds one [`FieldFilter`] from its selector and
@@ -24,6 +24,8 @@ use crate::selector::{json_field, Field, FieldRequirement, FieldSelector};
 struct Selectable {
     label: &'static str,
     path: &'static str,
+    /// Read when `path` is missing or empty.
+    fallback: Option<&'static str>,
     missing: &'static str,
 }
 
@@ -31,6 +33,7 @@ const fn field(label: &'static str, path: &'static str) -> Selectable {
     Selectable {
         label,
         path,
+        fallback: None,
         missing: "",
     }
 }
@@ -43,6 +46,7 @@ const POD: &[Selectable] = &[
     Selectable {
         label: "spec.hostNetwork",
         path: "spec.hostNetwork",
+        fallback: None,
         missing: "false",
     },
     field("status.phase", "status.phase"),
@@ -63,7 +67,13 @@ const CORE_EVENT: &[Selectable] = &[
     field("involvedObject.fieldPath", "involvedObject.fieldPath"),
     field("reason", "reason"),
     field("reportingComponent", "reportingComponent"),
-    field("source", "source.component"),
+    // The reporting component when the legacy source is empty, as a real server reads it.
+    Selectable {
+        label: "source",
+        path: "source.component",
+        fallback: Some("reportingComponent"),
+        missing: "",
+    },
     field("type", "type"),
 ];
 
@@ -87,12 +97,14 @@ const NAMESPACE: &[Selectable] = &[field("status.phase", "status.phase")];
 const NODE: &[Selectable] = &[Selectable {
     label: "spec.unschedulable",
     path: "spec.unschedulable",
+    fallback: None,
     missing: "false",
 }];
 
 const REPLICA_SET: &[Selectable] = &[Selectable {
     label: "status.replicas",
     path: "status.replicas",
+    fallback: None,
     missing: "0",
 }];
 
@@ -121,7 +133,14 @@ pub(crate) struct FieldFilter {
 #[derive(Clone, Copy, Debug)]
 struct Path {
     path: &'static str,
+    fallback: Option<&'static str>,
     missing: &'static str,
+}
+
+/// Whether objects of the resource can be selected by `metadata.namespace` (all but the
+/// two cluster-scoped built-ins whose registries leave it out).
+fn selectable_by_namespace(info: &ResourceInfo) -> bool {
+    !(info.api.group.is_empty() && matches!(info.api.plural.as_str(), "namespaces" | "nodes"))
 }
 
 impl FieldFilter {
@@ -134,6 +153,11 @@ impl FieldFilter {
             .iter()
             .map(|r| {
                 let path = match &r.field {
+                    Field::Namespace if !selectable_by_namespace(info) => {
+                        return Err(errors::bad_request(
+                            "field label not supported: metadata.namespace",
+                        ));
+                    }
                     Field::Name | Field::Namespace => None,
                     Field::Path(label) => {
                         let Some(f) = fields.iter().find(|f| f.label == label.as_str()) else {
@@ -143,6 +167,7 @@ impl FieldFilter {
                         };
                         Some(Path {
                             path: f.path,
+                            fallback: f.fallback,
                             missing: f.missing,
                         })
                     }
@@ -164,9 +189,14 @@ impl FieldFilter {
             }),
             Some(p) => {
                 let value = json.get_or_insert_with(|| obj.value().ok());
-                let actual = value
-                    .as_ref()
-                    .and_then(|v| json_field(v, p.path))
+                let read = |path| {
+                    value
+                        .as_ref()
+                        .and_then(|v| json_field(v, path))
+                        .filter(|s| !s.is_empty())
+                };
+                let actual = read(p.path)
+                    .or_else(|| p.fallback.and_then(read))
                     .unwrap_or(Cow::Borrowed(p.missing));
                 r.matches_value(&actual)
             }
@@ -192,5 +222,10 @@ mod tests {
         assert_eq!(err.message, "field label not supported: spec.nodeName");
         let sel = FieldSelector::parse("metadata.name=a,metadata.namespace!=b").unwrap();
         assert!(FieldFilter::new(&info("example.com", "Widget", "widgets"), &sel).is_ok());
+        // Namespaces and nodes are selected by name only (and their own fields).
+        let err = FieldFilter::new(&info("", "Node", "nodes"), &sel).unwrap_err();
+        assert_eq!(err.message, "field label not supported: metadata.namespace");
+        let by_name = FieldSelector::parse("metadata.name=n1,spec.unschedulable=true").unwrap();
+        assert!(FieldFilter::new(&info("", "Node", "nodes"), &by_name).is_ok());
     }
 }
