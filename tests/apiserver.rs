@@ -1017,6 +1017,7 @@ fn discovery() {
         assert_eq!(
             groups,
             [
+                "apiextensions.k8s.io",
                 "apps",
                 "coordination.k8s.io",
                 "events.k8s.io",

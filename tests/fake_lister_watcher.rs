@@ -194,7 +194,7 @@ fn list_pages_selectors_and_resource_versions() {
             .expect_err("bad selector");
         assert!(err.is_bad_request(), "{err}");
         let err = fake
-            .list(&ListParams::default().fields("spec.nodeName=n1"))
+            .list(&ListParams::default().fields("spec.priority=1"))
             .await
             .expect_err("unsupported field");
         assert!(err.is_bad_request(), "{err}");
