@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::ObjectReference;
-use crate::meta::{ApiResource, Object, ObjectMeta, Resource};
+use crate::meta::{object_resource, ObjectMeta};
 
 /// Whether an event reports normal operation or something a user should look at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,21 +114,7 @@ pub struct CoreEvent {
     pub reporting_instance: Option<String>,
 }
 
-impl Object for CoreEvent {
-    type Meta = ObjectMeta;
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
-impl Resource for CoreEvent {
-    fn api_resource() -> ApiResource {
-        ApiResource::new("", "v1", "Event", "events", true)
-    }
-}
+object_resource!(CoreEvent, "", "v1", "Event", "events", true);
 
 /// An events.k8s.io/v1 Event: repeats are a `series` rather than a `count`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -175,18 +161,11 @@ pub struct EventsV1Event {
     pub type_: Option<String>,
 }
 
-impl Object for EventsV1Event {
-    type Meta = ObjectMeta;
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
-impl Resource for EventsV1Event {
-    fn api_resource() -> ApiResource {
-        ApiResource::new("events.k8s.io", "v1", "Event", "events", true)
-    }
-}
+object_resource!(
+    EventsV1Event,
+    "events.k8s.io",
+    "v1",
+    "Event",
+    "events",
+    true
+);

@@ -20,7 +20,9 @@ use super::series::{SeriesCache, FINISH_AFTER, REFRESH_EVERY};
 use super::ObjectReference;
 use crate::client::{Api, Error, Patch, PatchParams, PostParams, RestClient};
 use crate::clock::Clock;
-use crate::meta::{micro_time, time};
+use crate::meta::{micro_time, time, Object, ObjectMeta, Resource};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// The most an events.k8s.io note may hold, in bytes.
 const MAX_NOTE_BYTES: usize = 1024;
@@ -231,67 +233,63 @@ impl Writer {
 
     /// Creates a core event, or patches the one it repeats (creating it if that is gone).
     async fn write_core(&mut self, event: CoreEvent, patch: Option<Value>) {
-        let ns = event.metadata.namespace.clone().unwrap_or_default();
-        let api: Api<CoreEvent> = Api::namespaced(self.cfg.client.clone(), &ns);
-        let name = event.metadata.name.clone().unwrap_or_default();
-        let written = self
-            .with_retries(self.cfg.max_tries, || async {
-                if let Some(patch) = &patch {
-                    match api
-                        .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
-                        .await
-                    {
-                        Ok(e) => return classify(Ok(e), false),
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return classify(Err(e), false),
-                    }
-                }
-                let mut fresh = event.clone();
-                fresh.metadata.resource_version = None;
-                classify(api.create(&PostParams::default(), &fresh).await, false)
-            })
-            .await;
-        if let Some(written) = written {
-            Counters::add(if patch.is_some() {
-                &self.counters.patched
-            } else {
-                &self.counters.created
-            });
-            if let Form::Core(correlator) = &mut self.form {
-                correlator.written(&written);
-            }
+        let written = self.write(event, patch, false, self.cfg.max_tries).await;
+        if let (Some(written), Form::Core(correlator)) = (written, &mut self.form) {
+            correlator.written(&written);
         }
     }
 
     /// Creates an events.k8s.io event, or patches its series onto the first occurrence.
     async fn write_v1(&self, event: EventsV1Event, max_tries: u32) -> Option<EventsV1Event> {
-        let ns = event.metadata.namespace.clone().unwrap_or_default();
-        let api: Api<EventsV1Event> = Api::namespaced(self.cfg.client.clone(), &ns);
-        let name = event.metadata.name.clone().unwrap_or_default();
-        let series = event.series.clone();
+        let patch = event
+            .series
+            .as_ref()
+            .map(|series| json!({ "series": series }));
+        let series = patch.is_some();
+        self.write(event, patch, series, max_tries).await
+    }
+
+    /// Writes `event`: with a patch, patches the event of its name, creating it if that
+    /// is gone; without, creates it. Counts the write.
+    async fn write<K>(
+        &self,
+        event: K,
+        patch: Option<Value>,
+        series: bool,
+        max_tries: u32,
+    ) -> Option<K>
+    where
+        K: Object<Meta = ObjectMeta>
+            + Resource
+            + Clone
+            + Serialize
+            + DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+    {
+        let ns = event.namespace().unwrap_or_default().to_owned();
+        let name = event.name().unwrap_or_default().to_owned();
+        let api: Api<K> = Api::namespaced(self.cfg.client.clone(), &ns);
         let written = self
             .with_retries(max_tries, || async {
-                if let Some(series) = &series {
-                    let patch = json!({ "series": series });
+                if let Some(patch) = &patch {
                     match api
-                        .patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+                        .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
                         .await
                     {
-                        Ok(e) => return classify(Ok(e), true),
+                        Ok(e) => return classify(Ok(e), series),
                         Err(e) if e.is_not_found() => {}
-                        Err(e) => return classify(Err(e), true),
+                        Err(e) => return classify(Err(e), series),
                     }
                 }
                 let mut fresh = event.clone();
-                fresh.metadata.resource_version = None;
-                classify(
-                    api.create(&PostParams::default(), &fresh).await,
-                    series.is_some(),
-                )
+                fresh.meta_mut().resource_version = None;
+                classify(api.create(&PostParams::default(), &fresh).await, series)
             })
             .await;
         if written.is_some() {
-            Counters::add(if series.is_some() {
+            Counters::add(if patch.is_some() {
                 &self.counters.patched
             } else {
                 &self.counters.created

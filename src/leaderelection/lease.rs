@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Api, PostParams, RestClient, Result};
-use crate::meta::{ApiResource, Object, ObjectMeta, Resource};
+use crate::meta::{object_resource, ObjectMeta};
 
 /// A Lease object.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -59,21 +59,7 @@ impl LeaseSpec {
     }
 }
 
-impl Object for Lease {
-    type Meta = ObjectMeta;
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
-impl Resource for Lease {
-    fn api_resource() -> ApiResource {
-        ApiResource::new("coordination.k8s.io", "v1", "Lease", "leases", true)
-    }
-}
+object_resource!(Lease, "coordination.k8s.io", "v1", "Lease", "leases", true);
 
 /// Where the leader election record lives (client-go's `resourcelock.Interface`).
 /// [`LeaseLock`] is the implementation for a real server; tests wrap it to inject faults.

@@ -37,6 +37,7 @@ pub use k8s_openapi::Scope;
 pub use list::ObjectList;
 pub use object::{MetaAccessor, Object};
 pub use object_meta::{ManagedFieldsEntry, ObjectMeta, OwnerReference};
+pub(crate) use resource::object_resource;
 pub use resource::{ApiResource, Resource};
 pub use status::{Status, StatusCause, StatusDetails};
 pub(crate) use time::{micro_time, time};

@@ -58,3 +58,26 @@ pub trait Resource: Object {
     /// Where objects of this type live in the API.
     fn api_resource() -> ApiResource;
 }
+
+/// Implements [`Object`] (over a `metadata: ObjectMeta` field) and [`Resource`] for one
+/// of this crate's own object types, as `#[derive(Resource)]` does for users' types.
+macro_rules! object_resource {
+    ($ty:ty, $group:expr, $version:expr, $kind:expr, $plural:expr, $namespaced:expr) => {
+        impl $crate::meta::Object for $ty {
+            type Meta = $crate::meta::ObjectMeta;
+            fn meta(&self) -> &$crate::meta::ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut $crate::meta::ObjectMeta {
+                &mut self.metadata
+            }
+        }
+
+        impl $crate::meta::Resource for $ty {
+            fn api_resource() -> $crate::meta::ApiResource {
+                $crate::meta::ApiResource::new($group, $version, $kind, $plural, $namespaced)
+            }
+        }
+    };
+}
+pub(crate) use object_resource;
