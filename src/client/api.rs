@@ -46,6 +46,46 @@ impl<T> DeleteResponse<T> {
 }
 
 /// Access to one resource, namespaced or across all namespaces.
+///
+/// Typed for a `K: Resource` ([`Api::namespaced`], [`Api::all`]; with the feature
+/// `k8s-openapi`, every k8s-openapi type), or dynamic for a
+/// [`DynamicObject`](crate::meta::DynamicObject) and an [`ApiResource`] known at run time
+/// ([`Api::namespaced_with`], [`Api::all_with`]).
+///
+/// ```
+/// use informer::client::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+/// use informer::meta::{ApiResource, DynamicObject, Object};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = informer::testing::ApiServer::start().await?;
+/// # let client = informer::client::RestClient::new(
+/// #     informer::client::Config::from_kubeconfig_file(server.kubeconfig())?,
+/// # )?;
+/// let config_maps = ApiResource::new("", "v1", "ConfigMap", "configmaps", true);
+/// let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &config_maps);
+///
+/// let cm: DynamicObject = serde_json::from_value(serde_json::json!({
+///     "apiVersion": "v1", "kind": "ConfigMap",
+///     "metadata": {"name": "settings", "labels": {"app": "web"}},
+///     "data": {"mode": "fast"},
+/// }))?;
+/// api.create(&PostParams::default(), &cm).await?;
+///
+/// let patch = Patch::Merge(serde_json::json!({"data": {"mode": "safe"}}));
+/// let patched = api.patch("settings", &PatchParams::default(), &patch).await?;
+/// assert_eq!(patched.data["data"]["mode"], "safe");
+///
+/// let listed = api.list(&ListParams::default().labels("app=web")).await?;
+/// assert_eq!(listed.items.len(), 1);
+///
+/// api.delete("settings", &DeleteParams::default()).await?;
+/// let gone = api.get("settings").await.unwrap_err();
+/// assert!(gone.is_not_found());
+/// # server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Api<K> {
     client: RestClient,
     resource: ApiResource,

@@ -1,12 +1,5 @@
 //! Exec credential plugins (`users[].user.exec` in a kubeconfig): run a command, read an
 //! `ExecCredential` from its standard output, use its token until it expires.
-//!
-//! The plugin is run without a terminal, with `KUBERNETES_EXEC_INFO` describing the request
-//! (and the cluster when `provideClusterInfo` is set). Its credential is cached until
-//! `status.expirationTimestamp` (forever when absent) or until the server answers `401`;
-//! concurrent requests wait for one run instead of starting several. Both
-//! `client.authentication.k8s.io/v1` and `v1beta1` are understood. The token is never
-//! logged; the plugin's standard error is quoted in errors to say what went wrong.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -51,6 +44,15 @@ impl fmt::Debug for ExecEnvVar {
 ///
 /// `Debug` shows neither its arguments nor its environment (either may carry secrets),
 /// as client-go does.
+///
+/// # How a plugin is run
+///
+/// The plugin is run without a terminal, with `KUBERNETES_EXEC_INFO` describing the request
+/// (and the cluster when `provideClusterInfo` is set). Its credential is cached until
+/// `status.expirationTimestamp` (forever when absent) or until the server answers `401`;
+/// concurrent requests wait for one run instead of starting several. Both
+/// `client.authentication.k8s.io/v1` and `v1beta1` are understood. The token is never
+/// logged; the plugin's standard error is quoted in errors to say what went wrong.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecConfig {

@@ -1,16 +1,4 @@
 //! `RestClient`: the HTTP layer every API call goes through.
-//!
-//! A request passes, in order: the client-side rate limiter (one token per attempt), the
-//! authenticator (which adds a sensitive `Authorization` header), reqwest over rustls
-//! (`TCP_NODELAY`, HTTP/1.1, a user agent naming this crate), and the server. A 2xx
-//! response is handed back (a whole body, or for watches a stream of chunks); any other
-//! becomes [`Error::Api`] with the server's `Status`, and the retry policy decides whether
-//! to try again (`429` always, `5xx` only for idempotent requests), honouring
-//! `Retry-After`. A `401` makes the authenticator drop its cached credential.
-//! An idempotent request whose connection broke before the whole answer (reset, or
-//! closed mid-response) is retried too, as client-go does; other connection failures
-//! are not retried here: they say what went wrong (a TLS failure says which certificate
-//! check failed) and the caller decides.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +20,37 @@ use super::tls::TlsConfig;
 use super::{tls, BoxError, Config, Error, Result};
 
 /// A client for one API server: cheap to clone, shared by every [`Api`](super::Api).
+///
+/// ```
+/// use informer::client::{Config, RestClient};
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = informer::testing::ApiServer::start().await?;
+/// # let kubeconfig = server.kubeconfig();
+/// // `RestClient::try_default()` reads the kubeconfig or the in-cluster config;
+/// // here the embedded test server's kubeconfig is used.
+/// let client = RestClient::new(Config::from_kubeconfig_file(kubeconfig)?)?;
+/// assert_eq!(client.default_namespace(), "default");
+/// let also_client = client.clone(); // the same connection pool and rate limiter
+/// # drop(also_client);
+/// # server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # How a request is sent
+///
+/// A request passes, in order: the client-side rate limiter (one token per attempt), the
+/// authenticator (which adds a sensitive `Authorization` header), reqwest over rustls
+/// (`TCP_NODELAY`, HTTP/1.1, a user agent naming this crate), and the server. A 2xx
+/// response is handed back (a whole body, or for watches a stream of chunks); any other
+/// becomes [`Error::Api`] with the server's `Status`, and the retry policy decides whether
+/// to try again (`429` always, `5xx` only for idempotent requests), honouring
+/// `Retry-After`. A `401` makes the authenticator drop its cached credential.
+/// An idempotent request whose connection broke before the whole answer (reset, or
+/// closed mid-response) is retried too, as client-go does; other connection failures
+/// are not retried here: they say what went wrong (a TLS failure says which certificate
+/// check failed) and the caller decides.
 #[derive(Clone)]
 pub struct RestClient {
     inner: Arc<Inner>,

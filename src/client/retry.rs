@@ -1,21 +1,23 @@
 //! Retries: which failed requests are tried again, and after how long.
-//!
-//! A request is retried when the server answered `429 TooManyRequests` (any method: the
-//! server refused it before doing anything) or a `5xx` other than `501` to an idempotent
-//! request (`GET`, `HEAD`). The delay is the server's `Retry-After` when it gives one,
-//! else exponential backoff with jitter. Non-idempotent requests (`POST`, `PUT`, `PATCH`,
-//! `DELETE`) are never retried on `5xx`, since the server may have applied them.
-//!
-//! A `GET` or `HEAD` whose connection broke before the whole answer came (reset, or
-//! closed mid-response, as when a server restarts) is retried too, after the backoff, as
-//! client-go does. Other requests that got no answer (refused connection, TLS failure,
-//! timeout) are not retried here: the error goes back to the caller at once, and the
-//! reflector decides (it resumes a watch in place after a refused connection, as
-//! client-go does).
 
 use std::time::Duration;
 
 /// When and how often to retry.
+///
+/// # Which requests are retried
+///
+/// A request is retried when the server answered `429 TooManyRequests` (any method: the
+/// server refused it before doing anything) or a `5xx` other than `501` to an idempotent
+/// request (`GET`, `HEAD`). The delay is the server's `Retry-After` when it gives one,
+/// else exponential backoff with jitter. Non-idempotent requests (`POST`, `PUT`, `PATCH`,
+/// `DELETE`) are never retried on `5xx`, since the server may have applied them.
+///
+/// A `GET` or `HEAD` whose connection broke before the whole answer came (reset, or
+/// closed mid-response, as when a server restarts) is retried too, after the backoff, as
+/// client-go does. Other requests that got no answer (refused connection, TLS failure,
+/// timeout) are not retried here: the error goes back to the caller at once, and the
+/// reflector decides (it resumes a watch in place after a refused connection, as
+/// client-go does).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (default 5; 0 switches retries off).

@@ -19,6 +19,7 @@ mod watch_event;
 
 pub use dynamic::DynamicObject;
 #[cfg(feature = "k8s-openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s-openapi")))]
 pub use k8s_openapi::Scope;
 pub use list::ObjectList;
 pub use object::{MetaAccessor, Object};

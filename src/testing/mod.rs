@@ -31,8 +31,9 @@
 //! name); field selectors take only `metadata.name` and `metadata.namespace` (others, such
 //! as a pod's `spec.nodeName`, answer `400 BadRequest`).
 //!
-//! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use informer::testing::ApiServer;
 //! let server = ApiServer::builder()
 //!     .bookmark_interval(std::time::Duration::from_millis(100))

@@ -33,6 +33,28 @@ pub const DEFAULT_MAX_OBJECT_SIZE: usize = 64 << 20;
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How to reach and talk to an API server.
+///
+/// Usually read with [`Config::infer`] (the kubeconfig kubectl would use, else the pod's
+/// service account); every field is public, so a config can be adjusted before
+/// [`RestClient::new`](super::RestClient::new) turns it into a client.
+///
+/// ```
+/// use std::time::Duration;
+/// use informer::client::{Config, RestClient};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut config = Config::new("https://127.0.0.1:6443")?;
+/// config.default_namespace = "shop".to_owned();
+/// config.timeout = Some(Duration::from_secs(30));
+/// let client = RestClient::new(config)?;
+/// assert_eq!(client.default_namespace(), "shop");
+///
+/// // A server URL without a scheme says how to write it.
+/// let err = Config::new("10.0.0.1:6443").unwrap_err();
+/// assert!(err.to_string().contains("https://"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The server's base URL, for example `https://10.0.0.1:6443` (no trailing slash).
