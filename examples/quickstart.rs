@@ -112,13 +112,7 @@ async fn churn(server: Arc<ApiServer>, stop: CancellationToken, seconds: u64) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let restart_at = Instant::now() + Duration::from_secs(seconds / 2);
     let mut restarted = false;
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let next = || fastrand::u64(..);
     for generation in 1.. {
         tokio::select! {
             _ = tick.tick() => {}

@@ -17,7 +17,7 @@ use super::key::meta_namespace_key;
 use super::listwatch::{ListPager, ListerWatcher, WatchStream, DEFAULT_PAGE_SIZE};
 use super::metrics::{Counters, ReflectorMetrics};
 use super::store::{Indexer, StoreError};
-use crate::client::{random_unit, Error, ListParams, ResourceVersionMatch, WatchParams};
+use crate::client::{Error, ListParams, ResourceVersionMatch, WatchParams};
 use crate::meta::{Object, WatchEvent};
 
 /// Changes an object as it arrives, before anything stores or queues it (for example to
@@ -671,7 +671,7 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
 
     fn watch_timeout(&self) -> u32 {
         let min = self.options.min_watch_timeout.as_secs_f64();
-        (min * (1.0 + random_unit())).clamp(1.0, u32::MAX as f64) as u32
+        (min * (1.0 + fastrand::f64())).clamp(1.0, u32::MAX as f64) as u32
     }
 
     fn set_resource_version(&self, resource_version: &str) {

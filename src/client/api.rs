@@ -130,17 +130,18 @@ impl<K: Resource> Api<K> {
     }
 }
 
-/// A path segment, percent-encoded.
+/// What a path segment keeps as it is: RFC 3986's unreserved characters, `:` and `@`.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'@');
+
+/// A path segment, percent-encoded (UTF-8).
 fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'@') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 #[derive(Deserialize)]
@@ -468,5 +469,14 @@ mod tests {
         assert_eq!(a.collection_path(), "/apis/apps/v1/deployments");
         let a: Api<DynamicObject> = Api::namespaced_with(client, "shop", &nodes);
         assert_eq!(a.collection_path(), "/api/v1/nodes");
+    }
+
+    #[test]
+    fn path_segments_escape_everything_but_unreserved() {
+        assert_eq!(seg("web-1.a_b~c:d@e"), "web-1.a_b~c:d@e");
+        assert_eq!(seg("a/b?c#d%e f+g&h"), "a%2Fb%3Fc%23d%25e%20f%2Bg%26h");
+        assert_eq!(seg("ü"), "%C3%BC");
+        assert_eq!(seg(".."), "..");
+        assert_eq!(seg(""), "");
     }
 }

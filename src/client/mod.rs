@@ -65,6 +65,5 @@ pub use params::{
 pub(crate) use rate_limit::quota as rate_limit_quota;
 pub use rate_limit::{RateLimit, RateLimiter};
 pub use rest::{Body, RestClient};
-pub(crate) use retry::random_unit;
 pub use retry::RetryPolicy;
 pub use tls::TlsConfig;

@@ -56,7 +56,7 @@ impl RetryPolicy {
             .initial_backoff
             .saturating_mul(1u32 << attempt.min(16))
             .min(self.max_backoff);
-        let jitter = 0.5 + random_unit();
+        let jitter = 0.5 + fastrand::f64();
         Duration::try_from_secs_f64(base.as_secs_f64() * jitter)
             .unwrap_or(self.max_backoff)
             .min(self.max_backoff)
@@ -92,27 +92,6 @@ impl RetryPolicy {
             None => Some(self.backoff(attempt)),
         }
     }
-}
-
-/// A number in [0, 1) from a per-thread xorshift generator seeded from the OS hasher.
-pub(crate) fn random_unit() -> f64 {
-    use std::cell::Cell;
-    use std::hash::{BuildHasher, Hasher};
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(0x9e37_79b9_7f4a_7c15);
-            h.finish() | 1
-        });
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    })
 }
 
 #[cfg(test)]

@@ -241,7 +241,7 @@ impl LeaderElector {
             if let Ok(Attempt::Held(at)) = attempt {
                 return Some(at);
             }
-            let jitter = 1.0 + crate::client::random_unit() * JITTER_FACTOR;
+            let jitter = 1.0 + fastrand::f64() * JITTER_FACTOR;
             let wait = self.clock.real(self.config.retry_period.mul_f64(jitter));
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
