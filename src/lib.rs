@@ -78,6 +78,7 @@
 //! | [`workqueue`] | [`WorkQueue`](workqueue::WorkQueue): deduplicating, delaying, rate-limited, with rate limiters and metrics | `util/workqueue` |
 //! | [`runtime`] | [`Controller`](runtime::Controller): informers, a work queue and workers calling an async reconcile function | controller-runtime |
 //! | [`leaderelection`] | Lease-based [`LeaderElector`](leaderelection::LeaderElector), so that one replica works at a time | `tools/leaderelection` |
+//! | `metrics` (feature `metrics`) | Prometheus metrics of informers, work queues and controllers | client-go's metric names |
 //! | `testing` (feature `testing`) | an embedded API server (`testing::ApiServer`) and a fake lister-watcher for tests | `client-go/testing`, envtest |
 //!
 //! # Features
@@ -85,6 +86,8 @@
 //! - `k8s-openapi`: implements [`Object`](meta::Object) and [`Resource`](meta::Resource)
 //!   for every k8s-openapi resource type. As with any library on k8s-openapi, the
 //!   application picks the Kubernetes version feature of `k8s-openapi`.
+//! - `metrics`: `metrics::MetricsCollector` exports informer, reflector, work-queue and
+//!   controller metrics to Prometheus through `prometheus-client`.
 //! - `testing`: the embedded API server and the fake lister-watcher.
 #![deny(missing_docs)]
 // docs.rs builds with `--cfg docsrs` on nightly: each item gated by a feature is shown
@@ -95,6 +98,9 @@ pub mod cache;
 pub mod client;
 pub mod leaderelection;
 pub mod meta;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod runtime;
 pub mod selector;
 #[cfg(feature = "testing")]
