@@ -102,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let client = RestClient::new(Config::from_kubeconfig_file(server.kubeconfig())?)?;
-    let factory = SharedInformerFactory::new(client);
+    let factory = SharedInformerFactory::new(client.clone());
     let informer = factory.dynamic_informer(&pods);
     let queue: WorkQueue<String> = WorkQueue::builder("pods").build();
     informer.add_event_handler(informer::cache::ResourceEventHandlerFuncs::new().add_func({
@@ -118,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let collector = MetricsCollector::new();
     collector.add_informer(&informer);
     collector.add_work_queue(&queue);
+    collector.add_client(&client);
     let mut registry = Registry::default();
     collector.register(&mut registry);
     let registry = Arc::new(registry);
@@ -132,11 +133,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("serving {url} for {seconds} s (Ctrl-C to stop)");
 
     let scrape = scrape(&url).await?;
-    println!("first scrape (reflector and work-queue lines):");
-    for line in scrape
-        .lines()
-        .filter(|l| l.starts_with("reflector_lists") || l.starts_with("workqueue_depth"))
-    {
+    println!("first scrape (reflector, work-queue and client lines):");
+    for line in scrape.lines().filter(|l| {
+        ["reflector_lists", "workqueue_depth", "rest_client_requests"]
+            .iter()
+            .any(|p| l.starts_with(p))
+    }) {
         println!("  {line}");
     }
 

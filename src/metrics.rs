@@ -16,7 +16,9 @@
 //! `_sum / _count` is the mean. Controllers use controller-runtime's names
 //! (`controller_runtime_reconcile_total`, `..._errors_total`, `..._panics_total`,
 //! `controller_runtime_active_workers`, label `controller`). What client-go has no name
-//! for is prefixed `reflector_` or `informer_`.
+//! for is prefixed `reflector_` or `informer_`. A [`RestClient`]'s requests are
+//! `rest_client_requests_total` (`code`, `host`, `method`) and
+//! `rest_client_request_duration_seconds` (`host`, `verb`), as client-go's.
 //!
 //! ```
 //! use informer::metrics::MetricsCollector;
@@ -48,6 +50,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::cache::{InformerMetrics, SharedIndexInformer};
+use crate::client::{ClientMetrics, RestClient};
 use crate::meta::Object;
 use crate::runtime::{Controller, ControllerMetrics};
 use crate::workqueue::{QueueItem, QueueMetrics, WorkQueue};
@@ -66,6 +69,7 @@ struct Sources {
     informers: Mutex<Vec<Source<(String, InformerMetrics)>>>,
     queues: Mutex<Vec<Source<QueueMetrics>>>,
     controllers: Mutex<Vec<Source<(String, ControllerMetrics)>>>,
+    clients: Mutex<Vec<Source<ClientMetrics>>>,
 }
 
 impl std::fmt::Debug for MetricsCollector {
@@ -74,6 +78,7 @@ impl std::fmt::Debug for MetricsCollector {
             .field("informers", &self.inner.informers.lock().len())
             .field("queues", &self.inner.queues.lock().len())
             .field("controllers", &self.inner.controllers.lock().len())
+            .field("clients", &self.inner.clients.lock().len())
             .finish()
     }
 }
@@ -108,6 +113,17 @@ impl MetricsCollector {
             .queues
             .lock()
             .push(Box::new(move || queue.metrics()));
+    }
+
+    /// Exports a REST client's requests (client-go's `rest_client_requests_total` by
+    /// `code`, `host` and `method`, and `rest_client_request_duration_seconds` by `host`
+    /// and `verb`). Clones of a client share their counts: add one of them.
+    pub fn add_client(&self, client: &RestClient) {
+        let client = client.clone();
+        self.inner
+            .clients
+            .lock()
+            .push(Box::new(move || client.metrics()));
     }
 
     /// Exports a controller's reconcile counts, labelled `controller=name`, and the
@@ -401,15 +417,69 @@ fn encode_controllers(
     )
 }
 
+fn encode_clients(
+    encoder: &mut DescriptorEncoder,
+    clients: &[ClientMetrics],
+) -> Result<(), std::fmt::Error> {
+    let requests: Rows<u64> = clients
+        .iter()
+        .flat_map(|c| {
+            c.requests.iter().map(|(method, code, n, _)| {
+                (
+                    vec![
+                        ("code", code.clone()),
+                        ("host", c.host.clone()),
+                        ("method", method.clone()),
+                    ],
+                    *n,
+                )
+            })
+        })
+        .collect();
+    family(
+        encoder,
+        "rest_client_requests",
+        "Requests sent (each attempt), by status code (<error> without an answer), host and method.",
+        MetricType::Counter,
+        &requests,
+        counter,
+    )?;
+    let mut durations: std::collections::BTreeMap<(String, String), (u64, f64)> =
+        Default::default();
+    for c in clients {
+        for (method, _, n, took) in &c.requests {
+            let d = durations
+                .entry((c.host.clone(), method.clone()))
+                .or_default();
+            d.0 += n;
+            d.1 += took.as_secs_f64();
+        }
+    }
+    let durations: Rows<(u64, f64)> = durations
+        .into_iter()
+        .map(|((host, verb), d)| (vec![("host", host), ("verb", verb)], d))
+        .collect();
+    family(
+        encoder,
+        "rest_client_request_duration_seconds",
+        "Time from sending a request to its answer's headers, by host and verb.",
+        MetricType::Histogram,
+        &durations,
+        histogram,
+    )
+}
+
 impl Collector for MetricsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         // Snapshots first, so that no lock of this collector is held while encoding.
         let informers: Vec<_> = self.inner.informers.lock().iter().map(|f| f()).collect();
         let controllers: Vec<_> = self.inner.controllers.lock().iter().map(|f| f()).collect();
         let mut queues: Vec<_> = self.inner.queues.lock().iter().map(|f| f()).collect();
+        let clients: Vec<_> = self.inner.clients.lock().iter().map(|f| f()).collect();
         queues.extend(controllers.iter().filter_map(|(_, c)| c.queue.clone()));
         encode_informers(&mut encoder, &informers)?;
         encode_queues(&mut encoder, &queues)?;
+        encode_clients(&mut encoder, &clients)?;
         encode_controllers(&mut encoder, &controllers)
     }
 }

@@ -77,7 +77,7 @@ async fn scrape_shows_informer_reflector_and_workqueue_metrics() {
     }
     let client =
         RestClient::new(Config::from_kubeconfig_file(server.kubeconfig()).unwrap()).unwrap();
-    let factory = SharedInformerFactory::new(client);
+    let factory = SharedInformerFactory::new(client.clone());
     let informer = factory.dynamic_informer(&pods);
     let queue: WorkQueue<String> = WorkQueue::builder("pods").build();
     informer
@@ -94,6 +94,7 @@ async fn scrape_shows_informer_reflector_and_workqueue_metrics() {
     let collector = MetricsCollector::new();
     collector.add_informer(&informer);
     collector.add_work_queue(&queue);
+    collector.add_client(&client);
     let mut registry = Registry::default();
     collector.register(&mut registry);
     let stop = CancellationToken::new();
@@ -162,6 +163,14 @@ async fn scrape_shows_informer_reflector_and_workqueue_metrics() {
         "{text}"
     );
     assert!(text.contains("# TYPE reflector_lists counter"), "{text}");
+    // The client's requests: the informer's list (200) and its watch.
+    let host = client.base_url();
+    let lists =
+        format!("rest_client_requests_total{{code=\"200\",host=\"{host}\",method=\"GET\"}}");
+    assert!(sample(&text, &lists) >= Some(2.0), "{text}");
+    let count =
+        format!("rest_client_request_duration_seconds_count{{host=\"{host}\",verb=\"GET\"}}");
+    assert_eq!(sample(&text, &count), sample(&text, &lists), "{text}");
 
     // Work done shows in the durations.
     for _ in 0..4 {
@@ -276,4 +285,26 @@ async fn scrape_shows_controller_reconciles_and_its_queue() {
     running.await.unwrap().unwrap();
     stop.cancel();
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_counts_attempts_without_an_answer_as_error() {
+    // Nothing listens on port 1 of loopback: the connection is refused, not retried.
+    let mut config = Config::new("http://127.0.0.1:1").unwrap();
+    config.retry = informer::client::RetryPolicy::none();
+    let client = RestClient::new(config).unwrap();
+    let api: informer::client::Api<DynamicObject> = informer::client::Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::new("", "v1", "Pod", "pods", true),
+    );
+    assert!(api.get("web").await.is_err());
+    let requests: Vec<_> = client
+        .metrics()
+        .requests
+        .into_iter()
+        .map(|(method, code, n, _)| (method, code, n))
+        .collect();
+    assert_eq!(requests, [("GET".to_owned(), "<error>".to_owned(), 1)]);
+    assert_eq!(client.metrics().host, "http://127.0.0.1:1");
 }

@@ -64,6 +64,6 @@ pub use params::{
 };
 pub(crate) use rate_limit::quota as rate_limit_quota;
 pub use rate_limit::{RateLimit, RateLimiter};
-pub use rest::{Body, RestClient};
+pub use rest::{Body, ClientMetrics, RestClient};
 pub use retry::RetryPolicy;
 pub use tls::TlsConfig;

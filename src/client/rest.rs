@@ -1,7 +1,8 @@
 //! `RestClient`: the HTTP layer every API call goes through.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -70,6 +71,21 @@ struct Inner {
     default_namespace: String,
     max_event_size: usize,
     max_object_size: usize,
+    /// Attempts by method and answer, and the time to their headers (client-go's
+    /// `rest_client_requests_total` and `rest_client_request_duration_seconds`).
+    requests: parking_lot::Mutex<HashMap<(Method, String), (u64, Duration)>>,
+}
+
+/// What a client has sent so far: per method and answer (the HTTP status code, or
+/// `<error>` when no answer came), the attempts and their total time until the answer's
+/// headers (retries count as attempts of their own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientMetrics {
+    /// The server's URL (client-go's `host` label).
+    pub host: String,
+    /// `(method, code, attempts, total time to the headers)`, sorted by method and code.
+    pub requests: Vec<(String, String, u64, Duration)>,
 }
 
 impl std::fmt::Debug for RestClient {
@@ -142,6 +158,7 @@ impl RestClient {
         Ok(RestClient {
             inner: Arc::new(Inner {
                 http: parking_lot::RwLock::new((http, None)),
+                requests: parking_lot::Mutex::default(),
                 base: config.cluster_url.clone(),
                 auth,
                 limiter: config.rate_limit.map(RateLimiter::new),
@@ -220,7 +237,14 @@ impl RestClient {
                 }
             }
             tracing::trace!(%method, %url, attempt, "request");
-            let resp = match req.send().await {
+            let sent = Instant::now();
+            let answer = req.send().await;
+            self.count(
+                &method,
+                answer.as_ref().ok().map(|r| r.status()),
+                sent.elapsed(),
+            );
+            let resp = match answer {
                 Ok(r) => r,
                 Err(e) => {
                     let err = transport_error(&method, &url, e);
@@ -278,6 +302,31 @@ impl RestClient {
                 }
                 None => return Err(err),
             }
+        }
+    }
+
+    /// Counts one attempt.
+    fn count(&self, method: &Method, code: Option<http::StatusCode>, took: Duration) {
+        let code = code.map_or_else(|| "<error>".to_owned(), |c| c.as_u16().to_string());
+        let mut requests = self.inner.requests.lock();
+        let entry = requests.entry((method.clone(), code)).or_default();
+        entry.0 += 1;
+        entry.1 += took;
+    }
+
+    /// The requests sent so far (see [`ClientMetrics`]); clones of a client share them.
+    pub fn metrics(&self) -> ClientMetrics {
+        let mut requests: Vec<_> = self
+            .inner
+            .requests
+            .lock()
+            .iter()
+            .map(|((m, c), (n, t))| (m.to_string(), c.clone(), *n, *t))
+            .collect();
+        requests.sort();
+        ClientMetrics {
+            host: self.inner.base.clone(),
+            requests,
         }
     }
 
