@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use informer::cache::{Indexer, Indexers, Lister, SharedInformerFactory};
-use informer::client::{Api, Config, DeleteParams, PostParams, RateLimit, RestClient};
+use informer::client::{Api, Config, DeleteParams, PostParams, RestClient};
 use informer::meta::{DynamicObject, Object};
 use informer::runtime::{controller_owner_key, Action, Controller, ObjectKey, Retry};
 use informer::testing::ApiServer;
@@ -182,13 +182,8 @@ pub async fn run(
 
 /// Runs the controller against `server` (already seeded) through the script.
 pub async fn run_script(server: &ApiServer) -> Result<(), BoxError> {
-    let mut config = Config::from_kubeconfig_file(server.kubeconfig())?;
-    // client-go's default client-side limit (5 requests/s, bursts of 10) suits kubectl
-    // more than a controller; controllers raise it (kube-controller-manager: 20/30).
-    config.rate_limit = Some(RateLimit {
-        qps: 50.0,
-        burst: 100,
-    });
+    // The client has no client-side rate limit by default (see `Config::rate_limit`).
+    let config = Config::from_kubeconfig_file(server.kubeconfig())?;
     let factory = Arc::new(SharedInformerFactory::new(RestClient::new(config)?));
     let (controller, ctx) = controller(&factory)?;
     let controller = Arc::new(controller);

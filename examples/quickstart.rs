@@ -5,7 +5,9 @@
 //! restarts the server with its history compacted, which forces a relist). It then
 //! builds a `SharedInformerFactory`, registers a handler that prints one line per event,
 //! shows progress while the cache syncs, queries a lister by namespace and by label
-//! selector, and after 10 seconds (or Ctrl-C) prints a summary.
+//! selector, and after 10 seconds (or Ctrl-C) prints a summary. Pod events print as
+//! `+ added`, `~ updated` and `- deleted`; the server's restart as a `=== server:` line.
+//! On a terminal the sync progress is one line updated in place.
 //!
 //! With `--kubeconfig PATH`, or `KUBECONFIG` set, it watches the pods of that cluster
 //! instead, read-only.
@@ -16,7 +18,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,13 +114,7 @@ async fn churn(server: Arc<ApiServer>, stop: CancellationToken, seconds: u64) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let restart_at = Instant::now() + Duration::from_secs(seconds / 2);
     let mut restarted = false;
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let next = || fastrand::u64(..);
     for generation in 1.. {
         tokio::select! {
             _ = tick.tick() => {}
@@ -128,7 +124,8 @@ async fn churn(server: Arc<ApiServer>, stop: CancellationToken, seconds: u64) {
         change_pod(&server, i, generation, next() % 4 == 0);
         if !restarted && Instant::now() >= restart_at {
             restarted = true;
-            println!("~ restarting the API server with its history compacted");
+            // Marked apart from the pod events (`+`, `~`, `-`): this is the server.
+            println!("=== server: restarting the API server with its history compacted (the informer relists) ===");
             // Connections are cut first, so the informer cannot see the next change; the
             // history is then compacted past it. The informer's watch from the last
             // version it saw gets 410 Expired, and it relists.
@@ -308,13 +305,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     factory.start(&stop);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // A progress line rewritten in place (`\r`) only on a terminal; piped to a file, one
+    // line before and one after.
+    let terminal = std::io::stdout().is_terminal();
+    if !terminal {
+        println!("syncing {}", informer.name());
+    }
     loop {
-        print!(
-            "\rsyncing {}: {} cached",
-            informer.name(),
-            informer.get_indexer().len()
-        );
-        std::io::stdout().flush()?;
+        if terminal {
+            print!(
+                "\rsyncing {}: {} cached",
+                informer.name(),
+                informer.get_indexer().len()
+            );
+            std::io::stdout().flush()?;
+        }
         tokio::select! {
             synced = informer.wait_for_sync(&stop) => if synced { break },
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -322,11 +327,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let sync_time = started.elapsed();
+    if terminal {
+        // Back to the start of the line, and clear the rest of it.
+        print!("\r\x1b[K");
+    }
     println!(
-        "\rsynced {} pods in {:.0?}{:20}",
+        "synced {} pods in {:.0?}",
         informer.get_indexer().len(),
-        sync_time,
-        ""
+        sync_time
     );
     query(&informer, &selector);
 

@@ -92,6 +92,20 @@ pub struct Requirement {
 }
 
 impl Requirement {
+    /// A requirement as given: the caller answers for its key, its values and their
+    /// number.
+    pub(crate) fn unchecked(
+        key: String,
+        operator: Operator,
+        values: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Requirement {
+            key,
+            operator,
+            values: values.into_iter().collect(),
+        }
+    }
+
     /// The label key.
     pub fn key(&self) -> &str {
         &self.key
@@ -160,10 +174,34 @@ impl fmt::Display for Requirement {
 }
 
 /// A label selector: requirements that must all hold. The empty selector matches
-/// everything.
+/// everything; [`LabelSelector::nothing`] (what a null `LabelSelector` of an object
+/// means) matches no object.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use informer::selector::LabelSelector;
+///
+/// let web: LabelSelector = "app=web,tier in (frontend,edge),!canary".parse().unwrap();
+/// let labels = BTreeMap::from([
+///     ("app".to_string(), "web".to_string()),
+///     ("tier".to_string(), "edge".to_string()),
+/// ]);
+/// assert!(web.matches(&labels));
+/// assert!(LabelSelector::everything().matches(&labels));
+/// assert!(!LabelSelector::nothing().matches(&labels));
+/// // Rendered back in its query form, for a list or watch call.
+/// assert_eq!(web.to_string(), "app=web,!canary,tier in (edge,frontend)");
+/// ```
+///
+/// A selector in an object (`spec.selector` of a Deployment, with `matchLabels` and
+/// `matchExpressions`) converts with
+/// [`label_selector_as_selector`](crate::meta::label_selector_as_selector) and back
+/// with [`selector_as_label_selector`](crate::meta::selector_as_label_selector).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LabelSelector {
     requirements: Vec<Requirement>,
+    /// Matches nothing (apimachinery's `labels.Nothing()`); `requirements` is empty.
+    nothing: bool,
 }
 
 impl LabelSelector {
@@ -172,31 +210,55 @@ impl LabelSelector {
         LabelSelector::default()
     }
 
+    /// The selector that matches no object, as a null `LabelSelector` in an object's spec
+    /// does (apimachinery's `labels.Nothing()`). It has no query form: like
+    /// apimachinery's, it renders as the empty string, which a server reads as
+    /// everything, so check [`is_nothing`](Self::is_nothing) before listing with it.
+    pub fn nothing() -> Self {
+        LabelSelector {
+            requirements: Vec::new(),
+            nothing: true,
+        }
+    }
+
     /// Whether this selector matches every object.
     pub fn is_everything(&self) -> bool {
-        self.requirements.is_empty()
+        !self.nothing && self.requirements.is_empty()
+    }
+
+    /// Whether this is [`LabelSelector::nothing`], which matches no object.
+    pub fn is_nothing(&self) -> bool {
+        self.nothing
+    }
+
+    /// A selector of requirements already checked (keys, values, and the number of
+    /// values for the operator).
+    pub(crate) fn from_requirements(mut requirements: Vec<Requirement>) -> Self {
+        requirements.sort_by(|a, b| a.key.cmp(&b.key));
+        LabelSelector {
+            requirements,
+            nothing: false,
+        }
     }
 
     /// Parses Kubernetes' label selector syntax: `a=b`, `a==b`, `a!=b`, `a in (x,y)`,
     /// `a notin (x)`, `a`, `!a`, `a>1`, `a<1`, joined by commas (AND).
     pub fn parse(selector: &str) -> Result<Self, SelectorError> {
-        let mut requirements = Parser::new(selector).parse()?;
-        requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(LabelSelector { requirements })
+        Ok(LabelSelector::from_requirements(
+            Parser::new(selector).parse()?,
+        ))
     }
 
     /// A selector requiring every given label to equal its value (like `matchLabels`).
     pub fn from_labels<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut requirements: Vec<Requirement> = labels
-            .into_iter()
-            .map(|(k, v)| Requirement {
-                key: k.to_owned(),
-                operator: Operator::Equals,
-                values: BTreeSet::from([v.to_owned()]),
-            })
-            .collect();
-        requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        LabelSelector { requirements }
+        LabelSelector::from_requirements(
+            labels
+                .into_iter()
+                .map(|(k, v)| {
+                    Requirement::unchecked(k.to_owned(), Operator::Equals, [v.to_owned()])
+                })
+                .collect(),
+        )
     }
 
     /// The requirements, sorted by key.
@@ -211,7 +273,7 @@ impl LabelSelector {
 
     /// Like [`LabelSelector::matches`], for objects that may have no labels at all.
     pub fn matches_labels(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
-        self.requirements.iter().all(|r| r.matches(labels))
+        !self.nothing && self.requirements.iter().all(|r| r.matches(labels))
     }
 
     /// Whether the object's labels satisfy every requirement.

@@ -21,4 +21,29 @@ fn infer_uses_kubeconfig_paths_then_reports_what_was_tried() {
     assert!(err.contains("absent.yaml"), "{err}");
     assert!(err.contains("KUBERNETES_SERVICE_HOST"), "{err}");
     std::env::remove_var("KUBECONFIG");
+
+    // Without KUBECONFIG: ~/.kube/config, the home directory from HOME.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".kube")).unwrap();
+    std::fs::write(
+        home.path().join(".kube/config"),
+        "apiVersion: v1\nkind: Config\ncurrent-context: home\n\
+         clusters: [{name: c, cluster: {server: \"https://from-home.example.com\"}}]\n\
+         users: [{name: u, user: {token: t}}]\n\
+         contexts: [{name: home, context: {cluster: c, user: u}}]\n",
+    )
+    .unwrap();
+    let previous = std::env::var_os("HOME");
+    std::env::set_var("HOME", home.path());
+    let c = Config::infer();
+    let err = {
+        std::env::set_var("HOME", home.path().join("nowhere"));
+        Config::infer().unwrap_err().to_string()
+    };
+    match previous {
+        Some(h) => std::env::set_var("HOME", h),
+        None => std::env::remove_var("HOME"),
+    }
+    assert_eq!(c.unwrap().cluster_url, "https://from-home.example.com");
+    assert!(err.contains("nowhere/.kube/config"), "{err}");
 }

@@ -29,7 +29,8 @@ fn token_context_and_ca_data() {
     let ca = String::from_utf8(c.tls.root_certificates.clone().unwrap()).unwrap();
     assert!(ca.contains("CADATA"));
     assert!(!c.tls.insecure_skip_verify);
-    assert_eq!(c.rate_limit.map(|r| (r.qps, r.burst)), Some((5.0, 10)));
+    // No client-side limit by default: servers pace clients with priority and fairness.
+    assert_eq!(c.rate_limit, None);
 }
 
 #[test]

@@ -8,8 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::client::random_unit;
-
 /// The longest `Retry-After` a server can impose on a reflector (as the REST client's
 /// default [`RetryPolicy::max_retry_after`](crate::client::RetryPolicy)): a longer one, as
 /// a misbehaving proxy may send, is cut to this.
@@ -74,7 +72,9 @@ impl Backoff {
         // represent is the longest one.
         let jitter = Some(self.policy.jitter).filter(|j| j.is_finite() && *j > 0.0);
         let extra = jitter
-            .and_then(|j| Duration::try_from_secs_f64(step.as_secs_f64() * j * random_unit()).ok())
+            .and_then(|j| {
+                Duration::try_from_secs_f64(step.as_secs_f64() * j * fastrand::f64()).ok()
+            })
             .unwrap_or_default();
         step.saturating_add(extra)
     }

@@ -1,12 +1,8 @@
 //! The controller loop: pops deltas from the FIFO and applies them, in order, to the
 //! store and the processor (client-go's `processDeltas`, "HandleDeltas").
 //!
-//! For each delta of a key, oldest first: `Added`, `Updated`, `Replaced` and `Sync` put
-//! the object into the store; whether handlers hear `on_add` or `on_update` depends on
-//! whether the store already held the key, not on the delta's type. An update that did
-//! not change the resourceVersion (a resync, or a relist that found the object unchanged)
-//! goes only to the handlers whose resync is due. `Deleted` removes the key and hands the
-//! handlers the final object or the tombstone.
+//! How it decides between add and update is told on
+//! [`SharedIndexInformer`](super::SharedIndexInformer).
 
 use std::sync::Arc;
 

@@ -1,17 +1,4 @@
 //! `DeltaFifo`: the queue between the Reflector and the controller loop.
-//!
-//! The Reflector turns what it lists and watches into calls of [`DeltaFifo::add`],
-//! [`DeltaFifo::update`], [`DeltaFifo::delete`] and [`DeltaFifo::replace`]; each call
-//! appends a [`Delta`] to the entry of the object's key. The controller loop calls
-//! [`DeltaFifo::pop`], which hands one key's whole [`Deltas`] (everything that happened to
-//! that object while it waited) to a processing function, in the order keys were first
-//! queued.
-//!
-//! The FIFO consults the *known objects* (the informer's [`Indexer`](super::Indexer)) to
-//! detect deletions missed while the watch was down: a `replace` queues a `Deleted` delta
-//! carrying a [`DeletedFinalStateUnknown`] tombstone for every known key the new list
-//! lacks. The processing function runs under the FIFO's lock, as in client-go, so that the
-//! known objects never disagree with the queue while a `replace` looks at them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -391,6 +378,21 @@ impl<K> State<K> {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 /// # }
 /// ```
+///
+/// # How it works
+///
+/// The Reflector turns what it lists and watches into calls of [`DeltaFifo::add`],
+/// [`DeltaFifo::update`], [`DeltaFifo::delete`] and [`DeltaFifo::replace`]; each call
+/// appends a [`Delta`] to the entry of the object's key. The controller loop calls
+/// [`DeltaFifo::pop`], which hands one key's whole [`Deltas`] (everything that happened to
+/// that object while it waited) to a processing function, in the order keys were first
+/// queued.
+///
+/// The FIFO consults the *known objects* (the informer's [`Indexer`](super::Indexer)) to
+/// detect deletions missed while the watch was down: a `replace` queues a `Deleted` delta
+/// carrying a [`DeletedFinalStateUnknown`] tombstone for every known key the new list
+/// lacks. The processing function runs under the FIFO's lock, as in client-go, so that the
+/// known objects never disagree with the queue while a `replace` looks at them.
 pub struct DeltaFifo<K> {
     state: Mutex<State<K>>,
     notify: Notify,

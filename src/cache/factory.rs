@@ -1,16 +1,5 @@
 //! `SharedInformerFactory`: one shared informer per resource for a whole process
 //! (client-go's `informers.SharedInformerFactory`).
-//!
-//! Every part of an application asks the factory for the informer of a resource, typed
-//! ([`SharedInformerFactory::informer`]) or dynamic
-//! ([`SharedInformerFactory::dynamic_informer`]); the first request creates it, later ones
-//! get the same informer, so each resource is listed and watched once per Rust type it is
-//! decoded as (a typed and a dynamic informer of one resource are two informers, as a
-//! typed and a dynamic factory are in client-go). [`start`] runs every informer not yet
-//! running; [`wait_for_cache_sync`] waits until all have synced.
-//!
-//! [`start`]: SharedInformerFactory::start
-//! [`wait_for_cache_sync`]: SharedInformerFactory::wait_for_cache_sync
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
@@ -42,10 +31,15 @@ struct Entry {
     started: bool,
 }
 
-/// Creates and shares informers; see the [module docs](self).
+/// Creates and shares informers: one per resource and Rust type for a whole process.
 ///
-/// ```no_run
-/// # async fn demo(client: informer::client::RestClient) {
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = informer::testing::ApiServer::start().await?;
+/// # let client = informer::client::RestClient::new(
+/// #     informer::client::Config::from_kubeconfig_file(server.kubeconfig())?,
+/// # )?;
 /// use informer::cache::SharedInformerFactory;
 /// use informer::meta::{ApiResource, DynamicObject};
 /// use tokio_util::sync::CancellationToken;
@@ -59,8 +53,23 @@ struct Entry {
 /// println!("{} pods", pods.get_indexer().len());
 /// stop.cancel();
 /// factory.shutdown().await;
+/// # server.shutdown().await;
+/// # Ok(())
 /// # }
 /// ```
+///
+/// # How it works
+///
+/// Every part of an application asks the factory for the informer of a resource, typed
+/// ([`SharedInformerFactory::informer`]) or dynamic
+/// ([`SharedInformerFactory::dynamic_informer`]); the first request creates it, later ones
+/// get the same informer, so each resource is listed and watched once per Rust type it is
+/// decoded as (a typed and a dynamic informer of one resource are two informers, as a
+/// typed and a dynamic factory are in client-go). [`start`] runs every informer not yet
+/// running; [`wait_for_cache_sync`] waits until all have synced.
+///
+/// [`start`]: SharedInformerFactory::start
+/// [`wait_for_cache_sync`]: SharedInformerFactory::wait_for_cache_sync
 pub struct SharedInformerFactory {
     client: RestClient,
     namespace: Option<String>,

@@ -1,15 +1,5 @@
 //! `InOrderFifo`: the queue of the in-order mode (client-go's `RealFIFO`), an
 //! alternative to the [`DeltaFifo`](super::DeltaFifo).
-//!
-//! Every change is queued as its own [`QueuedDelta`], in arrival order, without
-//! coalescing per key, so handlers see every intermediate state. A relist (`replace`)
-//! is queued as one unit: the `Replaced` deltas of the listed objects and the `Deleted`
-//! tombstones of the objects that vanished, popped together so that the controller applies
-//! the whole relist in one store write. Consecutive single changes pop in batches (up to
-//! the `max` given to [`InOrderFifo::pop_batch`]), also applied in one store write each.
-//!
-//! To find what a relist deleted, the FIFO combines the known objects (the store) with
-//! what it still holds for each key (the effect of the newest queued delta).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -100,7 +90,19 @@ impl<K> State<K> {
     }
 }
 
-/// The in-order queue; see the [module docs](self).
+/// The in-order queue: every change in arrival order, a relist as one unit.
+///
+/// # How it works
+///
+/// Every change is queued as its own [`QueuedDelta`], in arrival order, without
+/// coalescing per key, so handlers see every intermediate state. A relist (`replace`)
+/// is queued as one unit: the `Replaced` deltas of the listed objects and the `Deleted`
+/// tombstones of the objects that vanished, popped together so that the controller applies
+/// the whole relist in one store write. Consecutive single changes pop in batches (up to
+/// the `max` given to [`InOrderFifo::pop_batch`]), also applied in one store write each.
+///
+/// To find what a relist deleted, the FIFO combines the known objects (the store) with
+/// what it still holds for each key (the effect of the newest queued delta).
 pub struct InOrderFifo<K> {
     state: Mutex<State<K>>,
     notify: Notify,

@@ -1,14 +1,5 @@
 //! The `ListerWatcher` trait — the only way the informer framework reaches an API server —
 //! its implementation over the client's [`Api<K>`], and the pager.
-//!
-//! A reflector asks a [`ListerWatcher`] for lists and watches in terms of
-//! [`ListParams`]/[`WatchParams`] and gets back decoded [`ObjectList<K>`]s and streams of
-//! [`WatchEvent<K>`]s; it never sees a URL, a header or a connection. [`ListWatch`]
-//! implements the trait over an [`Api<K>`] with fixed label and field selectors and
-//! optional per-call tweaks (client-go's `NewFilteredListWatchFromClient`). [`ListPager`]
-//! lists in pages (`limit`/`continue`, 500 per page by default) and, when a continue
-//! token expires between pages (`410 Expired`), falls back to one full list, as
-//! client-go's pager does. Tests substitute a fake implementation of the trait.
 
 use std::sync::Arc;
 
@@ -49,6 +40,17 @@ pub type WatchStream<K> = BoxStream<'static, Result<WatchEvent<K>>>;
 /// }
 /// # use futures::StreamExt;
 /// ```
+///
+/// # How it works
+///
+/// A reflector asks a [`ListerWatcher`] for lists and watches in terms of
+/// [`ListParams`]/[`WatchParams`] and gets back decoded [`ObjectList<K>`]s and streams of
+/// [`WatchEvent<K>`]s; it never sees a URL, a header or a connection. [`ListWatch`]
+/// implements the trait over an [`Api<K>`] with fixed label and field selectors and
+/// optional per-call tweaks (client-go's `NewFilteredListWatchFromClient`). [`ListPager`]
+/// lists in pages (`limit`/`continue`, 500 per page by default) and, when a continue
+/// token expires between pages (`410 Expired`), falls back to one full list, as
+/// client-go's pager does. Tests substitute a fake implementation of the trait.
 pub trait ListerWatcher<K>: Send + Sync {
     /// Lists objects (one page when `params.limit` is set).
     fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, Result<ObjectList<K>>>;

@@ -1,17 +1,5 @@
 //! The shared processor: fans the informer's notifications out to every registered
 //! handler.
-//!
-//! A handler's buffer is unbounded unless the handler was registered with a bound
-//! ([`HandlerOptions::max_pending`]). A bounded buffer that is full is dropped whole and
-//! the handler is brought up to date from the cache instead (see [`HandlerOptions`]).
-//!
-//! The controller loop calls [`SharedProcessor::distribute`] once per change; the
-//! processor appends the notification to each listener's unbounded buffer and returns at
-//! once. Every listener has its own thread that takes notifications from its buffer in
-//! order and calls its [`ResourceEventHandler`], so a slow or blocking handler delays
-//! neither the informer nor any other handler, and never blocks an async runtime. An
-//! idle buffer holds no slots. The thread has the tokio runtime that registered the
-//! handler entered, so a handler may `tokio::spawn` work onto it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -67,6 +55,20 @@ pub(crate) type UpstreamSynced = Arc<dyn Fn() -> bool + Send + Sync>;
 /// the changes made after that point. The handler converges to the cache without holding
 /// an unbounded backlog, but skips intermediate states. To do that, a bounded handler
 /// remembers the last object it was given per key (shared `Arc`s, no copies).
+///
+/// # How handlers are called
+///
+/// A handler's buffer is unbounded unless the handler was registered with a bound
+/// ([`HandlerOptions::max_pending`]). A bounded buffer that is full is dropped whole and
+/// the handler is brought up to date from the cache instead (see [`HandlerOptions`]).
+///
+/// The controller loop hands each change to the shared processor once; the
+/// processor appends the notification to each listener's unbounded buffer and returns at
+/// once. Every listener has its own thread that takes notifications from its buffer in
+/// order and calls its [`ResourceEventHandler`], so a slow or blocking handler delays
+/// neither the informer nor any other handler, and never blocks an async runtime. An
+/// idle buffer holds no slots. The thread has the tokio runtime that registered the
+/// handler entered, so a handler may `tokio::spawn` work onto it.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct HandlerOptions {

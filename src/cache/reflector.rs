@@ -1,43 +1,5 @@
 //! The reflector: lists and watches one kind of object through a [`ListerWatcher`] and
 //! feeds every change into a [`ReflectorStore`] (client-go's `Reflector.ListAndWatch`).
-//!
-//! How data passes through it:
-//!
-//! 1. **List.** A list goes to the store: in batches decoded while the answer arrives
-//!    into a [`DeltaFifo`] (`replace_start`, `replace_page` per batch, `replace_finish`,
-//!    so the consumer applies each batch while the next is read and a relist never holds
-//!    two full copies of the objects), or as one `replace` into any other store. Pages
-//!    follow client-go: 500 per page, except a relist at a known version, which asks for
-//!    everything at once unless the server paginated before; a continue token that
-//!    expires mid-list falls back to a full list. The first
-//!    list asks for resourceVersion `"0"` (any recent state, served from the server's
-//!    cache); a relist asks for the last version seen, so the cache never goes back in
-//!    time; only when a list itself answered `410 Expired` or "too large resource
-//!    version" does the next one ask for `""` (a consistent read).
-//! 2. **Watch** from the list's version, with bookmarks and a random timeout in
-//!    `[min_watch_timeout, 2 * min_watch_timeout)`. `ADDED`, `MODIFIED` and `DELETED`
-//!    become `add`, `update` and `delete` of the store; a `BOOKMARK` only moves the
-//!    resourceVersion. A watch that ends cleanly is reopened at once from the last
-//!    version. One that breaks (a malformed line, an event over the size cap, a broken
-//!    connection) or stays silent longer than [`ReflectorOptions::watch_idle_timeout`]
-//!    (no answer to its request, or no event nor bookmark on its stream) is reported to
-//!    the watch error handler with its cause and reopened from the last version after
-//!    the backoff, without a relist; so is one whose opening was refused (connection
-//!    refused, `429`, reported only in the log). A watch that closes within a second
-//!    without an event counts as an error.
-//! 3. **Errors** (a failed list, an `ERROR` event such as `410 Expired`, a very short
-//!    watch) go to the watch error handler; the reflector then waits (exponential backoff
-//!    with jitter, at least the server's `Retry-After`) and relists. Every failure waits
-//!    on the same backoff, so a server that keeps breaking watches is never stormed.
-//! 4. **Resync.** While watching, every resync period, when the informer's
-//!    `should_resync` agrees, the store queues its known objects again.
-//!
-//! With [`ReflectorOptions::watch_list`] the first sync is a streaming initial list
-//! (`sendInitialEvents=true`): the `ADDED` events up to the bookmark annotated
-//! `k8s.io/initial-events-end` are gathered and handed over as one `replace`, and the same
-//! stream goes on as the watch. A server that refuses it, or that sends nothing for
-//! [`ReflectorOptions::initial_events_timeout`] before that bookmark, gets a plain list
-//! instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,7 +17,7 @@ use super::key::meta_namespace_key;
 use super::listwatch::{ListPager, ListerWatcher, WatchStream, DEFAULT_PAGE_SIZE};
 use super::metrics::{Counters, ReflectorMetrics};
 use super::store::{Indexer, StoreError};
-use crate::client::{random_unit, Error, ListParams, ResourceVersionMatch, WatchParams};
+use crate::client::{Error, ListParams, ResourceVersionMatch, WatchParams};
 use crate::meta::{Object, WatchEvent};
 
 /// Changes an object as it arrives, before anything stores or queues it (for example to
@@ -319,20 +281,79 @@ enum WatchEnd {
 
 /// Lists and watches through a [`ListerWatcher`] into a [`ReflectorStore`].
 ///
-/// ```no_run
-/// # async fn demo(lw: informer::cache::ListWatch<informer::meta::DynamicObject>) {
+/// ```
 /// use std::sync::Arc;
-/// use informer::cache::{Indexer, Indexers, Reflector, ReflectorOptions};
+/// use std::time::Duration;
+/// use informer::cache::{Indexer, Indexers, ListWatch, Reflector, ReflectorOptions};
+/// use informer::client::Api;
+/// use informer::meta::{ApiResource, DynamicObject};
 /// use tokio_util::sync::CancellationToken;
 ///
-/// let store = Indexer::new(Indexers::new());
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = informer::testing::ApiServer::start().await?;
+/// # let client = informer::client::RestClient::new(
+/// #     informer::client::Config::from_kubeconfig_file(server.kubeconfig())?,
+/// # )?;
+/// let pods = ApiResource::new("", "v1", "Pod", "pods", true);
+/// # server.create(&pods, serde_json::json!({"metadata": {"name": "web", "namespace": "default"}}))?;
+/// let lw = ListWatch::new(Api::<DynamicObject>::all_with(client, &pods));
+/// let store: Indexer<DynamicObject> = Indexer::new(Indexers::new());
 /// let reflector = Reflector::new(Arc::new(lw), Arc::new(store.clone()), ReflectorOptions::default());
 /// let stop = CancellationToken::new();
-/// tokio::spawn({ let stop = stop.clone(); async move { reflector.run(stop).await } });
-/// // ... `store` now mirrors the server ...
+/// let running = tokio::spawn({ let stop = stop.clone(); async move { reflector.run(stop).await } });
+/// // `store` now mirrors the server.
+/// for _ in 0..100 {
+///     if store.get_by_key("default/web").is_some() { break }
+///     tokio::time::sleep(Duration::from_millis(20)).await;
+/// }
+/// assert!(store.get_by_key("default/web").is_some());
 /// stop.cancel();
+/// let _ = running.await;
+/// # server.shutdown().await;
+/// # Ok(())
 /// # }
 /// ```
+///
+/// # How it works
+///
+/// How data passes through it:
+///
+/// 1. **List.** A list goes to the store: in batches decoded while the answer arrives
+///    into a [`DeltaFifo`] (`replace_start`, `replace_page` per batch, `replace_finish`,
+///    so the consumer applies each batch while the next is read and a relist never holds
+///    two full copies of the objects), or as one `replace` into any other store. Pages
+///    follow client-go: 500 per page, except a relist at a known version, which asks for
+///    everything at once unless the server paginated before; a continue token that
+///    expires mid-list falls back to a full list. The first
+///    list asks for resourceVersion `"0"` (any recent state, served from the server's
+///    cache); a relist asks for the last version seen, so the cache never goes back in
+///    time; only when a list itself answered `410 Expired` or "too large resource
+///    version" does the next one ask for `""` (a consistent read).
+/// 2. **Watch** from the list's version, with bookmarks and a random timeout in
+///    `[min_watch_timeout, 2 * min_watch_timeout)`. `ADDED`, `MODIFIED` and `DELETED`
+///    become `add`, `update` and `delete` of the store; a `BOOKMARK` only moves the
+///    resourceVersion. A watch that ends cleanly is reopened at once from the last
+///    version. One that breaks (a malformed line, an event over the size cap, a broken
+///    connection) or stays silent longer than [`ReflectorOptions::watch_idle_timeout`]
+///    (no answer to its request, or no event nor bookmark on its stream) is reported to
+///    the watch error handler with its cause and reopened from the last version after
+///    the backoff, without a relist; so is one whose opening was refused (connection
+///    refused, `429`, reported only in the log). A watch that closes within a second
+///    without an event counts as an error.
+/// 3. **Errors** (a failed list, an `ERROR` event such as `410 Expired`, a very short
+///    watch) go to the watch error handler; the reflector then waits (exponential backoff
+///    with jitter, at least the server's `Retry-After`) and relists. Every failure waits
+///    on the same backoff, so a server that keeps breaking watches is never stormed.
+/// 4. **Resync.** While watching, every resync period, when the informer's
+///    `should_resync` agrees, the store queues its known objects again.
+///
+/// With [`ReflectorOptions::watch_list`] the first sync is a streaming initial list
+/// (`sendInitialEvents=true`): the `ADDED` events up to the bookmark annotated
+/// `k8s.io/initial-events-end` are gathered and handed over as one `replace`, and the same
+/// stream goes on as the watch. A server that refuses it, or that sends nothing for
+/// [`ReflectorOptions::initial_events_timeout`] before that bookmark, gets a plain list
+/// instead.
 pub struct Reflector<K> {
     lw: Arc<dyn ListerWatcher<K>>,
     store: Arc<dyn ReflectorStore<K>>,
@@ -650,7 +671,7 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
 
     fn watch_timeout(&self) -> u32 {
         let min = self.options.min_watch_timeout.as_secs_f64();
-        (min * (1.0 + random_unit())).clamp(1.0, u32::MAX as f64) as u32
+        (min * (1.0 + fastrand::f64())).clamp(1.0, u32::MAX as f64) as u32
     }
 
     fn set_resource_version(&self, resource_version: &str) {

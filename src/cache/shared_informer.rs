@@ -1,13 +1,5 @@
 //! `SharedIndexInformer`: one reflector, one queue, one indexed cache and any number of
 //! event handlers for one kind of object (client-go's `sharedIndexInformer`).
-//!
-//! How data passes through it: [`SharedIndexInformer::run`] starts a [`Reflector`] that
-//! lists and watches through the [`ListerWatcher`] into a [`DeltaFifo`], and a controller
-//! loop that pops each key's deltas, applies them to the [`Indexer`] and hands the
-//! resulting adds, updates and deletes to the shared processor, which appends them to
-//! every handler's own buffer. Handlers run on their own threads; nothing a handler does
-//! can hold back the cache or another handler. Readers use the indexer (or a [`Lister`])
-//! at any time: it never calls the server.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -216,8 +208,15 @@ impl<K: Object + Send + Sync + 'static> Drop for StopOnDrop<K> {
 /// and [`HandlerOptions::max_pending`]): a full backlog is then dropped and the handler is
 /// brought up to date from the cache.
 ///
-/// ```no_run
-/// # async fn demo(api: informer::client::Api<informer::meta::DynamicObject>) -> Result<(), Box<dyn std::error::Error>> {
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = informer::testing::ApiServer::start().await?;
+/// # let client = informer::client::RestClient::new(
+/// #     informer::client::Config::from_kubeconfig_file(server.kubeconfig())?,
+/// # )?;
+/// # let pods = informer::meta::ApiResource::new("", "v1", "Pod", "pods", true);
+/// # let api = informer::client::Api::<informer::meta::DynamicObject>::all_with(client, &pods);
 /// use informer::cache::{ListWatch, ResourceEventHandlerFuncs, SharedIndexInformer};
 /// use informer::meta::Object;
 /// use tokio_util::sync::CancellationToken;
@@ -237,8 +236,29 @@ impl<K: Object + Send + Sync + 'static> Drop for StopOnDrop<K> {
 /// println!("{} objects cached", informer.get_indexer().len());
 /// stop.cancel();
 /// running.await??;
+/// # server.shutdown().await;
 /// # Ok(()) }
 /// ```
+///
+/// # How it works
+///
+/// How data passes through it: [`SharedIndexInformer::run`] starts a [`Reflector`] that
+/// lists and watches through the [`ListerWatcher`] into a [`DeltaFifo`], and a controller
+/// loop that pops each key's deltas, applies them to the [`Indexer`] and hands the
+/// resulting adds, updates and deletes to the shared processor, which appends them to
+/// every handler's own buffer. Handlers run on their own threads; nothing a handler does
+/// can hold back the cache or another handler. Readers use the indexer (or a [`Lister`])
+/// at any time: it never calls the server.
+///
+/// # Add or update
+///
+/// The controller loop (client-go's `processDeltas`, "HandleDeltas") applies each key's
+/// deltas oldest first: `Added`, `Updated`, `Replaced` and `Sync` put the object into the
+/// store; whether handlers hear `on_add` or `on_update` depends on whether the store
+/// already held the key, not on the delta's type. An update that did not change the
+/// resourceVersion (a resync, or a relist that found the object unchanged) goes only to
+/// the handlers whose resync is due. `Deleted` removes the key and hands the handlers the
+/// final object or the tombstone.
 pub struct SharedIndexInformer<K> {
     inner: Arc<Inner<K>>,
 }
@@ -331,14 +351,15 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
     /// default when unset) and an optional bound on its buffer, with the policy the
     /// options' docs describe (drop the backlog, catch up from the cache).
     ///
-    /// ```no_run
-    /// # fn demo(informer: informer::cache::SharedIndexInformer<informer::meta::DynamicObject>,
-    /// #         handler: informer::cache::ResourceEventHandlerFuncs<informer::meta::DynamicObject>) {
+    /// ```
+    /// # use informer::{cache::*, meta::DynamicObject, testing::FakeListerWatcher};
+    /// # let informer = SharedIndexInformer::new(FakeListerWatcher::<DynamicObject>::new(&informer::meta::ApiResource::new("", "v1", "Pod", "pods", true)), Default::default());
+    /// # let handler = ResourceEventHandlerFuncs::<DynamicObject>::new();
     /// use informer::cache::HandlerOptions;
     /// let registration = informer
     ///     .add_event_handler_with_options(handler, HandlerOptions::default().max_pending(10_000))
     ///     .expect("informer running");
-    /// # }
+    /// # drop(registration);
     /// ```
     pub fn add_event_handler_with_options(
         &self,
@@ -449,15 +470,15 @@ impl<K: Object + Send + Sync + 'static> SharedIndexInformer<K> {
     /// vectors (about 17% of a k8s-openapi `Pod` shaped like a real one), and a clone has
     /// none, at the cost of one clone per object received.
     ///
-    /// ```no_run
-    /// # fn demo(informer: informer::cache::SharedIndexInformer<informer::meta::DynamicObject>) {
+    /// ```
+    /// # use informer::{cache::*, meta::DynamicObject, testing::FakeListerWatcher};
+    /// # let informer = SharedIndexInformer::new(FakeListerWatcher::<DynamicObject>::new(&informer::meta::ApiResource::new("", "v1", "Pod", "pods", true)), Default::default());
     /// informer
     ///     .set_transform(|mut obj| {
     ///         obj.metadata.managed_fields = None;
     ///         obj.clone()
     ///     })
     ///     .expect("set before run");
-    /// # }
     /// ```
     pub fn set_transform(
         &self,

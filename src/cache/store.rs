@@ -1,14 +1,4 @@
 //! The thread-safe indexed store: Items, Indexers and Indices.
-//!
-//! [`Indexer`] is the cache that informers fill and listers read. It holds every object by
-//! key (Items), the named index functions (Indexers) and, per index, a map from each
-//! index value to the keys of the objects that produce it (Indices). Objects are held as
-//! `Arc<K>` and handed out as clones of that `Arc`: a read never copies an object.
-//!
-//! One `RwLock` guards items and indices together, so an object and all its index entries
-//! change in a single write and a reader never sees one without the other. Index values
-//! are computed before the lock is taken for writing and before anything changes, so an
-//! index function that fails leaves the store exactly as it was.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -322,6 +312,18 @@ fn delete_locked<K>(inner: &mut Inner<K>, key: &str) -> Option<Arc<K>> {
 /// assert_eq!(store.by_index(NAMESPACE_INDEX, "shop").unwrap().len(), 2);
 /// assert!(store.get_by_key("bank/db-1").is_some());
 /// ```
+///
+/// # How it works
+///
+/// [`Indexer`] is the cache that informers fill and listers read. It holds every object by
+/// key (Items), the named index functions (Indexers) and, per index, a map from each
+/// index value to the keys of the objects that produce it (Indices). Objects are held as
+/// `Arc<K>` and handed out as clones of that `Arc`: a read never copies an object.
+///
+/// One `RwLock` guards items and indices together, so an object and all its index entries
+/// change in a single write and a reader never sees one without the other. Index values
+/// are computed before the lock is taken for writing and before anything changes, so an
+/// index function that fails leaves the store exactly as it was.
 pub struct Indexer<K> {
     key_func: KeyFunc<K>,
     inner: Arc<RwLock<Inner<K>>>,

@@ -46,6 +46,46 @@ impl<T> DeleteResponse<T> {
 }
 
 /// Access to one resource, namespaced or across all namespaces.
+///
+/// Typed for a `K: Resource` ([`Api::namespaced`], [`Api::all`]; with the feature
+/// `k8s-openapi`, every k8s-openapi type), or dynamic for a
+/// [`DynamicObject`](crate::meta::DynamicObject) and an [`ApiResource`] known at run time
+/// ([`Api::namespaced_with`], [`Api::all_with`]).
+///
+/// ```
+/// use informer::client::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+/// use informer::meta::{ApiResource, DynamicObject, Object};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = informer::testing::ApiServer::start().await?;
+/// # let client = informer::client::RestClient::new(
+/// #     informer::client::Config::from_kubeconfig_file(server.kubeconfig())?,
+/// # )?;
+/// let config_maps = ApiResource::new("", "v1", "ConfigMap", "configmaps", true);
+/// let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &config_maps);
+///
+/// let cm: DynamicObject = serde_json::from_value(serde_json::json!({
+///     "apiVersion": "v1", "kind": "ConfigMap",
+///     "metadata": {"name": "settings", "labels": {"app": "web"}},
+///     "data": {"mode": "fast"},
+/// }))?;
+/// api.create(&PostParams::default(), &cm).await?;
+///
+/// let patch = Patch::Merge(serde_json::json!({"data": {"mode": "safe"}}));
+/// let patched = api.patch("settings", &PatchParams::default(), &patch).await?;
+/// assert_eq!(patched.data["data"]["mode"], "safe");
+///
+/// let listed = api.list(&ListParams::default().labels("app=web")).await?;
+/// assert_eq!(listed.items.len(), 1);
+///
+/// api.delete("settings", &DeleteParams::default()).await?;
+/// let gone = api.get("settings").await.unwrap_err();
+/// assert!(gone.is_not_found());
+/// # server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Api<K> {
     client: RestClient,
     resource: ApiResource,
@@ -90,17 +130,18 @@ impl<K: Resource> Api<K> {
     }
 }
 
-/// A path segment, percent-encoded.
+/// What a path segment keeps as it is: RFC 3986's unreserved characters, `:` and `@`.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'@');
+
+/// A path segment, percent-encoded (UTF-8).
 fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'@') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 #[derive(Deserialize)]
@@ -428,5 +469,14 @@ mod tests {
         assert_eq!(a.collection_path(), "/apis/apps/v1/deployments");
         let a: Api<DynamicObject> = Api::namespaced_with(client, "shop", &nodes);
         assert_eq!(a.collection_path(), "/api/v1/nodes");
+    }
+
+    #[test]
+    fn path_segments_escape_everything_but_unreserved() {
+        assert_eq!(seg("web-1.a_b~c:d@e"), "web-1.a_b~c:d@e");
+        assert_eq!(seg("a/b?c#d%e f+g&h"), "a%2Fb%3Fc%23d%25e%20f%2Bg%26h");
+        assert_eq!(seg("ü"), "%C3%BC");
+        assert_eq!(seg(".."), "..");
+        assert_eq!(seg(""), "");
     }
 }

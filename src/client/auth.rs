@@ -1,13 +1,5 @@
 //! Credentials and how they reach a request: the [`Secret`] wrapper that keeps them out of
 //! `Debug` output, and the per-request `Authorization` header.
-//!
-//! A [`Config`](super::Config) carries an [`AuthInfo`]; the [`RestClient`](super::RestClient)
-//! turns it into an internal `Authenticator` that, for every request, produces the
-//! header: a static bearer token, a token file re-read when its cached copy is older than
-//! the refresh interval (so that rotated service-account tokens keep working), basic auth,
-//! or a token from an exec plugin, cached until its expiry. A `401` answer drops the
-//! cached credential so that the next request fetches a fresh one. Header values are
-//! marked sensitive and never logged.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -62,6 +54,16 @@ impl<T> fmt::Debug for Secret<T> {
 
 /// How the client authenticates, as a kubeconfig `user` (or in-cluster config) describes
 /// it. Client certificates live in [`TlsConfig`](super::TlsConfig).
+///
+/// # How credentials reach a request
+///
+/// A [`Config`](super::Config) carries an [`AuthInfo`]; the [`RestClient`](super::RestClient)
+/// turns it into an internal `Authenticator` that, for every request, produces the
+/// header: a static bearer token, a token file re-read when its cached copy is older than
+/// the refresh interval (so that rotated service-account tokens keep working), basic auth,
+/// or a token from an exec plugin, cached until its expiry. A `401` answer drops the
+/// cached credential so that the next request fetches a fresh one. Header values are
+/// marked sensitive and never logged.
 #[derive(Clone, Debug, Default)]
 pub struct AuthInfo {
     /// A bearer token.

@@ -1,13 +1,6 @@
 //! `Discovery`: what the server serves — its version, API groups, and the resources of
 //! each group-version — and the lookup of a kind (GVK) or plural (GVR) to an
 //! [`ApiResource`] for dynamic use.
-//!
-//! The first query fetches `/version`, `/api`, `/apis` and every group-version's resource
-//! list (the legacy, non-aggregated documents every server serves) into a snapshot that
-//! later queries read; [`Discovery::refresh`] fetches a new one. A lookup that misses
-//! refreshes once (a CRD may have been added since). A group-version whose list fails
-//! (an unavailable aggregated API, say) is skipped with a warning rather than failing
-//! the whole discovery, as client-go does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -130,6 +123,15 @@ struct Snapshot {
 }
 
 /// Cached discovery of one server.
+///
+/// # How it works
+///
+/// The first query fetches `/version`, `/api`, `/apis` and every group-version's resource
+/// list (the legacy, non-aggregated documents every server serves) into a snapshot that
+/// later queries read; [`Discovery::refresh`] fetches a new one. A lookup that misses
+/// refreshes once (a CRD may have been added since). A group-version whose list fails
+/// (an unavailable aggregated API, say) is skipped with a warning rather than failing
+/// the whole discovery, as client-go does.
 #[derive(Debug, Clone)]
 pub struct Discovery {
     client: RestClient,

@@ -1,17 +1,10 @@
 //! Exec credential plugins (`users[].user.exec` in a kubeconfig): run a command, read an
 //! `ExecCredential` from its standard output, use its token until it expires.
-//!
-//! The plugin is run without a terminal, with `KUBERNETES_EXEC_INFO` describing the request
-//! (and the cluster when `provideClusterInfo` is set). Its credential is cached until
-//! `status.expirationTimestamp` (forever when absent) or until the server answers `401`;
-//! concurrent requests wait for one run instead of starting several. Both
-//! `client.authentication.k8s.io/v1` and `v1beta1` are understood. The token is never
-//! logged; the plugin's standard error is quoted in errors to say what went wrong.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
@@ -51,6 +44,15 @@ impl fmt::Debug for ExecEnvVar {
 ///
 /// `Debug` shows neither its arguments nor its environment (either may carry secrets),
 /// as client-go does.
+///
+/// # How a plugin is run
+///
+/// The plugin is run without a terminal, with `KUBERNETES_EXEC_INFO` describing the request
+/// (and the cluster when `provideClusterInfo` is set). Its credential is cached until
+/// `status.expirationTimestamp` (forever when absent) or until the server answers `401`;
+/// concurrent requests wait for one run instead of starting several. Both
+/// `client.authentication.k8s.io/v1` and `v1beta1` are understood. The token is never
+/// logged; the plugin's standard error is quoted in errors to say what went wrong.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecConfig {
@@ -435,67 +437,9 @@ pub(crate) fn resolve_command(command: &str, base: Option<&std::path::Path>) -> 
 }
 
 /// Parses an RFC 3339 timestamp such as `2026-01-02T03:04:05Z` or
-/// `2026-01-02T03:04:05.123+01:00`.
+/// `2026-01-02T03:04:05.123+01:00` (with `jiff`); one without an offset is refused.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        if !t.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        t.parse().ok()
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos: i64 = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let frac = s.get(start..i)?;
-        if frac.is_empty() {
-            return None;
-        }
-        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-        nanos = digits.parse().ok()?;
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let m = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
-            if *c == b'+' {
-                -m
-            } else {
-                m
-            }
-        }
-        _ => return None,
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec + offset;
-    if secs < 0 {
-        return Some(UNIX_EPOCH);
-    }
-    Some(UNIX_EPOCH + Duration::new(secs as u64, nanos as u32))
+    s.parse::<jiff::Timestamp>().ok().map(SystemTime::from)
 }
 
 #[cfg(test)]
@@ -504,6 +448,7 @@ mod tests {
 
     #[test]
     fn rfc3339() {
+        use std::time::UNIX_EPOCH;
         let t = parse_rfc3339("1970-01-02T00:00:01Z").unwrap();
         assert_eq!(t, UNIX_EPOCH + Duration::from_secs(86_401));
         let t = parse_rfc3339("2000-03-01T00:00:00.5+01:00").unwrap();
@@ -514,6 +459,10 @@ mod tests {
         assert!(parse_rfc3339("2000-13-01T00:00:00Z").is_none());
         assert!(parse_rfc3339("yesterday").is_none());
         assert!(parse_rfc3339("2000-01-01T00:00:00").is_none());
+        assert!(parse_rfc3339("2000-02-30T00:00:00Z").is_none());
+        assert!(parse_rfc3339("").is_none());
+        let t = parse_rfc3339("1970-01-01t01:00:00.000000001-01:00").unwrap();
+        assert_eq!(t, UNIX_EPOCH + Duration::new(7200, 1));
     }
 
     #[test]

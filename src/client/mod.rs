@@ -13,16 +13,21 @@
 //! This module knows nothing about caches; the informer framework reaches it only through
 //! [`cache::ListerWatcher`](crate::cache::ListerWatcher).
 //!
-//! ```no_run
-//! # async fn demo() -> informer::client::Result<()> {
+//! ```
 //! use informer::client::{Api, ListParams, RestClient};
 //! use informer::meta::{ApiResource, DynamicObject};
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = informer::testing::ApiServer::start().await?;
+//! # std::env::set_var("KUBECONFIG", server.kubeconfig());
+//! // The kubeconfig (`KUBECONFIG`, `~/.kube/config`) or the pod's service account.
 //! let client = RestClient::try_default()?;
 //! let pods = ApiResource::new("", "v1", "Pod", "pods", true);
 //! let api: Api<DynamicObject> = Api::default_namespaced_with(client, &pods);
 //! for pod in api.list(&ListParams::default().labels("app=web")).await?.items {
 //!     println!("{:?}", pod.metadata.name);
 //! }
+//! # server.shutdown().await;
 //! # Ok(()) }
 //! ```
 
@@ -59,7 +64,6 @@ pub use params::{
 };
 pub(crate) use rate_limit::quota as rate_limit_quota;
 pub use rate_limit::{RateLimit, RateLimiter};
-pub use rest::{Body, RestClient};
-pub(crate) use retry::random_unit;
+pub use rest::{Body, ClientMetrics, RestClient};
 pub use retry::RetryPolicy;
 pub use tls::TlsConfig;

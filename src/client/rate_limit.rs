@@ -13,7 +13,9 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota};
 
-/// Rate limit settings.
+/// Client-side rate limit settings for [`Config::rate_limit`](super::Config::rate_limit),
+/// which is off by default. `RateLimit::default()` is client-go's: 5 requests a second,
+/// bursts of 10.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {
     /// Sustained requests per second.

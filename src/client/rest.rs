@@ -1,19 +1,8 @@
 //! `RestClient`: the HTTP layer every API call goes through.
-//!
-//! A request passes, in order: the client-side rate limiter (one token per attempt), the
-//! authenticator (which adds a sensitive `Authorization` header), reqwest over rustls
-//! (`TCP_NODELAY`, HTTP/1.1, a user agent naming this crate), and the server. A 2xx
-//! response is handed back (a whole body, or for watches a stream of chunks); any other
-//! becomes [`Error::Api`] with the server's `Status`, and the retry policy decides whether
-//! to try again (`429` always, `5xx` only for idempotent requests), honouring
-//! `Retry-After`. A `401` makes the authenticator drop its cached credential.
-//! An idempotent request whose connection broke before the whole answer (reset, or
-//! closed mid-response) is retried too, as client-go does; other connection failures
-//! are not retried here: they say what went wrong (a TLS failure says which certificate
-//! check failed) and the caller decides.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -32,6 +21,37 @@ use super::tls::TlsConfig;
 use super::{tls, BoxError, Config, Error, Result};
 
 /// A client for one API server: cheap to clone, shared by every [`Api`](super::Api).
+///
+/// ```
+/// use informer::client::{Config, RestClient};
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = informer::testing::ApiServer::start().await?;
+/// # let kubeconfig = server.kubeconfig();
+/// // `RestClient::try_default()` reads the kubeconfig or the in-cluster config;
+/// // here the embedded test server's kubeconfig is used.
+/// let client = RestClient::new(Config::from_kubeconfig_file(kubeconfig)?)?;
+/// assert_eq!(client.default_namespace(), "default");
+/// let also_client = client.clone(); // the same connection pool and rate limiter
+/// # drop(also_client);
+/// # server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # How a request is sent
+///
+/// A request passes, in order: the client-side rate limiter (one token per attempt), the
+/// authenticator (which adds a sensitive `Authorization` header), reqwest over rustls
+/// (`TCP_NODELAY`, HTTP/1.1, a user agent naming this crate), and the server. A 2xx
+/// response is handed back (a whole body, or for watches a stream of chunks); any other
+/// becomes [`Error::Api`] with the server's `Status`, and the retry policy decides whether
+/// to try again (`429` always, `5xx` only for idempotent requests), honouring
+/// `Retry-After`. A `401` makes the authenticator drop its cached credential.
+/// An idempotent request whose connection broke before the whole answer (reset, or
+/// closed mid-response) is retried too, as client-go does; other connection failures
+/// are not retried here: they say what went wrong (a TLS failure says which certificate
+/// check failed) and the caller decides.
 #[derive(Clone)]
 pub struct RestClient {
     inner: Arc<Inner>,
@@ -51,6 +71,21 @@ struct Inner {
     default_namespace: String,
     max_event_size: usize,
     max_object_size: usize,
+    /// Attempts by method and answer, and the time to their headers (client-go's
+    /// `rest_client_requests_total` and `rest_client_request_duration_seconds`).
+    requests: parking_lot::Mutex<HashMap<(Method, String), (u64, Duration)>>,
+}
+
+/// What a client has sent so far: per method and answer (the HTTP status code, or
+/// `<error>` when no answer came), the attempts and their total time until the answer's
+/// headers (retries count as attempts of their own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientMetrics {
+    /// The server's URL (client-go's `host` label).
+    pub host: String,
+    /// `(method, code, attempts, total time to the headers)`, sorted by method and code.
+    pub requests: Vec<(String, String, u64, Duration)>,
 }
 
 impl std::fmt::Debug for RestClient {
@@ -123,6 +158,7 @@ impl RestClient {
         Ok(RestClient {
             inner: Arc::new(Inner {
                 http: parking_lot::RwLock::new((http, None)),
+                requests: parking_lot::Mutex::default(),
                 base: config.cluster_url.clone(),
                 auth,
                 limiter: config.rate_limit.map(RateLimiter::new),
@@ -201,7 +237,14 @@ impl RestClient {
                 }
             }
             tracing::trace!(%method, %url, attempt, "request");
-            let resp = match req.send().await {
+            let sent = Instant::now();
+            let answer = req.send().await;
+            self.count(
+                &method,
+                answer.as_ref().ok().map(|r| r.status()),
+                sent.elapsed(),
+            );
+            let resp = match answer {
                 Ok(r) => r,
                 Err(e) => {
                     let err = transport_error(&method, &url, e);
@@ -259,6 +302,31 @@ impl RestClient {
                 }
                 None => return Err(err),
             }
+        }
+    }
+
+    /// Counts one attempt.
+    fn count(&self, method: &Method, code: Option<http::StatusCode>, took: Duration) {
+        let code = code.map_or_else(|| "<error>".to_owned(), |c| c.as_u16().to_string());
+        let mut requests = self.inner.requests.lock();
+        let entry = requests.entry((method.clone(), code)).or_default();
+        entry.0 += 1;
+        entry.1 += took;
+    }
+
+    /// The requests sent so far (see [`ClientMetrics`]); clones of a client share them.
+    pub fn metrics(&self) -> ClientMetrics {
+        let mut requests: Vec<_> = self
+            .inner
+            .requests
+            .lock()
+            .iter()
+            .map(|((m, c), (n, t))| (m.to_string(), c.clone(), *n, *t))
+            .collect();
+        requests.sort();
+        ClientMetrics {
+            host: self.inner.base.clone(),
+            requests,
         }
     }
 

@@ -1,21 +1,23 @@
 //! Retries: which failed requests are tried again, and after how long.
-//!
-//! A request is retried when the server answered `429 TooManyRequests` (any method: the
-//! server refused it before doing anything) or a `5xx` other than `501` to an idempotent
-//! request (`GET`, `HEAD`). The delay is the server's `Retry-After` when it gives one,
-//! else exponential backoff with jitter. Non-idempotent requests (`POST`, `PUT`, `PATCH`,
-//! `DELETE`) are never retried on `5xx`, since the server may have applied them.
-//!
-//! A `GET` or `HEAD` whose connection broke before the whole answer came (reset, or
-//! closed mid-response, as when a server restarts) is retried too, after the backoff, as
-//! client-go does. Other requests that got no answer (refused connection, TLS failure,
-//! timeout) are not retried here: the error goes back to the caller at once, and the
-//! reflector decides (it resumes a watch in place after a refused connection, as
-//! client-go does).
 
 use std::time::Duration;
 
 /// When and how often to retry.
+///
+/// # Which requests are retried
+///
+/// A request is retried when the server answered `429 TooManyRequests` (any method: the
+/// server refused it before doing anything) or a `5xx` other than `501` to an idempotent
+/// request (`GET`, `HEAD`). The delay is the server's `Retry-After` when it gives one,
+/// else exponential backoff with jitter. Non-idempotent requests (`POST`, `PUT`, `PATCH`,
+/// `DELETE`) are never retried on `5xx`, since the server may have applied them.
+///
+/// A `GET` or `HEAD` whose connection broke before the whole answer came (reset, or
+/// closed mid-response, as when a server restarts) is retried too, after the backoff, as
+/// client-go does. Other requests that got no answer (refused connection, TLS failure,
+/// timeout) are not retried here: the error goes back to the caller at once, and the
+/// reflector decides (it resumes a watch in place after a refused connection, as
+/// client-go does).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (default 5; 0 switches retries off).
@@ -54,7 +56,7 @@ impl RetryPolicy {
             .initial_backoff
             .saturating_mul(1u32 << attempt.min(16))
             .min(self.max_backoff);
-        let jitter = 0.5 + random_unit();
+        let jitter = 0.5 + fastrand::f64();
         Duration::try_from_secs_f64(base.as_secs_f64() * jitter)
             .unwrap_or(self.max_backoff)
             .min(self.max_backoff)
@@ -90,27 +92,6 @@ impl RetryPolicy {
             None => Some(self.backoff(attempt)),
         }
     }
-}
-
-/// A number in [0, 1) from a per-thread xorshift generator seeded from the OS hasher.
-pub(crate) fn random_unit() -> f64 {
-    use std::cell::Cell;
-    use std::hash::{BuildHasher, Hasher};
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(0x9e37_79b9_7f4a_7c15);
-            h.finish() | 1
-        });
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    })
 }
 
 #[cfg(test)]

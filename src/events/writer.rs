@@ -350,7 +350,7 @@ impl Writer {
             }
             tracing::debug!(error = %err, tries, "unable to write event (will retry)");
             let delay = if tries == 1 {
-                self.cfg.retry_delay.mul_f64(crate::client::random_unit())
+                self.cfg.retry_delay.mul_f64(fastrand::f64())
             } else {
                 self.cfg.retry_delay
             };

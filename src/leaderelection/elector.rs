@@ -1,17 +1,5 @@
 //! [`LeaderElector`]: one candidate's campaign for a [`Lock`], client-go's
 //! `leaderelection.LeaderElector`.
-//!
-//! A candidate reads the lease every retry period (with jitter). It takes the lease when
-//! nobody holds it, or when the record has not changed for a lease duration **measured on
-//! its own monotonic clock since it last saw the record change**; it never compares the
-//! `renewTime` written by another machine with its own clock, so wall-clock skew cannot
-//! make it take over early. Every write is conditional on the resourceVersion it read.
-//!
-//! The leader renews every retry period. Its renew deadline counts from the moment it
-//! *sent* its last successful renewal (never later than the server applied it, so never
-//! later than anyone observed it), and every request is cut off at that deadline. So a
-//! leader that cannot renew stops leading at most `renew_deadline` after that moment,
-//! while the others wait at least `lease_duration` (longer) from when they saw it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,6 +111,20 @@ enum Attempt {
 /// server.shutdown().await;
 /// # Ok(()) }
 /// ```
+///
+/// # How it works
+///
+/// A candidate reads the lease every retry period (with jitter). It takes the lease when
+/// nobody holds it, or when the record has not changed for a lease duration **measured on
+/// its own monotonic clock since it last saw the record change**; it never compares the
+/// `renewTime` written by another machine with its own clock, so wall-clock skew cannot
+/// make it take over early. Every write is conditional on the resourceVersion it read.
+///
+/// The leader renews every retry period. Its renew deadline counts from the moment it
+/// *sent* its last successful renewal (never later than the server applied it, so never
+/// later than anyone observed it), and every request is cut off at that deadline. So a
+/// leader that cannot renew stops leading at most `renew_deadline` after that moment,
+/// while the others wait at least `lease_duration` (longer) from when they saw it.
 pub struct LeaderElector {
     lock: Box<dyn Lock>,
     config: LeaderElectionConfig,
@@ -244,7 +246,7 @@ impl LeaderElector {
             if let Ok(Attempt::Held(at)) = attempt {
                 return Some(at);
             }
-            let jitter = 1.0 + crate::client::random_unit() * JITTER_FACTOR;
+            let jitter = 1.0 + fastrand::f64() * JITTER_FACTOR;
             let wait = self.clock.real(self.config.retry_period.mul_f64(jitter));
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1 as k8s;
 
 use super::{ApiResource, MetaAccessor, Object, OwnerReference, Resource};
 
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s-openapi")))]
 impl MetaAccessor for k8s::ObjectMeta {
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -74,6 +75,7 @@ impl MetaAccessor for k8s::ObjectMeta {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s-openapi")))]
 impl<K> Object for K
 where
     K: k8s_openapi::Metadata<Ty = k8s::ObjectMeta>,
@@ -90,6 +92,7 @@ where
 }
 
 /// Maps a k8s-openapi scope marker to whether the resource is namespaced.
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s-openapi")))]
 pub trait Scope {
     /// `true` for namespaced resources.
     const NAMESPACED: bool;
@@ -103,6 +106,7 @@ impl Scope for k8s_openapi::ClusterResourceScope {
     const NAMESPACED: bool = false;
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s-openapi")))]
 impl<K> Resource for K
 where
     K: k8s_openapi::Metadata<Ty = k8s::ObjectMeta>,

@@ -11,6 +11,7 @@ mod custom_resource;
 mod dynamic;
 #[cfg(feature = "k8s-openapi")]
 mod k8s_openapi;
+mod label_selector;
 mod list;
 mod object;
 mod object_meta;
@@ -33,7 +34,12 @@ pub use dynamic::DynamicObject;
 #[cfg(feature = "derive")]
 pub use informer_derive::Resource;
 #[cfg(feature = "k8s-openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s-openapi")))]
 pub use k8s_openapi::Scope;
+pub use label_selector::{
+    label_selector_as_selector, selector_as_label_selector, LabelSelector, LabelSelectorError,
+    LabelSelectorRequirement,
+};
 pub use list::ObjectList;
 pub use object::{MetaAccessor, Object};
 pub use object_meta::{ManagedFieldsEntry, ObjectMeta, OwnerReference};

@@ -1,28 +1,5 @@
 //! [`FakeListerWatcher`]: the embedded API server's list and watch semantics in memory,
 //! without HTTP, for fast unit tests of the cache layer.
-//!
-//! A fake is a [`ListerWatcher`] over the same [`Storage`] the HTTP server uses, and it
-//! serves a call with the same code the server's handlers use: the client's
-//! [`ListParams`]/[`WatchParams`] are read into the server's list options, a list reads
-//! one page from the storage (selectors, resourceVersion semantics, `limit`/`continue`,
-//! `remainingItemCount`, `410 Expired` for compacted versions and tokens) and each stored
-//! object is decoded into `K`; a watch runs the server's watch task (history replay,
-//! synthetic `ADDED` events, bookmarks, `timeoutSeconds`, streaming initial lists,
-//! selector transitions), whose newline-delimited JSON is decoded by the client's own
-//! watch decoder. What a test sees through a fake is therefore what it would see through
-//! [`ListWatch`](crate::cache::ListWatch) over HTTP, down to the `Status` of an error and
-//! the single `ERROR` event of a watch from a compacted version.
-//!
-//! How data flows: a write ([`FakeListerWatcher::create`] and friends, or the HTTP server
-//! when the fake shares its storage) takes the next global resourceVersion and is stored
-//! as JSON bytes once; a list decodes the bytes of the page's objects; every open watch
-//! receives the event, frames the bytes as one line and the decoder turns the line into
-//! a [`WatchEvent<K>`].
-//!
-//! [`Faults`] work as on the server, minus what needs a connection: failing the next list
-//! or watch calls with a status, a delay, dropping watches, a malformed event (a
-//! [`Error::Decode`] item), compaction and a restart (open watches end with an
-//! [`Error::Transport`] item).
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -186,6 +163,31 @@ impl<K> FakeListerWatcherBuilder<K> {
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// # How it works
+///
+/// A fake is a [`ListerWatcher`] over the same storage the HTTP server uses, and it
+/// serves a call with the same code the server's handlers use: the client's
+/// [`ListParams`]/[`WatchParams`] are read into the server's list options, a list reads
+/// one page from the storage (selectors, resourceVersion semantics, `limit`/`continue`,
+/// `remainingItemCount`, `410 Expired` for compacted versions and tokens) and each stored
+/// object is decoded into `K`; a watch runs the server's watch task (history replay,
+/// synthetic `ADDED` events, bookmarks, `timeoutSeconds`, streaming initial lists,
+/// selector transitions), whose newline-delimited JSON is decoded by the client's own
+/// watch decoder. What a test sees through a fake is therefore what it would see through
+/// [`ListWatch`](crate::cache::ListWatch) over HTTP, down to the `Status` of an error and
+/// the single `ERROR` event of a watch from a compacted version.
+///
+/// How data flows: a write ([`FakeListerWatcher::create`] and friends, or the HTTP server
+/// when the fake shares its storage) takes the next global resourceVersion and is stored
+/// as JSON bytes once; a list decodes the bytes of the page's objects; every open watch
+/// receives the event, frames the bytes as one line and the decoder turns the line into
+/// a [`WatchEvent<K>`](crate::meta::WatchEvent).
+///
+/// [`Faults`] work as on the server, minus what needs a connection: failing the next list
+/// or watch calls with a status, a delay, dropping watches, a malformed event (a
+/// [`Error::Decode`] item), compaction and a restart (open watches end with an
+/// [`Error::Transport`] item).
 pub struct FakeListerWatcher<K> {
     backend: Arc<Backend>,
     api: ApiResource,

@@ -124,8 +124,9 @@ impl FaultState {
 /// [`FakeListerWatcher::faults`](super::FakeListerWatcher::faults). Every server and fake
 /// on the same storage shares one set of faults. Cheap to clone.
 ///
-/// ```no_run
-/// # async fn demo() -> std::io::Result<()> {
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use informer::testing::{ApiServer, Failure, Verb};
 /// let server = ApiServer::start().await?;
 /// // The next two pod lists answer 429 with Retry-After: 1.

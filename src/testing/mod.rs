@@ -33,8 +33,9 @@
 //! server's resource supports (`metadata.name` and `metadata.namespace` everywhere, a
 //! pod's `spec.nodeName`, an event's `involvedObject.name`, ...; others answer `400`).
 //!
-//! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use informer::testing::ApiServer;
 //! let server = ApiServer::builder()
 //!     .bookmark_interval(std::time::Duration::from_millis(100))

@@ -21,48 +21,12 @@ pub(crate) struct Query {
     pairs: HashMap<String, String>,
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-decodes a query component, with `+` as a space.
-pub(crate) fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl Query {
-    /// Parses a raw query string.
+    /// Parses a raw query string (`application/x-www-form-urlencoded`: percent-escapes
+    /// and `+` as a space are decoded, invalid UTF-8 is replaced).
     pub(crate) fn parse(raw: Option<&str>) -> Query {
-        let pairs = raw
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
-                Some((k, v)) => (decode(k), decode(v)),
-                None => (decode(p), String::new()),
-            })
+        let pairs = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
             .collect();
         Query { pairs }
     }
@@ -225,9 +189,15 @@ mod tests {
 
     #[test]
     fn decodes_percent_and_plus() {
-        assert_eq!(decode("app%3Dweb%2Ctier+in+%28a%29"), "app=web,tier in (a)");
-        assert_eq!(decode("100%"), "100%");
-        assert_eq!(decode("%zz"), "%zz");
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb%2Ctier+in+%28a%29&a=100%&b=%zz&flag&&c=1&c=2",
+        ));
+        assert_eq!(q.get("labelSelector"), Some("app=web,tier in (a)"));
+        assert_eq!(q.get("a"), Some("100%"));
+        assert_eq!(q.get("b"), Some("%zz"));
+        assert_eq!(q.get("flag"), Some(""));
+        assert_eq!(q.get("c"), Some("2"), "the last of repeated keys wins");
+        assert_eq!(Query::parse(None).get("a"), None);
     }
 
     #[test]

@@ -212,8 +212,9 @@ impl ApiServerBuilder {
 /// An API server in this process that speaks the Kubernetes REST and watch protocol over
 /// loopback HTTP (or HTTPS), for tests and examples.
 ///
-/// ```no_run
-/// # async fn demo() -> std::io::Result<()> {
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use informer::meta::ApiResource;
 /// use informer::testing::ApiServer;
 /// let server = ApiServer::start().await?;

@@ -1,17 +1,4 @@
 //! [`WorkQueue`]: client-go's rate-limiting, delaying work queue in one type.
-//!
-//! An item passes through up to four places: *waiting* for its time ([`add_after`],
-//! [`add_rate_limited`]), *queued* in first-in first-out order, *processing* while a
-//! worker holds it (a [`WorkItem`] guard), and *dirty* when it was added again while
-//! queued or held. All four sit under one lock; getters sleep on a [`Notify`] until an item
-//! is queued, the earliest waiting item is due, or the queue shuts down. There is no
-//! background task: waiting items are moved to the queue by whoever asks (`get`, `len`,
-//! `metrics`) once they are due, so a queue needs no runtime until something awaits it.
-//! Delays are measured on tokio's clock (`tokio::time::Instant`, which a test may pause);
-//! the overall token bucket measures real time.
-//!
-//! [`add_after`]: WorkQueue::add_after
-//! [`add_rate_limited`]: WorkQueue::add_rate_limited
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -83,6 +70,21 @@ type OnDrop<T> = Arc<dyn Fn(&T) + Send + Sync>;
 /// assert!(queue.get().await.is_none());
 /// # }
 /// ```
+///
+/// # How it works
+///
+/// An item passes through up to four places: *waiting* for its time ([`add_after`],
+/// [`add_rate_limited`]), *queued* in first-in first-out order, *processing* while a
+/// worker holds it (a [`WorkItem`] guard), and *dirty* when it was added again while
+/// queued or held. All four sit under one lock; getters sleep on a [`Notify`] until an item
+/// is queued, the earliest waiting item is due, or the queue shuts down. There is no
+/// background task: waiting items are moved to the queue by whoever asks (`get`, `len`,
+/// `metrics`) once they are due, so a queue needs no runtime until something awaits it.
+/// Delays are measured on tokio's clock (`tokio::time::Instant`, which a test may pause);
+/// the overall token bucket measures real time.
+///
+/// [`add_after`]: WorkQueue::add_after
+/// [`add_rate_limited`]: WorkQueue::add_rate_limited
 pub struct WorkQueue<T> {
     inner: Arc<Inner<T>>,
 }

@@ -1,16 +1,5 @@
 //! Rate limiters: how long an item waits before a retry (client-go's
 //! `workqueue.TypedRateLimiter` and its implementations).
-//!
-//! A limiter answers two questions. [`when`](RateLimiter::when) is asked once per
-//! failure, when an item is handed to
-//! [`WorkQueue::add_rate_limited`](super::WorkQueue::add_rate_limited): how long this item
-//! should wait (per-item backoff). [`admit`](RateLimiter::admit) is asked when that wait
-//! is over, before the item joins the queue: whether the overall rate allows it now, or
-//! how long until it does. Splitting the two is what keeps an overall token bucket from
-//! compounding (controller-runtime issue 1594): client-go's bucket reserves a future token
-//! at every `when`, also for an item that is already waiting, so an item re-added faster
-//! than the rate pushes every later retry further out, without bound. Here an item that is
-//! already waiting keeps one place, and takes one token, when it is admitted.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -31,6 +20,19 @@ const SHRINK_ABOVE: usize = 1024;
 ///
 /// Implementations must be cheap and must not call back into the queue: the queue asks
 /// [`admit`](Self::admit) with its own lock held.
+///
+/// # The rate limiters
+///
+/// A limiter answers two questions. [`when`](RateLimiter::when) is asked once per
+/// failure, when an item is handed to
+/// [`WorkQueue::add_rate_limited`](super::WorkQueue::add_rate_limited): how long this item
+/// should wait (per-item backoff). [`admit`](RateLimiter::admit) is asked when that wait
+/// is over, before the item joins the queue: whether the overall rate allows it now, or
+/// how long until it does. Splitting the two is what keeps an overall token bucket from
+/// compounding (controller-runtime issue 1594): client-go's bucket reserves a future token
+/// at every `when`, also for an item that is already waiting, so an item re-added faster
+/// than the rate pushes every later retry further out, without bound. Here an item that is
+/// already waiting keeps one place, and takes one token, when it is admitted.
 pub trait RateLimiter<T>: Send + Sync + 'static {
     /// The per-item wait before `item` is retried; counts one failure of `item`.
     fn when(&self, item: &T) -> Duration;
@@ -217,7 +219,7 @@ impl<T: Clone + Eq + Hash + Send + Sync + 'static> RateLimiter<T> for ItemFastSl
 ///
 /// It adds no per-item wait ([`when`](RateLimiter::when) is zero); it paces items when
 /// their per-item wait is over ([`admit`](RateLimiter::admit)), so an item re-added while
-/// it waits takes one token, not one per re-add (see the [module docs](self)).
+/// it waits takes one token, not one per re-add (see [`RateLimiter`]).
 ///
 /// ```
 /// use std::time::Duration;

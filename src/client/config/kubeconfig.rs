@@ -429,11 +429,12 @@ pub(crate) fn default_paths() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// The user's home directory as the standard library finds it (`HOME` on Unix, else the
+/// user database; `USERPROFILE` on Windows, else the system's profile directory), which
+/// since Rust 1.86 is right on every platform (the `home` crate now only calls it). An
+/// empty one is none.
 fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    std::env::home_dir().filter(|h| !h.as_os_str().is_empty())
 }
 
 fn data_or_file(data: Option<&str>, file: Option<&str>, what: &str) -> Result<Option<Vec<u8>>> {
