@@ -90,7 +90,7 @@
 //!   application picks the Kubernetes version feature of `k8s-openapi`.
 //! - `metrics`: `metrics::MetricsCollector` exports informer, reflector, work-queue and
 //!   controller metrics to Prometheus through `prometheus-client`.
-//! - `derive`: `#[derive(Resource)]` ([`meta::Resource`](meta::Resource)) for own types.
+//! - `derive`: `#[derive(Resource)]` ([`meta::Resource`]) for own types.
 //! - `schema`: `meta::CustomResource::crd()`, the CustomResourceDefinition of a derived
 //!   type with a `schemars` schema.
 //! - `testing`: the embedded API server and the fake lister-watcher.
