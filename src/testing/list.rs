@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::errors;
+use super::errors::{self, FieldError};
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{ListAt, ListError, ObjKey, Page, Storage, Stored};
@@ -77,15 +77,22 @@ pub(crate) async fn read(
     let rv_match = opts.resource_version_match.as_deref();
     if rv_match.is_some() && rv_text.is_none() {
         return Err(errors::invalid_options(
-            "resourceVersionMatch",
-            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            "ListOptions",
+            FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ),
         ));
     }
     if let Some(m) = rv_match {
         if m != "Exact" && m != "NotOlderThan" {
             return Err(errors::invalid_options(
-                "resourceVersionMatch",
-                &format!("Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\""),
+                "ListOptions",
+                FieldError::not_supported(
+                    "resourceVersionMatch",
+                    &format!("{m:?}"),
+                    &["Exact", "NotOlderThan", ""],
+                ),
             ));
         }
     }
@@ -96,8 +103,11 @@ pub(crate) async fn read(
     }
     if rv_match == Some("Exact") && rv_text == Some("0") {
         return Err(errors::invalid_options(
-            "resourceVersionMatch",
-            "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            "ListOptions",
+            FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ),
         ));
     }
     let rv = opts.rv_number()?;

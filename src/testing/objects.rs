@@ -53,7 +53,7 @@ pub(crate) fn ensure_served(storage: &Storage, api: &ApiResource) {
 pub(crate) fn create(storage: &Storage, api: &ApiResource, obj: Value) -> Result<Written, Status> {
     let info = info(storage, api)?;
     let ns = field(&obj, "/metadata/namespace").map(str::to_owned);
-    storage.create(&info, scope(api, ns.as_deref()), obj)
+    storage.create(&info, scope(api, ns.as_deref()), obj, false)
 }
 
 /// Replaces an object as a `PUT` would; a non-empty `metadata.resourceVersion` must be
@@ -62,7 +62,7 @@ pub(crate) fn replace(storage: &Storage, api: &ApiResource, obj: Value) -> Resul
     let info = info(storage, api)?;
     let ns = field(&obj, "/metadata/namespace").map(str::to_owned);
     let name = field(&obj, "/metadata/name").unwrap_or_default().to_owned();
-    storage.update(&info, scope(api, ns.as_deref()), &name, obj, false)
+    storage.update(&info, scope(api, ns.as_deref()), &name, obj, false, false)
 }
 
 /// Deletes an object as a `DELETE` without options would.
@@ -73,7 +73,13 @@ pub(crate) fn delete(
     name: &str,
 ) -> Result<Written, Status> {
     let info = info(storage, api)?;
-    storage.delete(&info, scope(api, ns), name, &Preconditions::default())
+    storage.delete(
+        &info,
+        scope(api, ns),
+        name,
+        &Preconditions::default(),
+        false,
+    )
 }
 
 /// One object.

@@ -219,6 +219,28 @@ impl ListOptions {
     }
 }
 
+/// Whether a write is a dry run: `dryRun` holds `All` (a real server knows no other
+/// value; anything else is `422 Invalid` on the request's options, `kind` being
+/// `CreateOptions`, `UpdateOptions`, `PatchOptions` or `DeleteOptions`).
+pub(crate) fn dry_run<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    kind: &str,
+) -> Result<bool, Status> {
+    let values: Vec<&str> = values.into_iter().filter(|v| !v.is_empty()).collect();
+    if values.iter().all(|v| *v == "All") {
+        return Ok(!values.is_empty());
+    }
+    let shown: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    Err(errors::invalid_options(
+        kind,
+        errors::FieldError::not_supported(
+            "dryRun",
+            &format!("[]string{{{}}}", shown.join(", ")),
+            &["All"],
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

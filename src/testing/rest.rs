@@ -23,7 +23,7 @@ use super::faults::Verb;
 use super::http::{self, Body};
 use super::list;
 use super::patch::{self, PatchKind};
-use super::query::{ListOptions, Query};
+use super::query::{self, ListOptions, Query};
 use super::resources::ResourceInfo;
 use super::server::Shared;
 use super::storage::{Preconditions, Stored};
@@ -185,7 +185,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             http::status(&status)
         };
     }
-    match dispatch(&shared, verb, target, opts, req).await {
+    match dispatch(&shared, verb, target, opts, &query, req).await {
         Ok(resp) => resp,
         Err(status) => http::status(&status),
     }
@@ -222,9 +222,11 @@ async fn dispatch(
     verb: Verb,
     t: Target,
     opts: ListOptions,
+    query: &Query,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Status> {
     let storage = &shared.storage;
+    let dry_run_as = |kind: &str| query::dry_run(query.get("dryRun"), kind);
     let ns = t.ns.as_deref();
     let name = t.name.clone().unwrap_or_default();
     match verb {
@@ -252,19 +254,27 @@ async fn dispatch(
             Ok(http::stream(body))
         }
         Verb::Create => {
+            let dry_run = dry_run_as("CreateOptions")?;
             let (_, body) = read_body(req).await?;
             let value = parse_json(&body)?;
-            Ok(object(201, &storage.create(&t.info, ns, value)?.stored))
+            Ok(object(
+                201,
+                &storage.create(&t.info, ns, value, dry_run)?.stored,
+            ))
         }
         Verb::Update => {
+            let dry_run = dry_run_as("UpdateOptions")?;
             let (_, body) = read_body(req).await?;
             let value = parse_json(&body)?;
             Ok(object(
                 200,
-                &storage.update(&t.info, ns, &name, value, t.status)?.stored,
+                &storage
+                    .update(&t.info, ns, &name, value, t.status, dry_run)?
+                    .stored,
             ))
         }
         Verb::Patch => {
+            let dry_run = dry_run_as("PatchOptions")?;
             let (content_type, body) = read_body(req).await?;
             let content_type = content_type.unwrap_or_default();
             let kind = PatchKind::from_content_type(&content_type)
@@ -277,27 +287,31 @@ async fn dispatch(
                     .collect();
                 return Err(errors::unsupported_media_type(&content_type, &accepted));
             };
-            let written = storage.modify(&t.info, ns, &name, t.status, |current| {
+            let written = storage.modify(&t.info, ns, &name, t.status, dry_run, |current| {
                 patch::apply(kind, &current.value()?, &body)
             })?;
             Ok(object(200, &written.stored))
         }
         Verb::Delete => {
             let (_, body) = read_body(req).await?;
-            let pre = preconditions(&body)?;
+            let options = delete_options(&body, query)?;
             Ok(object(
                 200,
-                &storage.delete(&t.info, ns, &name, &pre)?.stored,
+                &storage
+                    .delete(&t.info, ns, &name, &options.preconditions, options.dry_run)?
+                    .stored,
             ))
         }
         Verb::DeleteCollection => {
+            let (_, body) = read_body(req).await?;
+            let options = delete_options(&body, query)?;
             let labels = &opts.labels;
             let fields = &opts.fields;
             let filter = |o: &Stored| {
                 labels.matches_labels(o.meta.labels.as_ref())
                     && fields.matches_fields(o.name(), o.namespace())
             };
-            let deleted = storage.delete_collection(&t.info, ns, &filter)?;
+            let deleted = storage.delete_collection(&t.info, ns, &filter, options.dry_run)?;
             let items: Vec<Value> = deleted.into_iter().map(|w| w.value).collect();
             Ok(http::json_value(
                 200,
@@ -312,10 +326,20 @@ async fn dispatch(
     }
 }
 
-/// Reads the preconditions of a `DeleteOptions` body (an empty body has none).
-fn preconditions(body: &[u8]) -> Result<Preconditions, Status> {
+/// What a delete request asks for beyond the object: its `DeleteOptions`.
+struct DeleteOptions {
+    preconditions: Preconditions,
+    dry_run: bool,
+}
+
+/// Reads the `DeleteOptions` of a delete: the body's preconditions and `dryRun` (an empty
+/// body has none), or `dryRun` in the query, as a real server reads either.
+fn delete_options(body: &[u8], query: &Query) -> Result<DeleteOptions, Status> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Preconditions::default());
+        return Ok(DeleteOptions {
+            preconditions: Preconditions::default(),
+            dry_run: query::dry_run(query.get("dryRun"), "DeleteOptions")?,
+        });
     }
     let v = parse_json(body)?;
     let p = v.get("preconditions");
@@ -324,8 +348,15 @@ fn preconditions(body: &[u8]) -> Result<Preconditions, Status> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    Ok(Preconditions {
-        uid: field("uid"),
-        resource_version: field("resourceVersion"),
+    let dry_run = match v.get("dryRun").and_then(Value::as_array) {
+        Some(values) => query::dry_run(values.iter().filter_map(Value::as_str), "DeleteOptions")?,
+        None => query::dry_run(query.get("dryRun"), "DeleteOptions")?,
+    };
+    Ok(DeleteOptions {
+        preconditions: Preconditions {
+            uid: field("uid"),
+            resource_version: field("resourceVersion"),
+        },
+        dry_run,
     })
 }

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::errors;
+use super::errors::{self, FieldError};
 use super::ids;
 use super::raw_object::{same_as_bytes, RawObject};
 use super::resources::{self, ResourceInfo};
@@ -415,7 +415,7 @@ impl Storage {
             .unwrap_or_else(|| unreachable!("namespaces are built in"));
         for ns in resources::INITIAL_NAMESPACES {
             let body = serde_json::json!({"metadata": {"name": ns}});
-            if let Err(e) = storage.create(&namespaces, None, body) {
+            if let Err(e) = storage.create(&namespaces, None, body, false) {
                 unreachable!("creating a built-in namespace failed: {e}");
             }
         }
@@ -492,12 +492,14 @@ impl Storage {
             .ok_or_else(|| errors::not_found(&info.api, name))
     }
 
-    /// Creates an object from a request body.
+    /// Creates an object from a request body; with `dry_run`, answers as if it did,
+    /// storing nothing.
     pub(crate) fn create(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         mut body: Value,
+        dry_run: bool,
     ) -> Result<Written, Status> {
         let api = &info.api;
         if !body.is_object() {
@@ -531,8 +533,10 @@ impl Storage {
                     return Err(errors::invalid(
                         api,
                         "",
-                        "metadata.name",
-                        "Required value: name or generateName is required",
+                        &[FieldError::required(
+                            "metadata.name",
+                            "name or generateName is required",
+                        )],
                     ))
                 }
             },
@@ -543,7 +547,11 @@ impl Storage {
             ids::validate_subdomain(&name)
         };
         if let Err(detail) = check {
-            return Err(errors::invalid(api, &name, "metadata.name", &detail));
+            return Err(errors::invalid(
+                api,
+                &name,
+                &[FieldError::invalid("metadata.name", &name, &detail)],
+            ));
         }
         let key = ObjKey {
             namespace: namespace.clone(),
@@ -591,7 +599,7 @@ impl Storage {
         if exists {
             return Err(errors::already_exists(api, &name));
         }
-        inner.commit(&rk, EventType::Added, body, None)
+        inner.commit(&rk, EventType::Added, body, None, dry_run)
     }
 
     /// Replaces `ns/name` (or its status when `status_only`) with a request body.
@@ -602,21 +610,24 @@ impl Storage {
         name: &str,
         body: Value,
         status_only: bool,
+        dry_run: bool,
     ) -> Result<Written, Status> {
-        self.modify(info, ns, name, status_only, |_| Ok(body))
+        self.modify(info, ns, name, status_only, dry_run, |_| Ok(body))
     }
 
     /// Applies `change` to the current version of `ns/name` and stores the result as an
     /// update, atomically.
     ///
     /// The current version is read as a [`RawObject`]: only the metadata fields kept from
-    /// it (and its status, for resources with a status subresource) are parsed.
+    /// it (and its status, for resources with a status subresource) are parsed. With
+    /// `dry_run`, the answer is the same and nothing is stored.
     pub(crate) fn modify(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         name: &str,
         status_only: bool,
+        dry_run: bool,
         change: impl FnOnce(&Stored) -> Result<Value, Status>,
     ) -> Result<Written, Status> {
         let api = &info.api;
@@ -735,17 +746,19 @@ impl Storage {
         } else {
             EventType::Modified
         };
-        inner.commit(&rk, kind, merged, Some(old))
+        inner.commit(&rk, kind, merged, Some(old), dry_run)
     }
 
     /// Deletes `ns/name`: at once, or by setting `deletionTimestamp` while finalizers
-    /// remain. A namespace takes everything in it along.
+    /// remain. A namespace takes everything in it along. With `dry_run`, the answer is
+    /// the same and nothing changes.
     pub(crate) fn delete(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         name: &str,
         pre: &Preconditions,
+        dry_run: bool,
     ) -> Result<Written, Status> {
         let api = &info.api;
         let key = ObjKey {
@@ -798,21 +811,22 @@ impl Storage {
                 Value::String(ids::now_rfc3339()),
             );
             set_meta(&mut value, "deletionGracePeriodSeconds", Value::from(0));
-            return inner.commit(&rk, EventType::Modified, value, Some(old));
+            return inner.commit(&rk, EventType::Modified, value, Some(old), dry_run);
         }
-        if api.group.is_empty() && api.plural == "namespaces" {
+        if api.group.is_empty() && api.plural == "namespaces" && !dry_run {
             inner.empty_namespace(name)?;
         }
         let value = old.value()?;
-        inner.commit(&rk, EventType::Deleted, value, Some(old))
+        inner.commit(&rk, EventType::Deleted, value, Some(old), dry_run)
     }
 
-    /// Deletes every object in scope that `filter` accepts.
+    /// Deletes every object in scope that `filter` accepts (with `dry_run`, none).
     pub(crate) fn delete_collection(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         filter: Filter<'_>,
+        dry_run: bool,
     ) -> Result<Vec<Written>, Status> {
         let page = self
             .list(info, ns, ListAt::Latest, None, None, filter, false)
@@ -820,7 +834,7 @@ impl Storage {
         let mut deleted = Vec::new();
         for obj in page.items {
             let ns = (!obj.namespace().is_empty()).then(|| obj.namespace());
-            match self.delete(info, ns, obj.name(), &Preconditions::default()) {
+            match self.delete(info, ns, obj.name(), &Preconditions::default(), dry_run) {
                 Ok(d) => deleted.push(d),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -991,19 +1005,40 @@ impl Inner {
             .collect();
         for (rk, obj) in doomed {
             let value = obj.value()?;
-            self.commit(&rk, EventType::Deleted, value, Some(obj))?;
+            self.commit(&rk, EventType::Deleted, value, Some(obj), false)?;
         }
         Ok(())
     }
 
-    /// Applies one write: next resourceVersion, stored object, history, watches.
+    /// Applies one write: next resourceVersion, stored object, history, watches. A dry
+    /// run changes none of them: the answer keeps the version the object had (none for
+    /// a creation), as a real server's dry run answers.
     fn commit(
         &mut self,
         rk: &ResKey,
         kind: EventType,
         mut value: Value,
         prev: Option<Arc<Stored>>,
+        dry_run: bool,
     ) -> Result<Written, Status> {
+        if dry_run {
+            let rv = match &prev {
+                Some(p) => {
+                    set_meta(
+                        &mut value,
+                        "resourceVersion",
+                        Value::String(p.rv.to_string()),
+                    );
+                    p.rv
+                }
+                None => {
+                    remove_meta(&mut value, "resourceVersion");
+                    0
+                }
+            };
+            let stored = Arc::new(Stored::build(&value, rv, kind)?);
+            return Ok(Written { stored, value });
+        }
         let rv = self.rv + 1;
         set_meta(&mut value, "resourceVersion", Value::String(rv.to_string()));
         let stored = Arc::new(Stored::build(&value, rv, kind)?);
@@ -1125,11 +1160,21 @@ mod tests {
         let s = Storage::new(100);
         let p = pods(&s);
         let a = s
-            .create(&p, Some("default"), json!({"metadata": {"name": "a"}}))
+            .create(
+                &p,
+                Some("default"),
+                json!({"metadata": {"name": "a"}}),
+                false,
+            )
             .expect("create");
-        s.create(&p, Some("default"), json!({"metadata": {"name": "b"}}))
-            .expect("create");
-        s.delete(&p, Some("default"), "a", &Preconditions::default())
+        s.create(
+            &p,
+            Some("default"),
+            json!({"metadata": {"name": "b"}}),
+            false,
+        )
+        .expect("create");
+        s.delete(&p, Some("default"), "a", &Preconditions::default(), false)
             .expect("delete");
         let now = s
             .list(&p, None, ListAt::Latest, None, None, &all, false)
@@ -1159,6 +1204,7 @@ mod tests {
                 &p,
                 Some("default"),
                 json!({"metadata": {"name": format!("p{i}")}}),
+                false,
             )
             .expect("create");
         }
@@ -1178,13 +1224,14 @@ mod tests {
             &p,
             Some("default"),
             json!({"metadata": {"name": "f", "finalizers": ["x/y"]}}),
+            false,
         )
         .expect("create");
         let d = s
-            .delete(&p, Some("default"), "f", &Preconditions::default())
+            .delete(&p, Some("default"), "f", &Preconditions::default(), false)
             .expect("delete");
         assert!(d.stored.meta.deletion_timestamp.is_some());
-        s.modify(&p, Some("default"), "f", false, |current| {
+        s.modify(&p, Some("default"), "f", false, false, |current| {
             let mut v = current.value()?;
             v["metadata"]["finalizers"] = json!([]);
             Ok(v)

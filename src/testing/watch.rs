@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::errors;
+use super::errors::{self, FieldError};
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{Event, EventType, Storage, Stored, Subscription, WatchMsg, WatchStart};
@@ -154,20 +154,29 @@ pub(crate) fn open(
     if opts.send_initial_events.is_some() {
         if rv_match != Some("NotOlderThan") {
             return Err(errors::invalid_options(
-                "sendInitialEvents",
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                "ListOptions",
+                FieldError::forbidden(
+                    "sendInitialEvents",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ),
             ));
         }
         if streaming && !opts.allow_bookmarks {
             return Err(errors::invalid_options(
-                "sendInitialEvents",
-                "sendInitialEvents requires setting allowWatchBookmarks to true",
+                "ListOptions",
+                FieldError::forbidden(
+                    "sendInitialEvents",
+                    "sendInitialEvents requires setting allowWatchBookmarks to true",
+                ),
             ));
         }
     } else if rv_match.is_some() {
         return Err(errors::invalid_options(
-            "resourceVersionMatch",
-            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            "ListOptions",
+            FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ),
         ));
     }
     let rv = opts.rv_number()?;

@@ -1,0 +1,169 @@
+//! The embedded API server answers writes, validation and watch edge cases as a real
+//! kube-apiserver does (issue 11), checked over loopback HTTP with a plain hyper client.
+
+mod support;
+
+use std::time::Duration;
+
+use hyper::Method;
+use informer::meta::ApiResource;
+use informer::testing::ApiServer;
+use serde_json::{json, Value};
+use support::http::Http;
+use support::{bounded, configmaps};
+
+/// A namespaced custom resource without a schema.
+fn widgets() -> ApiResource {
+    ApiResource::new("example.com", "v1", "Widget", "widgets", true)
+}
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+const WIDGETS: &str = "/apis/example.com/v1/namespaces/default/widgets";
+
+fn cm(name: &str, data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": name, "namespace": "default"}, "data": data})
+}
+
+fn widget(name: &str) -> Value {
+    json!({"apiVersion": "example.com/v1", "kind": "Widget",
+           "metadata": {"name": name, "namespace": "default"}, "spec": {"size": 1}})
+}
+
+/// The causes of a `422` as `(reason, field)` pairs.
+fn causes(status: &Value) -> Vec<(String, String)> {
+    status["details"]["causes"]
+        .as_array()
+        .map(|causes| {
+            causes
+                .iter()
+                .map(|c| {
+                    (
+                        c["reason"].as_str().unwrap_or_default().to_owned(),
+                        c["field"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn server() -> ApiServer {
+    ApiServer::builder()
+        .resource(widgets())
+        .start()
+        .await
+        .expect("start")
+}
+
+#[test]
+fn dry_run_answers_as_if_done_and_changes_nothing() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        let (code, stored) = http
+            .call(Method::POST, CMS, Some(cm("kept", json!({"a": "1"}))))
+            .await;
+        assert_eq!(code, 201, "{stored}");
+        let rv = server.resource_version();
+        let mut watch = http
+            .watch(&format!("{CMS}?watch=1&resourceVersion={rv}"))
+            .await;
+
+        // Create: the answer is the object as it would be stored, without a version.
+        let (code, created) = http
+            .call(
+                Method::POST,
+                &format!("{CMS}?dryRun=All"),
+                Some(cm("ghost", json!({"a": "1"}))),
+            )
+            .await;
+        assert_eq!(code, 201, "{created}");
+        assert!(created["metadata"]["uid"].is_string(), "{created}");
+        assert!(created["metadata"]["creationTimestamp"].is_string());
+        assert_eq!(created["metadata"].get("resourceVersion"), None);
+        assert_eq!(http.get(&format!("{CMS}/ghost")).await.0, 404);
+        // A dry run still checks what a real write checks.
+        let (code, _) = http
+            .call(
+                Method::POST,
+                &format!("{CMS}?dryRun=All"),
+                Some(cm("kept", json!({}))),
+            )
+            .await;
+        assert_eq!(code, 409);
+
+        // Update and patch: the changed object at the version it had.
+        let mut changed = stored.clone();
+        changed["data"]["a"] = json!("2");
+        let (code, updated) = http
+            .call(
+                Method::PUT,
+                &format!("{CMS}/kept?dryRun=All"),
+                Some(changed),
+            )
+            .await;
+        assert_eq!(code, 200, "{updated}");
+        assert_eq!(updated["data"]["a"], "2");
+        assert_eq!(updated["metadata"]["resourceVersion"], rv.to_string());
+        let (code, patched) = http
+            .call_as(
+                Method::PATCH,
+                &format!("{CMS}/kept?dryRun=All"),
+                "application/merge-patch+json",
+                Some(json!({"data": {"b": "3"}})),
+            )
+            .await;
+        assert_eq!(code, 200, "{patched}");
+        assert_eq!(patched["data"], json!({"a": "1", "b": "3"}));
+        assert_eq!(patched["metadata"]["resourceVersion"], rv.to_string());
+
+        // Delete, by query or by DeleteOptions, and delete collection.
+        let (code, deleted) = http
+            .call(Method::DELETE, &format!("{CMS}/kept?dryRun=All"), None)
+            .await;
+        assert_eq!(code, 200, "{deleted}");
+        let options = json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]});
+        let (code, _) = http
+            .call(Method::DELETE, &format!("{CMS}/kept"), Some(options))
+            .await;
+        assert_eq!(code, 200);
+        let (code, list) = http
+            .call(Method::DELETE, &format!("{CMS}?dryRun=All"), None)
+            .await;
+        assert_eq!(code, 200, "{list}");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+
+        let (code, current) = http.get(&format!("{CMS}/kept")).await;
+        assert_eq!(code, 200);
+        assert_eq!(current, stored, "nothing changed");
+        assert_eq!(server.resource_version(), rv, "no version was used");
+        assert!(watch.silent_for(Duration::from_millis(200)).await);
+        // The first event the watch sees is the next real write.
+        server
+            .create(&configmaps(), cm("real", json!({})))
+            .expect("create");
+        let (kind, obj) = watch.expect().await;
+        assert_eq!(
+            (kind.as_str(), obj["metadata"]["name"].as_str()),
+            ("ADDED", Some("real"))
+        );
+
+        // Only `All` is a dry run.
+        let (code, status) = http
+            .call(
+                Method::POST,
+                &format!("{CMS}?dryRun=Partly"),
+                Some(cm("x", json!({}))),
+            )
+            .await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(status["details"]["kind"], "CreateOptions");
+        assert_eq!(
+            causes(&status),
+            [("FieldValueNotSupported".to_owned(), "dryRun".to_owned())]
+        );
+        assert_eq!(http.get(&format!("{CMS}/x")).await.0, 404);
+        server.shutdown().await;
+    });
+}
