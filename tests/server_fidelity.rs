@@ -167,3 +167,106 @@ fn dry_run_answers_as_if_done_and_changes_nothing() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn updates_need_a_version_on_custom_resources_and_drop_empty_metadata() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        let (code, w) = http.call(Method::POST, WIDGETS, Some(widget("w"))).await;
+        assert_eq!(code, 201, "{w}");
+
+        // A custom resource: no unconditional update.
+        let mut unversioned = widget("w");
+        unversioned["spec"]["size"] = json!(2);
+        let (code, status) = http
+            .call(
+                Method::PUT,
+                &format!("{WIDGETS}/w"),
+                Some(unversioned.clone()),
+            )
+            .await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(
+            status["message"],
+            "widgets.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+        );
+        assert_eq!(status["details"]["kind"], "widgets");
+        assert_eq!(status["details"]["group"], "example.com");
+        assert_eq!(
+            causes(&status),
+            [(
+                "FieldValueInvalid".to_owned(),
+                "metadata.resourceVersion".to_owned()
+            )]
+        );
+        // The status subresource too.
+        let (code, _) = http
+            .call(
+                Method::PUT,
+                &format!("{WIDGETS}/w/status"),
+                Some(unversioned.clone()),
+            )
+            .await;
+        assert_eq!(code, 422);
+        unversioned["metadata"]["resourceVersion"] = w["metadata"]["resourceVersion"].clone();
+        let (code, updated) = http
+            .call(Method::PUT, &format!("{WIDGETS}/w"), Some(unversioned))
+            .await;
+        assert_eq!(code, 200, "{updated}");
+        assert_eq!(updated["spec"]["size"], 2);
+
+        // A built-in type allows it.
+        let (code, _) = http
+            .call(Method::POST, CMS, Some(cm("c", json!({"a": "1"}))))
+            .await;
+        assert_eq!(code, 201);
+        let (code, c) = http
+            .call(
+                Method::PUT,
+                &format!("{CMS}/c"),
+                Some(cm("c", json!({"a": "2"}))),
+            )
+            .await;
+        assert_eq!(code, 200, "{c}");
+        assert_eq!(c["data"]["a"], "2");
+
+        // Empty metadata maps and lists are not stored, on create, update and patch.
+        let mut empty = cm("e", json!({}));
+        empty["metadata"]["labels"] = json!({});
+        empty["metadata"]["annotations"] = json!({});
+        empty["metadata"]["finalizers"] = json!([]);
+        let (code, e) = http.call(Method::POST, CMS, Some(empty.clone())).await;
+        assert_eq!(code, 201, "{e}");
+        let meta = e["metadata"].as_object().expect("metadata");
+        for f in ["labels", "annotations", "finalizers"] {
+            assert!(!meta.contains_key(f), "{f} in {e}");
+        }
+        let (code, e) = http
+            .call(Method::PUT, &format!("{CMS}/e"), Some(empty))
+            .await;
+        assert_eq!(code, 200);
+        assert!(e["metadata"].get("labels").is_none(), "{e}");
+        let (code, e) = http
+            .call_as(
+                Method::PATCH,
+                &format!("{CMS}/e"),
+                "application/merge-patch+json",
+                Some(json!({"metadata": {"labels": {"a": "b"}}})),
+            )
+            .await;
+        assert_eq!((code, &e["metadata"]["labels"]), (200, &json!({"a": "b"})));
+        let (code, e) = http
+            .call_as(
+                Method::PATCH,
+                &format!("{CMS}/e"),
+                "application/json-patch+json",
+                Some(json!([{"op": "remove", "path": "/metadata/labels/a"}])),
+            )
+            .await;
+        assert_eq!(code, 200);
+        assert!(e["metadata"].get("labels").is_none(), "{e}");
+        server.shutdown().await;
+    });
+}

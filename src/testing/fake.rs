@@ -374,7 +374,8 @@ impl<K: DeserializeOwned> FakeListerWatcher<K> {
     }
 
     /// Replaces an object as a `PUT` would (a non-empty `metadata.resourceVersion` must be
-    /// current, `409 Conflict` otherwise). Returns it as stored; every watch sees a
+    /// current, `409 Conflict` otherwise; custom resources must carry one, `422 Invalid`
+    /// otherwise). Returns it as stored; every watch sees a
     /// `MODIFIED` event, unless nothing changed.
     pub fn replace(&self, obj: &impl Serialize) -> Result<K> {
         let written = objects::replace(&self.backend.storage, &self.api, Self::encode(obj)?)

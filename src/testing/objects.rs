@@ -57,7 +57,7 @@ pub(crate) fn create(storage: &Storage, api: &ApiResource, obj: Value) -> Result
 }
 
 /// Replaces an object as a `PUT` would; a non-empty `metadata.resourceVersion` must be
-/// current.
+/// current, and custom resources must carry one.
 pub(crate) fn replace(storage: &Storage, api: &ApiResource, obj: Value) -> Result<Written, Status> {
     let info = info(storage, api)?;
     let ns = field(&obj, "/metadata/namespace").map(str::to_owned);

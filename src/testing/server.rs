@@ -319,7 +319,8 @@ impl ApiServer {
     }
 
     /// Replaces an object as a `PUT` would (a non-empty `metadata.resourceVersion` must
-    /// be current) and returns it as stored.
+    /// be current; custom resources must carry one, `422` otherwise) and returns it as
+    /// stored.
     pub fn replace(&self, api: &ApiResource, obj: Value) -> Result<Value, Status> {
         objects::replace(&self.shared.storage, api, obj).map(|w| w.value)
     }

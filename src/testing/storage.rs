@@ -374,6 +374,31 @@ fn remove_meta(value: &mut Value, field: &str) {
     meta_map(value).remove(field);
 }
 
+/// Removes the metadata maps and lists that are empty (or `null`), as a real server's
+/// encoding leaves them out: `labels: {}` or `finalizers: []` are never stored.
+fn drop_empty_meta(value: &mut Value) {
+    let Some(Value::Object(meta)) = value.get_mut("metadata") else {
+        return;
+    };
+    for f in [
+        "labels",
+        "annotations",
+        "finalizers",
+        "ownerReferences",
+        "managedFields",
+    ] {
+        let empty = match meta.get(f) {
+            Some(Value::Null) => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if empty {
+            meta.remove(f);
+        }
+    }
+}
+
 fn set_type(value: &mut Value, api: &ApiResource) {
     if let Value::Object(obj) = value {
         obj.insert("apiVersion".to_owned(), Value::String(api.api_version()));
@@ -579,6 +604,7 @@ impl Storage {
         ] {
             remove_meta(&mut body, f);
         }
+        drop_empty_meta(&mut body);
         if api.group.is_empty() && api.plural == "namespaces" {
             if let Value::Object(obj) = &mut body {
                 obj.entry("status")
@@ -670,10 +696,25 @@ impl Storage {
                 ));
             }
         }
-        if let Some(rv) = meta_str(&new, "resourceVersion") {
-            if rv.parse::<u64>().ok() != Some(old.rv) {
+        match meta_str(&new, "resourceVersion") {
+            Some(rv) if rv.parse::<u64>().ok() != Some(old.rv) => {
                 return Err(errors::conflict(api, name, errors::STALE));
             }
+            Some(_) => {}
+            // A real server names the resource, not the kind, in this one error.
+            None if !info.unconditional_update() => {
+                return Err(errors::invalid_fields(
+                    &api.group,
+                    &api.plural,
+                    name,
+                    &[FieldError::raw_invalid(
+                        "metadata.resourceVersion",
+                        "0x0",
+                        "must be specified for an update",
+                    )],
+                ));
+            }
+            None => {}
         }
 
         let prev = RawObject::parse(&old.json)?;
@@ -723,6 +764,7 @@ impl Storage {
         };
         set_type(&mut merged, api);
         remove_meta(&mut merged, "selfLink");
+        drop_empty_meta(&mut merged);
         set_meta(
             &mut merged,
             "resourceVersion",
