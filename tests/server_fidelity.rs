@@ -270,3 +270,142 @@ fn updates_need_a_version_on_custom_resources_and_drop_empty_metadata() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn metadata_is_validated_with_the_real_causes() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        let mut bad = cm("bad", json!({}));
+        bad["metadata"]["labels"] = json!({"ok": "yes", "-bad-key": "v", "k": "not ok"});
+        bad["metadata"]["annotations"] = json!({"a/b/c": "v"});
+        bad["metadata"]["finalizers"] = json!(["example.com/ok", "no/"]);
+        let (code, status) = http.call(Method::POST, CMS, Some(bad)).await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(status["details"]["kind"], "ConfigMap");
+        assert_eq!(status["details"]["name"], "bad");
+        assert_eq!(
+            causes(&status),
+            [
+                ("FieldValueInvalid", "metadata.labels"),
+                ("FieldValueInvalid", "metadata.labels"),
+                ("FieldValueInvalid", "metadata.annotations"),
+                ("FieldValueInvalid", "metadata.finalizers"),
+            ]
+            .map(|(r, f)| (r.to_owned(), f.to_owned()))
+        );
+        let message = status["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("ConfigMap \"bad\" is invalid: [metadata.labels: Invalid value: \"-bad-key\": name part must consist of alphanumeric characters"),
+            "{message}"
+        );
+        assert_eq!(
+            status["details"]["causes"][1]["message"],
+            "Invalid value: \"not ok\": a valid label must be an empty string or consist of \
+             alphanumeric characters, '-', '_' or '.', and must start and end with an \
+             alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used \
+             for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+        );
+
+        // Annotations may hold 256 KiB in all.
+        let mut big = cm("big", json!({}));
+        big["metadata"]["annotations"] = json!({"a": "x".repeat(256 * 1024)});
+        let (code, status) = http.call(Method::POST, CMS, Some(big)).await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(
+            status["details"]["causes"][0],
+            json!({"reason": "FieldValueTooLong", "field": "metadata.annotations",
+                   "message": "Too long: may not be more than 262144 bytes"})
+        );
+
+        // Names, on a custom resource: the kind and group name it.
+        let (code, status) = http
+            .call(Method::POST, WIDGETS, Some(widget("Not_A_Name")))
+            .await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(status["details"]["kind"], "Widget");
+        assert_eq!(status["details"]["group"], "example.com");
+        assert!(status["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Widget.example.com \"Not_A_Name\" is invalid: metadata.name: Invalid value: \"Not_A_Name\": a lowercase RFC 1123 subdomain")));
+        let mut nameless = widget("");
+        nameless["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("name");
+        let (code, status) = http.call(Method::POST, WIDGETS, Some(nameless)).await;
+        assert_eq!(code, 422);
+        assert_eq!(
+            causes(&status),
+            [("FieldValueRequired".to_owned(), "metadata.name".to_owned())]
+        );
+
+        // Updates are checked too.
+        let (code, w) = http.call(Method::POST, WIDGETS, Some(widget("w"))).await;
+        assert_eq!(code, 201);
+        let mut labelled = w.clone();
+        labelled["metadata"]["labels"] = json!({"a": "-"});
+        let (code, status) = http
+            .call(Method::PUT, &format!("{WIDGETS}/w"), Some(labelled))
+            .await;
+        assert_eq!(code, 422, "{status}");
+        let (code, _) = http
+            .call_as(
+                Method::PATCH,
+                &format!("{WIDGETS}/w"),
+                "application/merge-patch+json",
+                Some(json!({"metadata": {"finalizers": ["a b"]}})),
+            )
+            .await;
+        assert_eq!(code, 422);
+
+        // The type in the body must be the URL's.
+        let mut other_version = widget("v");
+        other_version["apiVersion"] = json!("example.com/v2");
+        let (code, status) = http.call(Method::POST, WIDGETS, Some(other_version)).await;
+        assert_eq!(code, 400, "{status}");
+        assert_eq!(status["reason"], "BadRequest");
+        assert_eq!(
+            status["message"],
+            "the API version in the data (example.com/v2) does not match the expected API version (example.com/v1)"
+        );
+        let mut other_kind = widget("k");
+        other_kind["kind"] = json!("Gadget");
+        let (code, status) = http.call(Method::POST, WIDGETS, Some(other_kind)).await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(
+            status["message"],
+            "Gadget.example.com \"k\" is invalid: kind: Invalid value: \"Gadget\": must be Widget"
+        );
+        let mut pod_as_cm = cm("p", json!({}));
+        pod_as_cm["kind"] = json!("Pod");
+        let (code, status) = http.call(Method::POST, CMS, Some(pod_as_cm)).await;
+        assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
+        let mut v2 = w.clone();
+        v2["apiVersion"] = json!("example.com/v2");
+        let (code, _) = http
+            .call(Method::PUT, &format!("{WIDGETS}/w"), Some(v2))
+            .await;
+        assert_eq!(code, 400);
+
+        // A creation must not carry a resourceVersion.
+        let mut versioned = cm("versioned", json!({}));
+        versioned["metadata"]["resourceVersion"] = json!("7");
+        let (code, status) = http.call(Method::POST, CMS, Some(versioned)).await;
+        assert_eq!(code, 500, "{status}");
+        assert_eq!(
+            status["message"],
+            "resourceVersion should not be set on objects to be created"
+        );
+        for name in ["bad", "big", "Not_A_Name", "v", "k", "p", "versioned"] {
+            let path = if name == "v" || name == "k" || name == "Not_A_Name" {
+                format!("{WIDGETS}/{name}")
+            } else {
+                format!("{CMS}/{name}")
+            };
+            assert_eq!(http.get(&path).await.0, 404, "{name} was not stored");
+        }
+        server.shutdown().await;
+    });
+}

@@ -212,6 +212,16 @@ pub(crate) fn invalid_options(kind: &str, err: FieldError) -> Status {
     invalid_fields("meta.k8s.io", kind, "", &[err])
 }
 
+/// `500` for a create whose body carries a resourceVersion: the storage's refusal, which
+/// a real server passes on without a reason.
+pub(crate) fn rv_set_on_create() -> Status {
+    Status::failure(
+        500,
+        "",
+        "resourceVersion should not be set on objects to be created",
+    )
+}
+
 /// `400 BadRequest`.
 pub(crate) fn bad_request(message: impl Into<String>) -> Status {
     Status::failure(400, "BadRequest", message)

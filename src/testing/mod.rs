@@ -66,6 +66,7 @@ mod rest;
 mod server;
 mod storage;
 mod tls;
+mod validation;
 mod watch;
 
 pub use fake::{FakeListerWatcher, FakeListerWatcherBuilder};

@@ -26,6 +26,7 @@ use super::errors::{self, FieldError};
 use super::ids;
 use super::raw_object::{same_as_bytes, RawObject};
 use super::resources::{self, ResourceInfo};
+use super::validation;
 use crate::meta::{ApiResource, Status};
 
 /// A resource's identity in the storage: `(group, plural)`.
@@ -533,6 +534,7 @@ impl Storage {
             ));
         }
         let meta = decode_meta(&body)?;
+        validation::check_type(info, meta.name.as_deref().unwrap_or_default(), &body)?;
         let namespace = if api.namespaced {
             let url_ns = ns.unwrap_or_default();
             match meta.namespace.as_deref() {
@@ -577,6 +579,16 @@ impl Storage {
                 &name,
                 &[FieldError::invalid("metadata.name", &name, &detail)],
             ));
+        }
+        validation::check_meta(info, &name, &body)?;
+        // A dry run never reaches the storage's own check.
+        if !dry_run
+            && body
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|rv| !rv.is_empty())
+        {
+            return Err(errors::rv_set_on_create());
         }
         let key = ObjKey {
             namespace: namespace.clone(),
@@ -675,6 +687,7 @@ impl Storage {
                 "the body of the request must be a JSON object",
             ));
         }
+        validation::check_type(info, name, &new)?;
         let meta_str = |v: &'_ Value, f: &str| -> Option<String> {
             v.get("metadata")
                 .and_then(|m| m.get(f))
@@ -765,6 +778,9 @@ impl Storage {
         set_type(&mut merged, api);
         remove_meta(&mut merged, "selfLink");
         drop_empty_meta(&mut merged);
+        if !status_only {
+            validation::check_meta(info, name, &merged)?;
+        }
         set_meta(
             &mut merged,
             "resourceVersion",
