@@ -409,3 +409,136 @@ fn metadata_is_validated_with_the_real_causes() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn finalizers_hold_deletion_until_the_last_one_goes() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        let mut body = widget("f");
+        body["metadata"]["finalizers"] = json!(["example.com/a", "example.com/b"]);
+        let (code, created) = http.call(Method::POST, WIDGETS, Some(body)).await;
+        assert_eq!(code, 201, "{created}");
+        let (code, deleting) = http
+            .call(Method::DELETE, &format!("{WIDGETS}/f"), None)
+            .await;
+        assert_eq!(code, 200);
+        assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+        assert_eq!(
+            deleting["metadata"]["generation"], 2,
+            "deletion bumps generation"
+        );
+        let rv = deleting["metadata"]["resourceVersion"].clone();
+        let mut watch = http
+            .watch(&format!(
+                "{WIDGETS}?watch=1&resourceVersion={}",
+                rv.as_str().unwrap_or_default()
+            ))
+            .await;
+
+        // No new finalizer on an object being deleted.
+        let mut more = deleting.clone();
+        more["metadata"]["finalizers"] = json!(["example.com/a", "example.com/b", "example.com/c"]);
+        let (code, status) = http
+            .call(Method::PUT, &format!("{WIDGETS}/f"), Some(more))
+            .await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(
+            status["details"]["causes"][0],
+            json!({"reason": "FieldValueForbidden", "field": "metadata.finalizers",
+                   "message": "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"example.com/c\"}"})
+        );
+
+        // Removing one keeps it; removing the last deletes it.
+        let mut fewer = deleting.clone();
+        fewer["metadata"]["finalizers"] = json!(["example.com/b"]);
+        let (code, one_left) = http
+            .call(Method::PUT, &format!("{WIDGETS}/f"), Some(fewer))
+            .await;
+        assert_eq!(code, 200, "{one_left}");
+        let (kind, _) = watch.expect().await;
+        assert_eq!(kind, "MODIFIED");
+        let mut none = one_left.clone();
+        none["metadata"]["finalizers"] = json!([]);
+        let (code, answer) = http
+            .call(Method::PUT, &format!("{WIDGETS}/f"), Some(none))
+            .await;
+        assert_eq!(code, 200, "{answer}");
+        // The answer is the update as sent, at the version it was made against.
+        assert!(answer["metadata"].get("finalizers").is_none(), "{answer}");
+        assert_eq!(
+            answer["metadata"]["resourceVersion"],
+            one_left["metadata"]["resourceVersion"]
+        );
+        assert_eq!(http.get(&format!("{WIDGETS}/f")).await.0, 404);
+        // Only `DELETED`, carrying the last stored state at the deletion's version.
+        let (kind, last) = watch.expect().await;
+        assert_eq!(kind, "DELETED");
+        assert_eq!(last["metadata"]["finalizers"], json!(["example.com/b"]));
+        assert!(last["metadata"]["deletionTimestamp"].is_string());
+        assert_eq!(
+            last["metadata"]["resourceVersion"],
+            server.resource_version().to_string()
+        );
+        assert!(watch.silent_for(Duration::from_millis(200)).await);
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn kube_runtime_finalizer_runs_to_completion() {
+    use kube::runtime::controller::Action;
+    use kube::runtime::finalizer::{finalizer, Event};
+    use std::sync::{Arc, Mutex};
+
+    bounded(async {
+        let server = server().await;
+        server.create(&widgets(), widget("k")).expect("create");
+        let client =
+            kube::Client::try_from(kube::Config::new(server.url().parse().expect("a URL")))
+                .expect("client");
+        let resource = kube::api::ApiResource {
+            group: "example.com".into(),
+            version: "v1".into(),
+            api_version: "example.com/v1".into(),
+            kind: "Widget".into(),
+            plural: "widgets".into(),
+        };
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(client, "default", &resource);
+        let seen: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+        let name = "example.com/cleanup";
+        let step = || async {
+            let obj = api.get("k").await.expect("get");
+            let seen = seen.clone();
+            finalizer(&api, name, Arc::new(obj), |event| async move {
+                let what = match event {
+                    Event::Apply(_) => "apply",
+                    Event::Cleanup(_) => "cleanup",
+                };
+                seen.lock().expect("lock").push(what);
+                Ok::<_, std::io::Error>(Action::await_change())
+            })
+            .await
+            .expect("finalizer step")
+        };
+        // First the finalizer is added (a JSON patch testing the missing list as null).
+        step().await;
+        let stored = server.get(&widgets(), Some("default"), "k").expect("get");
+        assert_eq!(stored["metadata"]["finalizers"], json!([name]));
+        step().await;
+        api.delete("k", &Default::default()).await.expect("delete");
+        assert!(
+            server.get(&widgets(), Some("default"), "k").is_ok(),
+            "held by the finalizer"
+        );
+        // Cleanup, then the finalizer is removed and the object is gone.
+        step().await;
+        assert_eq!(seen.lock().expect("lock").as_slice(), ["apply", "cleanup"]);
+        let gone = server
+            .get(&widgets(), Some("default"), "k")
+            .expect_err("deleted");
+        assert_eq!(gone.code, 404);
+        server.shutdown().await;
+    });
+}

@@ -792,19 +792,47 @@ impl Storage {
                 value: merged,
             });
         }
-        let finished = merged
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|d| !d.is_null())
-            && merged
-                .pointer("/metadata/finalizers")
-                .and_then(Value::as_array)
-                .is_none_or(|f| f.is_empty());
-        let kind = if finished {
-            EventType::Deleted
-        } else {
-            EventType::Modified
-        };
-        inner.commit(&rk, kind, merged, Some(old), dry_run)
+        let finalizers = merged
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array);
+        if old.meta.deletion_timestamp.is_some() && !status_only {
+            let before = old.meta.finalizers.as_deref().unwrap_or_default();
+            let added: Vec<String> = finalizers
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|f| !before.iter().any(|b| b == f))
+                .map(|f| format!("{f:?}"))
+                .collect();
+            if !added.is_empty() {
+                return Err(errors::invalid(
+                    api,
+                    name,
+                    &[FieldError::forbidden(
+                        "metadata.finalizers",
+                        &format!(
+                            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                            added.join(", ")
+                        ),
+                    )],
+                ));
+            }
+        }
+        let finished =
+            old.meta.deletion_timestamp.is_some() && finalizers.is_none_or(|f| f.is_empty());
+        if !finished {
+            return inner.commit(&rk, EventType::Modified, merged, Some(old), dry_run);
+        }
+        // The last finalizer is gone: as a real store, delete the stored version (the
+        // `DELETED` event carries it, finalizers and all, at the deletion's version) and
+        // answer with the update as sent, at the version it was made against.
+        let answer = Arc::new(Stored::build(&merged, old.rv, EventType::Modified)?);
+        let last = old.value()?;
+        inner.commit(&rk, EventType::Deleted, last, Some(old), dry_run)?;
+        Ok(Written {
+            stored: answer,
+            value: merged,
+        })
     }
 
     /// Deletes `ns/name`: at once, or by setting `deletionTimestamp` while finalizers
@@ -869,6 +897,11 @@ impl Storage {
                 Value::String(ids::now_rfc3339()),
             );
             set_meta(&mut value, "deletionGracePeriodSeconds", Value::from(0));
+            // Marking an object as being deleted is a change of its spec's lifecycle: a
+            // real store bumps the generation.
+            if let Some(generation) = old.meta.generation.filter(|g| *g > 0) {
+                set_meta(&mut value, "generation", Value::from(generation + 1));
+            }
             return inner.commit(&rk, EventType::Modified, value, Some(old), dry_run);
         }
         if api.group.is_empty() && api.plural == "namespaces" && !dry_run {
