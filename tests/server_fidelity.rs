@@ -542,3 +542,61 @@ fn kube_runtime_finalizer_runs_to_completion() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn objects_leaving_a_watch_selection_leave_as_they_last_matched() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        let pods = "/api/v1/namespaces/default/pods";
+        let rv = server.resource_version();
+        let mut watch = http
+            .watch(&format!(
+                "{pods}?watch=1&resourceVersion={rv}&labelSelector=app%3Dweb"
+            ))
+            .await;
+        let pod = |app: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "p", "namespace": "default", "labels": {"app": app}},
+                   "spec": {"containers": [{"name": "c", "image": "i"}]}})
+        };
+        let (code, _) = http.call(Method::POST, pods, Some(pod("web"))).await;
+        assert_eq!(code, 201);
+        let (kind, _) = watch.expect().await;
+        assert_eq!(kind, "ADDED");
+
+        let patch_app = |app: &'static str| {
+            let http = &http;
+            async move {
+                let (code, obj) = http
+                    .call_as(
+                        Method::PATCH,
+                        &format!("{pods}/p"),
+                        "application/merge-patch+json",
+                        Some(json!({"metadata": {"labels": {"app": app}}})),
+                    )
+                    .await;
+                assert_eq!(code, 200, "{obj}");
+                obj
+            }
+        };
+        let moved_out = patch_app("db").await;
+        let (kind, obj) = watch.expect().await;
+        assert_eq!(kind, "DELETED");
+        assert_eq!(
+            obj["metadata"]["labels"]["app"], "web",
+            "the last matching state"
+        );
+        assert_eq!(
+            obj["metadata"]["resourceVersion"], moved_out["metadata"]["resourceVersion"],
+            "at the version that moved it out"
+        );
+        // Changes outside the selection are not seen; coming back is an ADDED.
+        patch_app("cache").await;
+        let moved_in = patch_app("web").await;
+        let (kind, obj) = watch.expect().await;
+        assert_eq!(kind, "ADDED");
+        assert_eq!(obj, moved_in);
+        server.shutdown().await;
+    });
+}

@@ -155,6 +155,19 @@ impl Stored {
         Bytes::from(line)
     }
 
+    /// The watch line sending this version as `kind`, stamped with resourceVersion `rv`:
+    /// how a watch sends an object that left its selection, as it last matched, at the
+    /// version of the write that moved it out.
+    pub(crate) fn watch_line_at(&self, kind: EventType, rv: u64) -> Result<Bytes, Status> {
+        let mut value = self.value()?;
+        set_meta(&mut value, "resourceVersion", Value::String(rv.to_string()));
+        let mut line = Vec::with_capacity(self.json.len() + 32);
+        watch_line_start(&mut line, kind.as_str());
+        serde_json::to_writer(&mut line, &value).map_err(|e| errors::internal(e.to_string()))?;
+        line.extend_from_slice(WATCH_LINE_END);
+        Ok(Bytes::from(line))
+    }
+
     /// The object as JSON.
     pub(crate) fn value(&self) -> Result<Value, Status> {
         serde_json::from_slice(&self.json).map_err(|e| errors::internal(e.to_string()))

@@ -8,8 +8,9 @@
 //! channel ([`open`]). An event's line was serialised once, when it was written
 //! ([`Stored::watch_line`]), and every watch that sees the event as it happened sends that
 //! same buffer; only an event seen differently (an object entering or leaving a selector,
-//! or the initial state sent as `ADDED`) is framed again. Events that are already waiting
-//! go out in one batch. The HTTP server writes each batch as one chunk of the response,
+//! or the initial state sent as `ADDED`) is framed again; one that leaves the selection
+//! is sent as it last matched, stamped with the version of the write that moved it out.
+//! Events that are already waiting go out in one batch. The HTTP server writes each batch as one chunk of the response,
 //! in one vectored write of the shared buffers; the fake lister-watcher decodes the lines
 //! with the client's own watch decoder. Dropping the receiver ends the watch task.
 
@@ -78,6 +79,18 @@ impl WatchSpec {
                 }
             }
         }
+    }
+}
+
+/// The line a watch sends for `ev`, seen as `kind`: an object that stopped matching
+/// leaves as `DELETED` carrying its last matching state, at the event's version, as a
+/// real server sends it.
+fn line_for(ev: &Event, kind: EventType) -> Bytes {
+    match (&ev.prev, ev.kind, kind) {
+        (Some(prev), EventType::Modified, EventType::Deleted) => prev
+            .watch_line_at(kind, ev.rv)
+            .unwrap_or_else(|_| ev.obj.watch_line(kind)),
+        _ => ev.obj.watch_line(kind),
     }
 }
 
@@ -242,7 +255,7 @@ impl Runner {
                 }
                 self.last_rv = ev.rv;
                 if let Some(kind) = self.spec.view(&ev) {
-                    self.batch.push(ev.obj.watch_line(kind));
+                    self.batch.push(line_for(&ev, kind));
                     if let Some(left) = self.left.as_mut() {
                         *left = left.saturating_sub(1);
                         return *left > 0;
