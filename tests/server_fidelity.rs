@@ -600,3 +600,105 @@ fn objects_leaving_a_watch_selection_leave_as_they_last_matched() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn watch_options_as_a_server_with_watch_list() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        for name in ["b", "a"] {
+            server
+                .create(&configmaps(), cm(name, json!({})))
+                .expect("create");
+        }
+        let name_of = |obj: &Value| {
+            obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let initial_end =
+            |obj: &Value| obj["metadata"]["annotations"]["k8s.io/initial-events-end"] == "true";
+
+        // No version and bookmarks: a streaming list by default.
+        let mut w = http
+            .watch(&format!("{CMS}?watch=1&allowWatchBookmarks=true"))
+            .await;
+        let rv = server.resource_version().to_string();
+        for name in ["a", "b"] {
+            let (kind, obj) = w.expect().await;
+            assert_eq!((kind.as_str(), name_of(&obj).as_str()), ("ADDED", name));
+        }
+        let (kind, obj) = w.expect().await;
+        assert_eq!(kind, "BOOKMARK");
+        assert!(initial_end(&obj), "{obj}");
+        assert_eq!(obj["metadata"]["resourceVersion"], rv);
+
+        // "0" without bookmarks, and sendInitialEvents without bookmarks: the initial
+        // events, no bookmark; timeoutSeconds=0 is the server's default, not an end.
+        let mut zero = http
+            .watch(&format!("{CMS}?watch=1&resourceVersion=0&timeoutSeconds=0"))
+            .await;
+        let mut streaming = http
+            .watch(&format!(
+                "{CMS}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+            ))
+            .await;
+        for watch in [&mut zero, &mut streaming] {
+            for name in ["a", "b"] {
+                let (kind, obj) = watch.expect().await;
+                assert_eq!((kind.as_str(), name_of(&obj).as_str()), ("ADDED", name));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        server
+            .create(&configmaps(), cm("c", json!({})))
+            .expect("create");
+        for watch in [&mut zero, &mut streaming, &mut w] {
+            let (kind, obj) = watch.expect().await;
+            assert_eq!((kind.as_str(), name_of(&obj).as_str()), ("ADDED", "c"));
+        }
+
+        // Option errors, with the real fields.
+        let (code, status) = http.get(&format!("{CMS}?sendInitialEvents=true")).await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(
+            status["details"]["causes"][0],
+            json!({"reason": "FieldValueForbidden", "field": "sendInitialEvents",
+                   "message": "Forbidden: sendInitialEvents is forbidden for list"})
+        );
+        let (code, status) = http
+            .get(&format!("{CMS}?watch=1&sendInitialEvents=true"))
+            .await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(
+            causes(&status),
+            [(
+                "FieldValueForbidden".to_owned(),
+                "resourceVersionMatch".to_owned()
+            )]
+        );
+        let (code, status) = http
+            .get(&format!(
+                "{CMS}?watch=1&sendInitialEvents=true&resourceVersionMatch=Exact&resourceVersion=1"
+            ))
+            .await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(
+            causes(&status),
+            [
+                (
+                    "FieldValueForbidden".to_owned(),
+                    "resourceVersionMatch".to_owned()
+                ),
+                (
+                    "FieldValueNotSupported".to_owned(),
+                    "resourceVersionMatch".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(status["details"]["kind"], "ListOptions");
+        assert_eq!(status["details"]["group"], "meta.k8s.io");
+        server.shutdown().await;
+    });
+}

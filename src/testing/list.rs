@@ -13,7 +13,8 @@ use std::time::Duration;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::errors::{self, FieldError};
+use super::errors;
+use super::options;
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{ListAt, ListError, ObjKey, Page, Storage, Stored};
@@ -73,41 +74,12 @@ pub(crate) async fn read(
     opts: &ListOptions,
     too_large_wait: Duration,
 ) -> Result<Page, Status> {
+    options::check_list(opts)?;
     let rv_text = opts.resource_version.as_deref();
     let rv_match = opts.resource_version_match.as_deref();
-    if rv_match.is_some() && rv_text.is_none() {
-        return Err(errors::invalid_options(
-            "ListOptions",
-            FieldError::forbidden(
-                "resourceVersionMatch",
-                "resourceVersionMatch is forbidden unless resourceVersion is provided",
-            ),
-        ));
-    }
-    if let Some(m) = rv_match {
-        if m != "Exact" && m != "NotOlderThan" {
-            return Err(errors::invalid_options(
-                "ListOptions",
-                FieldError::not_supported(
-                    "resourceVersionMatch",
-                    &format!("{m:?}"),
-                    &["Exact", "NotOlderThan", ""],
-                ),
-            ));
-        }
-    }
     if opts.continue_.is_some() && rv_text.is_some_and(|v| v != "0") {
         return Err(errors::bad_request(
             "specifying resource version is not allowed when using continue",
-        ));
-    }
-    if rv_match == Some("Exact") && rv_text == Some("0") {
-        return Err(errors::invalid_options(
-            "ListOptions",
-            FieldError::forbidden(
-                "resourceVersionMatch",
-                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
-            ),
         ));
     }
     let rv = opts.rv_number()?;

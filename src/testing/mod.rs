@@ -27,7 +27,7 @@
 //! documents (so `kubectl create` needs `--validate=false`); no server-side apply;
 //! strategic merge patch replaces lists instead of merging them by key; no admission,
 //! RBAC or defaulting; deleting a namespace removes its contents at once; a watch without
-//! `timeoutSeconds` has no deadline; initial events come in key order (namespace, then
+//! `timeoutSeconds` (or with `0`, the server's default) has no deadline; initial events come in key order (namespace, then
 //! name); field selectors take only `metadata.name` and `metadata.namespace` (others, such
 //! as a pod's `spec.nodeName`, answer `400 BadRequest`).
 //!
@@ -58,6 +58,7 @@ mod ids;
 mod kubeconfig;
 mod list;
 mod objects;
+mod options;
 mod patch;
 mod query;
 mod raw_object;

@@ -21,7 +21,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::errors::{self, FieldError};
+use super::errors;
+use super::options;
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{Event, EventType, Storage, Stored, Subscription, WatchMsg, WatchStart};
@@ -162,38 +163,11 @@ pub(crate) fn open(
     opts: &ListOptions,
     bookmark_interval: Duration,
 ) -> Result<mpsc::Receiver<Lines>, Status> {
-    let streaming = opts.send_initial_events == Some(true);
-    let rv_match = opts.resource_version_match.as_deref();
-    if opts.send_initial_events.is_some() {
-        if rv_match != Some("NotOlderThan") {
-            return Err(errors::invalid_options(
-                "ListOptions",
-                FieldError::forbidden(
-                    "sendInitialEvents",
-                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-                ),
-            ));
-        }
-        if streaming && !opts.allow_bookmarks {
-            return Err(errors::invalid_options(
-                "ListOptions",
-                FieldError::forbidden(
-                    "sendInitialEvents",
-                    "sendInitialEvents requires setting allowWatchBookmarks to true",
-                ),
-            ));
-        }
-    } else if rv_match.is_some() {
-        return Err(errors::invalid_options(
-            "ListOptions",
-            FieldError::forbidden(
-                "resourceVersionMatch",
-                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-            ),
-        ));
-    }
+    let (send_initial_events, rv_match) = options::watch_defaults(opts);
+    options::check_watch(opts, send_initial_events, rv_match)?;
+    let streaming = send_initial_events == Some(true);
     let rv = opts.rv_number()?;
-    let start = match (opts.send_initial_events, rv) {
+    let start = match (send_initial_events, rv) {
         (Some(true), _) | (None, None | Some(0)) => WatchStart::State,
         // sendInitialEvents=false without a version: only changes from now on.
         (Some(false), None | Some(0)) => WatchStart::From(storage.current_rv()),
@@ -216,7 +190,8 @@ pub(crate) fn open(
         bookmarks: opts.allow_bookmarks,
         bookmark_interval,
         timeout: opts.timeout,
-        initial_events_end: streaming,
+        // Without bookmarks, a streaming list sends its initial events and no end mark.
+        initial_events_end: streaming && opts.allow_bookmarks,
     };
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(run(storage.clone(), sub, spec, tx));
