@@ -702,3 +702,61 @@ fn watch_options_as_a_server_with_watch_list() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn list_items_of_built_in_types_carry_no_type() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        for name in ["a", "b"] {
+            server
+                .create(&configmaps(), cm(name, json!({"kind": "data, not a type"})))
+                .expect("create");
+            server.create(&widgets(), widget(name)).expect("create");
+        }
+        let (code, list) = http.get(CMS).await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            (list["kind"].as_str(), list["apiVersion"].as_str()),
+            (Some("ConfigMapList"), Some("v1"))
+        );
+        let items = list["items"].as_array().expect("items");
+        assert_eq!(items.len(), 2);
+        for item in items {
+            assert!(
+                item.get("kind").is_none() && item.get("apiVersion").is_none(),
+                "{item}"
+            );
+            assert_eq!(item["data"]["kind"], "data, not a type");
+            // The same object otherwise: a get carries the type.
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            let (_, mut got) = http.get(&format!("{CMS}/{name}")).await;
+            assert_eq!(
+                (got["kind"].as_str(), got["apiVersion"].as_str()),
+                (Some("ConfigMap"), Some("v1"))
+            );
+            if let Value::Object(m) = &mut got {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            assert_eq!(&got, item);
+        }
+        // Paged lists too; custom resources keep their type.
+        let (_, page) = http.get(&format!("{CMS}?limit=1")).await;
+        assert!(page["items"][0].get("kind").is_none(), "{page}");
+        let (_, widgets) = http.get(WIDGETS).await;
+        for item in widgets["items"].as_array().expect("items") {
+            assert_eq!(
+                (item["kind"].as_str(), item["apiVersion"].as_str()),
+                (Some("Widget"), Some("example.com/v1"))
+            );
+        }
+        // Watch events of built-in types keep theirs.
+        let mut w = http
+            .watch(&format!("{CMS}?watch=1&resourceVersion=0"))
+            .await;
+        let (_, obj) = w.expect().await;
+        assert_eq!(obj["kind"], "ConfigMap");
+        server.shutdown().await;
+    });
+}

@@ -345,7 +345,12 @@ impl<K> FakeListerWatcher<K> {
 impl<K: DeserializeOwned> FakeListerWatcher<K> {
     /// Decodes a stored object into `K`.
     fn decode(&self, obj: &Stored) -> Result<K> {
-        serde_json::from_slice(&obj.json).map_err(|e| {
+        self.decode_json(obj, &obj.json)
+    }
+
+    /// Decodes `json`, the bytes of the stored object `obj` (maybe as listed), into `K`.
+    fn decode_json(&self, obj: &Stored, json: &[u8]) -> Result<K> {
+        serde_json::from_slice(json).map_err(|e| {
             Error::decode(
                 format!(
                     "decoding {} from the fake's storage",
@@ -425,10 +430,17 @@ where
             let page = list::read(&backend.storage, &info, ns, &opts, backend.too_large_wait)
                 .await
                 .map_err(api_error)?;
+            // The items as the server lists them: the built-in types without their type.
+            let untyped = info.builtin_group();
+            let mut buf = Vec::new();
             let items = page
                 .items
                 .iter()
-                .map(|o| self.decode(o))
+                .map(|o| {
+                    buf.clear();
+                    o.write_list_item(untyped, &mut buf);
+                    self.decode_json(o, &buf)
+                })
                 .collect::<Result<Vec<K>>>()?;
             Ok(ObjectList {
                 api_version: Some(info.api.api_version()),

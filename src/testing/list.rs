@@ -158,7 +158,8 @@ pub(crate) fn list_kind(info: &ResourceInfo) -> String {
     format!("{}List", info.api.kind)
 }
 
-/// Writes a page as `{kind}List` JSON, splicing the stored bytes of each object.
+/// Writes a page as `{kind}List` JSON, splicing the stored bytes of each object (less
+/// their type, for the built-in types).
 pub(crate) fn render(info: &ResourceInfo, page: &Page) -> Vec<u8> {
     let head = serde_json::json!({
         "kind": list_kind(info),
@@ -171,11 +172,14 @@ pub(crate) fn render(info: &ResourceInfo, page: &Page) -> Vec<u8> {
     // `head` ends with `}`: reopen it to append the items.
     out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
     out.extend_from_slice(b",\"items\":[");
+    // kube-apiserver lists its own types without each item's `apiVersion` and `kind`;
+    // custom resources keep theirs.
+    let untyped = info.builtin_group();
     for (i, obj) in page.items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&obj.json);
+        obj.write_list_item(untyped, &mut out);
     }
     out.extend_from_slice(b"]}");
     out

@@ -312,7 +312,19 @@ async fn dispatch(
                     && fields.matches_fields(o.name(), o.namespace())
             };
             let deleted = storage.delete_collection(&t.info, ns, &filter, options.dry_run)?;
-            let items: Vec<Value> = deleted.into_iter().map(|w| w.value).collect();
+            // A list: built-in types without each item's type, as `list::render` writes.
+            let untyped = t.info.builtin_group();
+            let items: Vec<Value> = deleted
+                .into_iter()
+                .map(|w| {
+                    let mut v = w.value;
+                    if let (true, Value::Object(m)) = (untyped, &mut v) {
+                        m.remove("apiVersion");
+                        m.remove("kind");
+                    }
+                    v
+                })
+                .collect();
             Ok(http::json_value(
                 200,
                 &serde_json::json!({

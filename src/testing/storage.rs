@@ -119,6 +119,9 @@ pub(crate) struct Stored {
     line: Bytes,
     /// That write's event type.
     line_type: EventType,
+    /// Where the top-level `apiVersion` and `kind` entries are in `json` (start and end,
+    /// without commas; `(0, 0)` when absent), to list the object without them.
+    type_entries: [(u32, u32); 2],
 }
 
 impl Stored {
@@ -127,7 +130,7 @@ impl Stored {
         let mut line = Vec::with_capacity(4096);
         watch_line_start(&mut line, kind.as_str());
         let start = line.len();
-        serde_json::to_writer(&mut line, value).map_err(|e| errors::internal(e.to_string()))?;
+        let type_entries = write_object(&mut line, value)?;
         let end = line.len();
         line.extend_from_slice(WATCH_LINE_END);
         // Kept for as long as the version is: without the spare capacity.
@@ -139,7 +142,55 @@ impl Stored {
             json: line.slice(start..end),
             line,
             line_type: kind,
+            type_entries: type_entries.map(|(a, b)| {
+                let offset = |at: usize| u32::try_from(at - start).unwrap_or(0);
+                if a == b {
+                    (0, 0)
+                } else {
+                    (offset(a), offset(b))
+                }
+            }),
         })
+    }
+
+    /// Appends the object as a list item: as stored or, with `untyped`, without its
+    /// `apiVersion` and `kind` (as a real server lists the built-in types), cut out of the
+    /// stored bytes.
+    pub(crate) fn write_list_item(&self, untyped: bool, out: &mut Vec<u8>) {
+        let json = &self.json[..];
+        let mut cuts: Vec<(usize, usize)> = self
+            .type_entries
+            .iter()
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| (*a as usize, *b as usize))
+            .collect();
+        if !untyped || cuts.is_empty() || json.len() < 2 {
+            out.extend_from_slice(json);
+            return;
+        }
+        cuts.sort_unstable();
+        // The entries left are the runs between the cuts, less the commas at their ends.
+        let inner_end = json.len() - 1;
+        let mut from = 1;
+        let mut first = true;
+        out.push(b'{');
+        for (a, b) in cuts
+            .into_iter()
+            .chain(std::iter::once((inner_end, inner_end)))
+        {
+            let mut run = &json[from.min(a)..a];
+            run = run.strip_prefix(b",").unwrap_or(run);
+            run = run.strip_suffix(b",").unwrap_or(run);
+            if !run.is_empty() {
+                if !first {
+                    out.push(b',');
+                }
+                out.extend_from_slice(run);
+                first = false;
+            }
+            from = b;
+        }
+        out.push(b'}');
     }
 
     /// The watch line (`{"type":kind,"object":...}\n`) sending this version as `kind`:
@@ -190,6 +241,35 @@ impl Stored {
     pub(crate) fn namespace(&self) -> &str {
         self.meta.namespace.as_deref().unwrap_or_default()
     }
+}
+
+/// Serialises `value` into `out` exactly as `serde_json::to_writer` does, and returns
+/// where its top-level `apiVersion` and `kind` entries are (absolute start and end in
+/// `out`, equal when absent).
+fn write_object(out: &mut Vec<u8>, value: &Value) -> Result<[(usize, usize); 2], Status> {
+    let fail = |e: serde_json::Error| errors::internal(e.to_string());
+    let Value::Object(map) = value else {
+        serde_json::to_writer(&mut *out, value).map_err(fail)?;
+        return Ok([(0, 0); 2]);
+    };
+    let mut found = [(0, 0); 2];
+    out.push(b'{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let at = out.len();
+        serde_json::to_writer(&mut *out, k).map_err(fail)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, v).map_err(fail)?;
+        match k.as_str() {
+            "apiVersion" => found[0] = (at, out.len()),
+            "kind" => found[1] = (at, out.len()),
+            _ => {}
+        }
+    }
+    out.push(b'}');
+    Ok(found)
 }
 
 /// Writes the start of a watch line, up to the object.
@@ -1318,6 +1398,37 @@ mod tests {
             .subscribe(&p, None, WatchStart::From(s.current_rv() - 2))
             .expect("subscribe");
         assert_eq!(sub.replay.len(), 2);
+    }
+
+    #[test]
+    fn list_items_can_leave_out_their_type() {
+        let cases = [
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}),
+            json!({"apiVersion": "v1", "data": {"kind": "x"}, "kind": "ConfigMap"}),
+            json!({"kind": "Pod"}),
+            json!({"metadata": {}, "zeta": 1}),
+            json!({"apiVersion": "v1", "kind": "Pod"}),
+        ];
+        for value in cases {
+            let stored = Stored::build(&value, 1, EventType::Added).expect("build");
+            assert_eq!(
+                &stored.json[..],
+                &serde_json::to_vec(&value).expect("serialise")[..],
+                "bytes as serde_json writes them"
+            );
+            let mut typed = Vec::new();
+            stored.write_list_item(false, &mut typed);
+            assert_eq!(&typed[..], &stored.json[..]);
+            let mut untyped = Vec::new();
+            stored.write_list_item(true, &mut untyped);
+            let mut expected = value.clone();
+            if let Value::Object(m) = &mut expected {
+                m.remove("apiVersion");
+                m.remove("kind");
+            }
+            let got: Value = serde_json::from_slice(&untyped).expect("JSON");
+            assert_eq!(got, expected);
+        }
     }
 
     #[test]
