@@ -760,3 +760,78 @@ fn list_items_of_built_in_types_carry_no_type() {
         server.shutdown().await;
     });
 }
+
+/// Whether a watch from `rv` is refused as too old (one `ERROR 410` event).
+async fn watch_expired(http: &Http, path: &str, rv: u64) -> bool {
+    let mut w = http
+        .watch(&format!("{path}?watch=1&resourceVersion={rv}"))
+        .await;
+    // A watch that is served stays silent; a refused one sends its error at once.
+    match tokio::time::timeout(Duration::from_millis(200), w.next()).await {
+        Ok(Some(event)) => event["type"] == "ERROR" && event["object"]["code"] == 410,
+        _ => false,
+    }
+}
+
+#[test]
+fn compaction_like_etcd() {
+    bounded(async {
+        let server = ApiServer::builder()
+            .compaction_interval(Duration::from_millis(500))
+            .start()
+            .await
+            .expect("start");
+        let http = Http::new(&server);
+        let first = server.resource_version();
+        server
+            .create(&configmaps(), cm("a", json!({})))
+            .expect("create");
+        // Written after the compactor's last look: still watchable at once.
+        assert!(!watch_expired(&http, CMS, first).await);
+        // Two ticks later at most, it is compacted.
+        let mut expired = false;
+        for _ in 0..40 {
+            if watch_expired(&http, CMS, first).await {
+                expired = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(expired, "the compactor compacted the old version");
+        server.shutdown().await;
+
+        // Compaction up to a chosen revision, as etcd's.
+        let server = ApiServer::start().await.expect("start");
+        let http = Http::new(&server);
+        let mut versions = Vec::new();
+        for name in ["a", "b", "c"] {
+            let stored = server
+                .create(&configmaps(), cm(name, json!({})))
+                .expect("create");
+            versions.push(
+                stored["metadata"]["resourceVersion"]
+                    .as_str()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .expect("a version"),
+            );
+        }
+        let revision = versions[1];
+        server.faults().compact_to(revision);
+        assert!(watch_expired(&http, CMS, revision - 1).await);
+        let mut w = http
+            .watch(&format!("{CMS}?watch=1&resourceVersion={revision}"))
+            .await;
+        let (kind, obj) = w.expect().await;
+        assert_eq!(
+            (kind.as_str(), obj["metadata"]["name"].as_str()),
+            ("ADDED", Some("c"))
+        );
+        let exact = |rv: u64| format!("{CMS}?resourceVersion={rv}&resourceVersionMatch=Exact");
+        let (code, status) = http.get(&exact(revision - 1)).await;
+        assert_eq!((code, status["reason"].as_str()), (410, Some("Expired")));
+        let (code, list) = http.get(&exact(revision)).await;
+        assert_eq!(code, 200);
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(2), "a and b");
+        server.shutdown().await;
+    });
+}

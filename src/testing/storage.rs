@@ -1159,6 +1159,20 @@ impl Storage {
         inner.history.clear();
         inner.compacted_rv = inner.rv;
     }
+
+    /// Drops the history up to and including `revision` (at most the current one), as
+    /// etcd compacts: the versions from `revision` on can still be watched and listed.
+    pub(crate) fn compact_to(&self, revision: u64) {
+        let mut inner = self.inner.lock();
+        let revision = revision.min(inner.rv);
+        if revision <= inner.compacted_rv {
+            return;
+        }
+        while inner.history.front().is_some_and(|e| e.rv <= revision) {
+            inner.history.pop_front();
+        }
+        inner.compacted_rv = revision;
+    }
 }
 
 impl Inner {
@@ -1429,6 +1443,35 @@ mod tests {
             let got: Value = serde_json::from_slice(&untyped).expect("JSON");
             assert_eq!(got, expected);
         }
+    }
+
+    #[test]
+    fn compaction_to_a_revision_keeps_what_follows() {
+        let s = Storage::new(100);
+        let p = pods(&s);
+        for i in 0..4 {
+            let name = format!("p{i}");
+            s.create(
+                &p,
+                Some("default"),
+                json!({"metadata": {"name": name}}),
+                false,
+            )
+            .expect("create");
+        }
+        let now = s.current_rv();
+        s.compact_to(now - 2);
+        assert_eq!(s.compacted_rv(), now - 2);
+        assert!(s.subscribe(&p, None, WatchStart::From(now - 3)).is_err());
+        let sub = s
+            .subscribe(&p, None, WatchStart::From(now - 2))
+            .expect("subscribe");
+        assert_eq!(sub.replay.len(), 2);
+        // Never backwards, never past the current version.
+        s.compact_to(1);
+        assert_eq!(s.compacted_rv(), now - 2);
+        s.compact_to(now + 10);
+        assert_eq!(s.compacted_rv(), now);
     }
 
     #[test]
