@@ -6,6 +6,8 @@
 //! Names are checked where they are chosen (on create, in the storage). The checks read
 //! the request's JSON value as it is, without decoding it again.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::errors::{self, FieldError};
@@ -37,7 +39,12 @@ pub(crate) fn object_meta(meta: &Map<String, Value>) -> Vec<FieldError> {
     if let Some(Value::Object(annotations)) = meta.get("annotations") {
         let mut size = 0;
         for (k, v) in annotations {
-            if let Err(msg) = validate_key(&k.to_ascii_lowercase()) {
+            let checked = if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(k.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(k.as_str())
+            };
+            if let Err(msg) = validate_key(&checked) {
                 errs.push(FieldError::invalid("metadata.annotations", k, &msg));
             }
             size += k.len() + v.as_str().map_or(0, str::len);
