@@ -835,3 +835,86 @@ fn compaction_like_etcd() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn content_negotiation_json_and_yaml() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n  namespace: default\ndata:\n  a: \"1\"\n";
+        let (code, ct, body) = http
+            .raw(
+                Method::POST,
+                CMS,
+                "application/yaml",
+                "application/json",
+                yaml,
+            )
+            .await;
+        assert_eq!((code, ct.as_str()), (201, "application/json"), "{body}");
+        let created: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(created["data"]["a"], "1");
+        let rv = created["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let update = format!("{yaml}  b: \"2\"\n").replace(
+            "  namespace: default\n",
+            &format!("  namespace: default\n  resourceVersion: \"{rv}\"\n"),
+        );
+        let (code, _, body) = http
+            .raw(
+                Method::PUT,
+                &format!("{CMS}/y"),
+                "application/yaml",
+                "*/*",
+                &update,
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+
+        // Answers in YAML when asked.
+        let (code, ct, body) = http
+            .raw(Method::GET, &format!("{CMS}/y"), "", "application/yaml", "")
+            .await;
+        assert_eq!((code, ct.as_str()), (200, "application/yaml"));
+        let got: Value = serde_yaml_ng::from_str(&body).expect("YAML");
+        assert_eq!(got["data"], json!({"a": "1", "b": "2"}));
+        // A rendering the server lacks is passed over for the plain JSON after it.
+        let (code, ct, _) = http
+            .raw(
+                Method::GET,
+                CMS,
+                "",
+                "application/json;as=Table;v=v1;g=meta.k8s.io, application/json",
+                "",
+            )
+            .await;
+        assert_eq!((code, ct.as_str()), (200, "application/json"));
+
+        // What the server cannot read or write.
+        let (code, _, body) = http
+            .raw(Method::POST, CMS, "text/plain", "application/json", "x")
+            .await;
+        assert_eq!(code, 415, "{body}");
+        let status: Value = serde_json::from_str(&body).expect("a Status");
+        assert_eq!(status["reason"], "UnsupportedMediaType");
+        for accept in ["application/vnd.kubernetes.protobuf", "application/xml"] {
+            let (code, _, body) = http.raw(Method::GET, WIDGETS, "", accept, "").await;
+            assert_eq!(code, 406, "{accept}: {body}");
+            let status: Value = serde_json::from_str(&body).expect("a Status");
+            assert_eq!(status["reason"], "NotAcceptable");
+        }
+        let (code, _, _) = http
+            .raw(
+                Method::GET,
+                &format!("{CMS}?watch=1"),
+                "",
+                "application/yaml",
+                "",
+            )
+            .await;
+        assert_eq!(code, 406, "watches stream JSON");
+        server.shutdown().await;
+    });
+}

@@ -343,6 +343,18 @@ pub(crate) fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> S
     )
 }
 
+/// `406 NotAcceptable` for an `Accept` header the server cannot answer.
+pub(crate) fn not_acceptable(accepted: &[&str]) -> Status {
+    Status::failure(
+        406,
+        "NotAcceptable",
+        format!(
+            "only the following media types are accepted: {}",
+            accepted.join(", ")
+        ),
+    )
+}
+
 /// `401 Unauthorized`.
 pub(crate) fn unauthorized() -> Status {
     Status::failure(401, "Unauthorized", "Unauthorized")

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use serde_json::Value;
 
@@ -22,6 +22,7 @@ use super::errors;
 use super::faults::Verb;
 use super::http::{self, Body};
 use super::list;
+use super::negotiation::{self, Output};
 use super::patch::{self, PatchKind};
 use super::query::{self, ListOptions, Query};
 use super::resources::ResourceInfo;
@@ -185,7 +186,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             http::status(&status)
         };
     }
-    match dispatch(&shared, verb, target, opts, &query, req).await {
+    let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+    let output = match negotiation::output(accept, verb == Verb::Watch) {
+        Ok(o) => o,
+        Err(status) => return http::status(&status),
+    };
+    match dispatch(&shared, verb, target, opts, &query, output, req).await {
         Ok(resp) => resp,
         Err(status) => http::status(&status),
     }
@@ -213,8 +219,15 @@ fn parse_json(body: &[u8]) -> Result<Value, Status> {
     })
 }
 
-fn object(code: u16, obj: &Arc<Stored>) -> Response<Body> {
-    http::json(code, obj.json.clone())
+/// An answer of `json` in the negotiated `output`.
+fn answer(output: Output, code: u16, json: Bytes) -> Result<Response<Body>, Status> {
+    let (bytes, content_type) = negotiation::encode(output, json)?;
+    Ok(http::typed(code, bytes, content_type))
+}
+
+/// An answer carrying a stored object.
+fn object(output: Output, code: u16, obj: &Arc<Stored>) -> Result<Response<Body>, Status> {
+    answer(output, code, obj.json.clone())
 }
 
 async fn dispatch(
@@ -223,6 +236,7 @@ async fn dispatch(
     t: Target,
     opts: ListOptions,
     query: &Query,
+    output: Output,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Status> {
     let storage = &shared.storage;
@@ -236,12 +250,12 @@ async fn dispatch(
                     return Err(errors::too_large_resource_version(rv, storage.current_rv()));
                 }
             }
-            Ok(object(200, &storage.get(&t.info, ns, &name)?))
+            object(output, 200, &storage.get(&t.info, ns, &name)?)
         }
         Verb::List => {
             let page =
                 list::read(storage, &t.info, ns, &opts, shared.config.too_large_wait).await?;
-            Ok(http::json(200, list::render(&t.info, &page)))
+            answer(output, 200, list::render(&t.info, &page).into())
         }
         Verb::Watch => {
             let mut opts = opts;
@@ -255,23 +269,25 @@ async fn dispatch(
         }
         Verb::Create => {
             let dry_run = dry_run_as("CreateOptions")?;
-            let (_, body) = read_body(req).await?;
-            let value = parse_json(&body)?;
-            Ok(object(
+            let (content_type, body) = read_body(req).await?;
+            let value = negotiation::input(content_type.as_deref(), &body)?;
+            object(
+                output,
                 201,
                 &storage.create(&t.info, ns, value, dry_run)?.stored,
-            ))
+            )
         }
         Verb::Update => {
             let dry_run = dry_run_as("UpdateOptions")?;
-            let (_, body) = read_body(req).await?;
-            let value = parse_json(&body)?;
-            Ok(object(
+            let (content_type, body) = read_body(req).await?;
+            let value = negotiation::input(content_type.as_deref(), &body)?;
+            object(
+                output,
                 200,
                 &storage
                     .update(&t.info, ns, &name, value, t.status, dry_run)?
                     .stored,
-            ))
+            )
         }
         Verb::Patch => {
             let dry_run = dry_run_as("PatchOptions")?;
@@ -290,17 +306,18 @@ async fn dispatch(
             let written = storage.modify(&t.info, ns, &name, t.status, dry_run, |current| {
                 patch::apply(kind, &current.value()?, &body)
             })?;
-            Ok(object(200, &written.stored))
+            object(output, 200, &written.stored)
         }
         Verb::Delete => {
             let (_, body) = read_body(req).await?;
             let options = delete_options(&body, query)?;
-            Ok(object(
+            object(
+                output,
                 200,
                 &storage
                     .delete(&t.info, ns, &name, &options.preconditions, options.dry_run)?
                     .stored,
-            ))
+            )
         }
         Verb::DeleteCollection => {
             let (_, body) = read_body(req).await?;
@@ -325,15 +342,14 @@ async fn dispatch(
                     v
                 })
                 .collect();
-            Ok(http::json_value(
-                200,
-                &serde_json::json!({
-                    "kind": list::list_kind(&t.info),
-                    "apiVersion": t.info.api.api_version(),
-                    "metadata": {"resourceVersion": storage.current_rv().to_string()},
-                    "items": items,
-                }),
-            ))
+            let list = serde_json::json!({
+                "kind": list::list_kind(&t.info),
+                "apiVersion": t.info.api.api_version(),
+                "metadata": {"resourceVersion": storage.current_rv().to_string()},
+                "items": items,
+            });
+            let json = serde_json::to_vec(&list).map_err(|e| errors::internal(e.to_string()))?;
+            answer(output, 200, json.into())
         }
     }
 }

@@ -47,6 +47,40 @@ impl Http {
             .expect("response")
     }
 
+    /// Sends a raw body with these `Content-Type` and `Accept` headers; the answer's
+    /// code, `Content-Type` and body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: &str,
+    ) -> (u16, String, String) {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .header("accept", accept);
+        let resp = self
+            .client
+            .request(
+                req.body(Full::new(Bytes::from(body.to_owned())))
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        let code = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (code, ct, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// Sends a request with a JSON body; the answer's code and JSON (`null` if none).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call_as(method, path, "application/json", body).await
