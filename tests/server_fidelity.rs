@@ -918,3 +918,56 @@ fn content_negotiation_json_and_yaml() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn metadata_only_answers_for_get_list_and_watch() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        server.create(&widgets(), widget("m")).expect("create");
+        let one = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+        let many = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+        let (code, _, body) = http
+            .raw(Method::GET, &format!("{WIDGETS}/m"), "", one, "")
+            .await;
+        assert_eq!(code, 200, "{body}");
+        let obj: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(obj["kind"], "PartialObjectMetadata");
+        assert_eq!(obj["apiVersion"], "meta.k8s.io/v1");
+        assert_eq!(obj["metadata"]["name"], "m");
+        assert!(obj.get("spec").is_none(), "{obj}");
+
+        let (code, _, body) = http.raw(Method::GET, WIDGETS, "", many, "").await;
+        assert_eq!(code, 200, "{body}");
+        let list: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(list["kind"], "PartialObjectMetadataList");
+        assert!(list["metadata"]["resourceVersion"].is_string());
+        assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
+        assert_eq!(list["items"][0]["metadata"]["name"], "m");
+        assert!(list["items"][0].get("spec").is_none());
+        // An object rendering for a list, with nothing to fall back to, is refused.
+        let (code, _, _) = http.raw(Method::GET, WIDGETS, "", one, "").await;
+        assert_eq!(code, 406);
+
+        let resp = http
+            .send_accept(
+                Method::GET,
+                &format!("{WIDGETS}?watch=1&resourceVersion=0"),
+                one,
+            )
+            .await;
+        let mut w = support::http::Lines::new(resp);
+        let (kind, obj) = w.expect().await;
+        assert_eq!(kind, "ADDED");
+        assert_eq!(obj["kind"], "PartialObjectMetadata");
+        assert!(obj.get("spec").is_none(), "{obj}");
+        server.create(&widgets(), widget("n")).expect("create");
+        let (kind, obj) = w.expect().await;
+        assert_eq!(
+            (kind.as_str(), obj["metadata"]["name"].as_str()),
+            ("ADDED", Some("n"))
+        );
+        assert!(obj.get("spec").is_none(), "{obj}");
+        server.shutdown().await;
+    });
+}

@@ -23,8 +23,8 @@
 //! response and a fake lister-watcher decodes into events.
 //!
 //! Where it differs from a real API server: JSON and YAML only (no protobuf, no
-//! server-side `Table` or metadata-only rendering: clients fall back to plain JSON and
-//! print themselves; errors are always JSON); HTTP/1.1 only; no OpenAPI
+//! server-side `Table` rendering: clients fall back to plain JSON and print
+//! themselves; errors are always JSON); HTTP/1.1 only; no OpenAPI
 //! documents (so `kubectl create` needs `--validate=false`); no server-side apply;
 //! strategic merge patch replaces lists instead of merging them by key; no admission,
 //! RBAC or defaulting; deleting a namespace removes its contents at once; a watch without

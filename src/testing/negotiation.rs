@@ -3,9 +3,11 @@
 //! answers in JSON or YAML as the `Accept` header asks (`406 NotAcceptable` when it
 //! asks only for what the server cannot produce, such as protobuf or XML).
 //!
-//! Metadata-only (`as=PartialObjectMetadata`) and `as=Table` renderings are not
-//! produced: such a media range is passed over, so that the plain JSON clients list
-//! after it (as kubectl does) is chosen.
+//! Metadata-only answers (`as=PartialObjectMetadata` for an object or a watch,
+//! `as=PartialObjectMetadataList` for a list, in `meta.k8s.io/v1`), as metadata-only
+//! informers ask for them, are produced from the JSON answer. `as=Table` is not: such a
+//! media range is passed over, so that the plain JSON clients list after it (as kubectl
+//! does) is chosen.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -23,28 +25,55 @@ pub(crate) enum Output {
     Json,
     /// YAML (not for watches, which stream JSON).
     Yaml,
+    /// JSON, each object reduced to a `PartialObjectMetadata`.
+    Metadata,
+}
+
+/// What an answer holds, which decides the metadata-only rendering it may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// One object.
+    Object,
+    /// A list.
+    List,
+    /// A watch stream.
+    Watch,
 }
 
 /// The output an `Accept` header asks for: the first media range the server can
 /// produce, JSON when there is no header; `406` when none can be produced.
-pub(crate) fn output(accept: Option<&str>, watch: bool) -> Result<Output, Status> {
+pub(crate) fn output(accept: Option<&str>, shape: Shape) -> Result<Output, Status> {
+    let watch = shape == Shape::Watch;
     let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
         return Ok(Output::Json);
     };
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or_default().to_ascii_lowercase();
-        let mut refused = false;
+        let (mut refused, mut as_, mut group, mut version) = (false, None, None, None);
         for param in parts {
             let (k, v) = param.split_once('=').unwrap_or((param, ""));
             match k.trim() {
-                // A rendering (`Table`, `PartialObjectMetadata`) this server has not.
-                "as" => refused = true,
+                "as" => as_ = Some(v.trim()),
+                "g" => group = Some(v.trim()),
+                "v" => version = Some(v.trim()),
                 "q" => refused |= v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0),
                 _ => {}
             }
         }
         if refused {
+            continue;
+        }
+        if let Some(as_) = as_ {
+            let wanted = match shape {
+                Shape::List => "PartialObjectMetadataList",
+                Shape::Object | Shape::Watch => "PartialObjectMetadata",
+            };
+            let meta_v1 = group == Some("meta.k8s.io") && version == Some("v1");
+            if as_ == wanted && meta_v1 && media == "application/json" {
+                return Ok(Output::Metadata);
+            }
+            // A rendering (`Table`, another version) this server has not.
             continue;
         }
         match media.as_str() {
@@ -86,16 +115,84 @@ pub(crate) fn input(content_type: Option<&str>, body: &[u8]) -> Result<Value, St
     }
 }
 
-/// `json` (an answer) in `output`: as is, or converted to YAML.
-pub(crate) fn encode(output: Output, json: Bytes) -> Result<(Bytes, &'static str), Status> {
+fn internal(e: impl std::fmt::Display) -> Status {
+    errors::internal(e.to_string())
+}
+
+/// `json` (an answer holding `shape`) in `output`: as is, converted to YAML, or reduced
+/// to metadata.
+pub(crate) fn encode(
+    output: Output,
+    shape: Shape,
+    json: Bytes,
+) -> Result<(Bytes, &'static str), Status> {
     match output {
         Output::Json => Ok((json, "application/json")),
         Output::Yaml => {
-            let value: Value =
-                serde_json::from_slice(&json).map_err(|e| errors::internal(e.to_string()))?;
-            let yaml =
-                serde_yaml_ng::to_string(&value).map_err(|e| errors::internal(e.to_string()))?;
+            let value: Value = serde_json::from_slice(&json).map_err(internal)?;
+            let yaml = serde_yaml_ng::to_string(&value).map_err(internal)?;
             Ok((Bytes::from(yaml), "application/yaml"))
         }
+        Output::Metadata => {
+            let value: Value = serde_json::from_slice(&json).map_err(internal)?;
+            let partial = match shape {
+                Shape::List => partial_list(value),
+                Shape::Object | Shape::Watch => partial(value),
+            };
+            let bytes = serde_json::to_vec(&partial).map_err(internal)?;
+            Ok((Bytes::from(bytes), "application/json"))
+        }
+    }
+}
+
+/// An object reduced to a `PartialObjectMetadata`; a `Status` stays as it is.
+fn partial(mut obj: Value) -> Value {
+    if obj.get("kind").and_then(Value::as_str) == Some("Status") {
+        return obj;
+    }
+    let metadata = obj
+        .get_mut("metadata")
+        .map(Value::take)
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+    })
+}
+
+/// A list reduced to a `PartialObjectMetadataList` of `PartialObjectMetadata` items.
+fn partial_list(mut list: Value) -> Value {
+    let items: Vec<Value> = match list.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items.into_iter().map(partial).collect(),
+        _ => Vec::new(),
+    };
+    let metadata = list
+        .get_mut("metadata")
+        .map(Value::take)
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    serde_json::json!({
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "items": items,
+    })
+}
+
+/// One watch line (`{"type":...,"object":...}\n`) with its object reduced to metadata;
+/// a line that does not decode is passed on as it is.
+pub(crate) fn partial_watch_line(line: Bytes) -> Bytes {
+    let Ok(mut event) = serde_json::from_slice::<Value>(&line) else {
+        return line;
+    };
+    if let Some(obj) = event.get_mut("object") {
+        *obj = partial(obj.take());
+    }
+    match serde_json::to_vec(&event) {
+        Ok(mut bytes) => {
+            bytes.push(b'\n');
+            Bytes::from(bytes)
+        }
+        Err(_) => line,
     }
 }

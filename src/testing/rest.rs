@@ -16,13 +16,14 @@ use hyper::body::Incoming;
 use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::discovery;
 use super::errors;
 use super::faults::Verb;
 use super::http::{self, Body};
 use super::list;
-use super::negotiation::{self, Output};
+use super::negotiation::{self, Output, Shape};
 use super::patch::{self, PatchKind};
 use super::query::{self, ListOptions, Query};
 use super::resources::ResourceInfo;
@@ -187,7 +188,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         };
     }
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
-    let output = match negotiation::output(accept, verb == Verb::Watch) {
+    let shape = match verb {
+        Verb::Watch => Shape::Watch,
+        Verb::List | Verb::DeleteCollection => Shape::List,
+        _ => Shape::Object,
+    };
+    let output = match negotiation::output(accept, shape) {
         Ok(o) => o,
         Err(status) => return http::status(&status),
     };
@@ -219,15 +225,34 @@ fn parse_json(body: &[u8]) -> Result<Value, Status> {
     })
 }
 
-/// An answer of `json` in the negotiated `output`.
+/// An answer of `json` (a list) in the negotiated `output`.
 fn answer(output: Output, code: u16, json: Bytes) -> Result<Response<Body>, Status> {
-    let (bytes, content_type) = negotiation::encode(output, json)?;
+    let (bytes, content_type) = negotiation::encode(output, Shape::List, json)?;
     Ok(http::typed(code, bytes, content_type))
 }
 
 /// An answer carrying a stored object.
 fn object(output: Output, code: u16, obj: &Arc<Stored>) -> Result<Response<Body>, Status> {
-    answer(output, code, obj.json.clone())
+    let (bytes, content_type) = negotiation::encode(output, Shape::Object, obj.json.clone())?;
+    Ok(http::typed(code, bytes, content_type))
+}
+
+/// A watch body reduced to metadata: each batch's lines, mapped by a task that ends
+/// when either side goes away.
+fn metadata_only(mut rx: mpsc::Receiver<watch::Lines>) -> mpsc::Receiver<watch::Lines> {
+    let (tx, out) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(lines) = rx.recv().await {
+            let mapped = lines
+                .into_iter()
+                .map(negotiation::partial_watch_line)
+                .collect();
+            if tx.send(mapped).await.is_err() {
+                return;
+            }
+        }
+    });
+    out
 }
 
 async fn dispatch(
@@ -265,6 +290,11 @@ async fn dispatch(
                     .map_err(|e| errors::bad_request(e.to_string()))?;
             }
             let body = watch::open(storage, &t.info, ns, &opts, shared.config.bookmark_interval)?;
+            let body = if output == Output::Metadata {
+                metadata_only(body)
+            } else {
+                body
+            };
             Ok(http::stream(body))
         }
         Verb::Create => {

@@ -81,6 +81,23 @@ impl Http {
         (code, ct, String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// Sends a body-less request with this `Accept` header.
+    pub async fn send_accept(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+    ) -> Response<Incoming> {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path))
+            .header("accept", accept);
+        self.client
+            .request(req.body(Full::new(Bytes::new())).expect("request"))
+            .await
+            .expect("response")
+    }
+
     /// Sends a request with a JSON body; the answer's code and JSON (`null` if none).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call_as(method, path, "application/json", body).await
@@ -124,6 +141,14 @@ pub struct Lines {
 }
 
 impl Lines {
+    /// The lines of a streaming answer.
+    pub fn new(resp: Response<Incoming>) -> Lines {
+        Lines {
+            body: resp.into_body(),
+            buf: Vec::new(),
+        }
+    }
+
     /// The next event, or `None` at the end of the stream. Panics after 10 s.
     pub async fn next(&mut self) -> Option<Value> {
         loop {
