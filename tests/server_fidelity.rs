@@ -971,3 +971,62 @@ fn metadata_only_answers_for_get_list_and_watch() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn tables_with_the_default_columns() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        for name in ["t1", "t2"] {
+            server.create(&widgets(), widget(name)).expect("create");
+        }
+        let table = "application/json;as=Table;v=v1;g=meta.k8s.io, application/json";
+        let (code, _, body) = http
+            .raw(
+                Method::GET,
+                &format!("{WIDGETS}?includeObject=Object"),
+                "",
+                table,
+                "",
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        let t: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(
+            (t["kind"].as_str(), t["apiVersion"].as_str()),
+            (Some("Table"), Some("meta.k8s.io/v1"))
+        );
+        let columns: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(columns, ["Name", "Created At"]);
+        assert_eq!(t["rows"][1]["cells"][0], "t2");
+        assert!(t["rows"][1]["cells"][1].is_string());
+        assert_eq!(
+            t["rows"][1]["object"]["spec"]["size"], 1,
+            "includeObject=Object"
+        );
+        assert!(t["metadata"]["resourceVersion"].is_string());
+
+        let (code, _, body) = http
+            .raw(Method::GET, &format!("{WIDGETS}/t1"), "", table, "")
+            .await;
+        assert_eq!(code, 200);
+        let t: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(t["rows"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            t["rows"][0]["object"]["kind"], "PartialObjectMetadata",
+            "the default"
+        );
+        // Errors stay a Status.
+        let (code, _, body) = http
+            .raw(Method::GET, &format!("{WIDGETS}/missing"), "", table, "")
+            .await;
+        assert_eq!(code, 404);
+        assert!(body.contains("\"kind\":\"Status\""), "{body}");
+        server.shutdown().await;
+    });
+}

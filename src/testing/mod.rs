@@ -22,9 +22,9 @@
 //! the stored bytes as one line of newline-delimited JSON, which the server writes to the
 //! response and a fake lister-watcher decodes into events.
 //!
-//! Where it differs from a real API server: JSON and YAML only (no protobuf, no
-//! server-side `Table` rendering: clients fall back to plain JSON and print
-//! themselves; errors are always JSON); HTTP/1.1 only; no OpenAPI
+//! Where it differs from a real API server: JSON and YAML only (no protobuf; `Table`s
+//! have the default columns only, for every type, and watches are never `Table`s;
+//! errors are always JSON); HTTP/1.1 only; no OpenAPI
 //! documents (so `kubectl create` needs `--validate=false`); no server-side apply;
 //! strategic merge patch replaces lists instead of merging them by key; no admission,
 //! RBAC or defaulting; deleting a namespace removes its contents at once; a watch without

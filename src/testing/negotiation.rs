@@ -5,9 +5,10 @@
 //!
 //! Metadata-only answers (`as=PartialObjectMetadata` for an object or a watch,
 //! `as=PartialObjectMetadataList` for a list, in `meta.k8s.io/v1`), as metadata-only
-//! informers ask for them, are produced from the JSON answer. `as=Table` is not: such a
-//! media range is passed over, so that the plain JSON clients list after it (as kubectl
-//! does) is chosen.
+//! informers ask for them, are produced from the JSON answer, and so are `as=Table`
+//! answers for gets and lists, with the default columns (name and creation time) a real
+//! server gives a resource without printer columns. A watch asking for a `Table` gets
+//! plain JSON when it also accepts it, as kubectl does.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -27,6 +28,34 @@ pub(crate) enum Output {
     Yaml,
     /// JSON, each object reduced to a `PartialObjectMetadata`.
     Metadata,
+    /// A `meta.k8s.io/v1` `Table` with the default columns (name, creation time), each
+    /// row carrying what `includeObject` asks for.
+    Table(Include),
+}
+
+/// What each row of a `Table` carries (`includeObject`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Include {
+    /// Nothing.
+    None,
+    /// The object's `PartialObjectMetadata`, the default.
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+impl Include {
+    /// Reads `includeObject`; `400` for a value the server does not know.
+    pub(crate) fn parse(value: Option<&str>) -> Result<Include, Status> {
+        match value.unwrap_or_default() {
+            "" | "Metadata" => Ok(Include::Metadata),
+            "None" => Ok(Include::None),
+            "Object" => Ok(Include::Object),
+            other => Err(errors::bad_request(format!(
+                "unsupported includeObject value {other:?}: supported values are None, Metadata, Object"
+            ))),
+        }
+    }
 }
 
 /// What an answer holds, which decides the metadata-only rendering it may take.
@@ -42,7 +71,11 @@ pub(crate) enum Shape {
 
 /// The output an `Accept` header asks for: the first media range the server can
 /// produce, JSON when there is no header; `406` when none can be produced.
-pub(crate) fn output(accept: Option<&str>, shape: Shape) -> Result<Output, Status> {
+pub(crate) fn output(
+    accept: Option<&str>,
+    shape: Shape,
+    include: Include,
+) -> Result<Output, Status> {
     let watch = shape == Shape::Watch;
     let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
         return Ok(Output::Json);
@@ -72,6 +105,9 @@ pub(crate) fn output(accept: Option<&str>, shape: Shape) -> Result<Output, Statu
             let meta_v1 = group == Some("meta.k8s.io") && version == Some("v1");
             if as_ == wanted && meta_v1 && media == "application/json" {
                 return Ok(Output::Metadata);
+            }
+            if as_ == "Table" && meta_v1 && media == "application/json" && !watch {
+                return Ok(Output::Table(include));
             }
             // A rendering (`Table`, another version) this server has not.
             continue;
@@ -142,7 +178,80 @@ pub(crate) fn encode(
             let bytes = serde_json::to_vec(&partial).map_err(internal)?;
             Ok((Bytes::from(bytes), "application/json"))
         }
+        Output::Table(include) => {
+            let value: Value = serde_json::from_slice(&json).map_err(internal)?;
+            let bytes = serde_json::to_vec(&table(value, shape, include)).map_err(internal)?;
+            Ok((Bytes::from(bytes), "application/json"))
+        }
     }
+}
+
+/// A `Table` of an object or a list with the default columns a real server's default
+/// table convertor gives: `Name` and `Created At`. A `Status` stays as it is.
+fn table(value: Value, shape: Shape, include: Include) -> Value {
+    if value.get("kind").and_then(Value::as_str) == Some("Status") {
+        return value;
+    }
+    let meta = |v: &Value, f: &str| v.pointer(&format!("/metadata/{f}")).cloned();
+    let (mut metadata, objects) = match shape {
+        Shape::List => {
+            let metadata = value
+                .get("metadata")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default()));
+            let items = match value.get("items") {
+                Some(Value::Array(items)) => items.clone(),
+                _ => Vec::new(),
+            };
+            (metadata, items)
+        }
+        Shape::Object | Shape::Watch => {
+            let mut m = serde_json::Map::new();
+            if let Some(rv) = meta(&value, "resourceVersion") {
+                m.insert("resourceVersion".to_owned(), rv);
+            }
+            (Value::Object(m), vec![value])
+        }
+    };
+    if let Value::Object(m) = &mut metadata {
+        m.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "resourceVersion" | "continue" | "remainingItemCount"
+            )
+        });
+    }
+    let rows: Vec<Value> = objects
+        .into_iter()
+        .map(|obj| {
+            let cells = vec![
+                meta(&obj, "name").unwrap_or(Value::Null),
+                meta(&obj, "creationTimestamp").unwrap_or(Value::Null),
+            ];
+            let mut row = serde_json::json!({"cells": cells});
+            let carried = match include {
+                Include::None => None,
+                Include::Metadata => Some(partial(obj)),
+                Include::Object => Some(obj),
+            };
+            if let (Some(o), Value::Object(r)) = (carried, &mut row) {
+                r.insert("object".to_owned(), o);
+            }
+            row
+        })
+        .collect();
+    serde_json::json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "priority": 0,
+             "description": "The name of the object, unique within its namespace."},
+            {"name": "Created At", "type": "date", "format": "", "priority": 0,
+             "description": "When the object was created."},
+        ],
+        "rows": rows,
+    })
 }
 
 /// An object reduced to a `PartialObjectMetadata`; a `Status` stays as it is.

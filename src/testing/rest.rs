@@ -23,7 +23,7 @@ use super::errors;
 use super::faults::Verb;
 use super::http::{self, Body};
 use super::list;
-use super::negotiation::{self, Output, Shape};
+use super::negotiation::{self, Include, Output, Shape};
 use super::patch::{self, PatchKind};
 use super::query::{self, ListOptions, Query};
 use super::resources::ResourceInfo;
@@ -193,7 +193,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         Verb::List | Verb::DeleteCollection => Shape::List,
         _ => Shape::Object,
     };
-    let output = match negotiation::output(accept, shape) {
+    let output = match Include::parse(query.get("includeObject"))
+        .and_then(|include| negotiation::output(accept, shape, include))
+    {
         Ok(o) => o,
         Err(status) => return http::status(&status),
     };
