@@ -561,44 +561,69 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
-/// Checks a label key: an optional DNS-subdomain prefix and `/`, then a name of at most
-/// 63 characters of alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
+/// The rule for a qualified name (a label key's name part), in the API server's words.
+const QUALIFIED_NAME_RULE: &str = "must consist of alphanumeric characters, '-', '_' or '.', \
+     and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or \
+     '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/// Checks a label key (also an annotation key or a finalizer name): an optional
+/// DNS-subdomain prefix and `/`, then a name of at most 63 characters of alphanumerics,
+/// `-`, `_` and `.`, starting and ending alphanumeric. The error is the first problem,
+/// worded as the API server words it.
 pub fn validate_key(key: &str) -> Result<(), String> {
     let (prefix, name) = match key.split_once('/') {
+        Some((_, n)) if n.contains('/') => {
+            return Err(format!(
+                "a qualified name {QUALIFIED_NAME_RULE} with an optional DNS subdomain prefix \
+                 and '/' (e.g. 'example.com/MyName')"
+            ))
+        }
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if !is_dns_subdomain(p) {
-            return Err(format!(
-                "prefix {p:?} must be a DNS subdomain (lower-case alphanumerics, '-' and '.', at most 253 characters)"
-            ));
+    match prefix {
+        Some("") => return Err("prefix part must be non-empty".to_owned()),
+        Some(p) if p.len() > 253 => {
+            return Err("prefix part must be no more than 253 characters".to_owned())
         }
+        Some(p) if !is_dns_subdomain(p) => {
+            return Err(
+                "prefix part a lowercase RFC 1123 subdomain must consist of lower case \
+                 alphanumeric characters, '-' or '.', and must start and end with an \
+                 alphanumeric character (e.g. 'example.com', regex used for validation is \
+                 '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+                    .to_owned(),
+            )
+        }
+        _ => {}
+    }
+    if name.is_empty() {
+        return Err("name part must be non-empty".to_owned());
     }
     if name.len() > 63 {
-        return Err("name part must be at most 63 characters".to_owned());
+        return Err("name part must be no more than 63 characters".to_owned());
     }
     if !is_name_part(name) {
-        return Err(
-            "name part must consist of alphanumerics, '-', '_' or '.', and start and end with an alphanumeric"
-                .to_owned(),
-        );
+        return Err(format!("name part {QUALIFIED_NAME_RULE}"));
     }
     Ok(())
 }
 
 /// Checks a label value: empty, or at most 63 characters of alphanumerics, `-`, `_` and
-/// `.`, starting and ending alphanumeric.
+/// `.`, starting and ending alphanumeric. The error is worded as the API server words it.
 pub fn validate_value(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Ok(());
     }
     if value.len() > 63 {
-        return Err("must be at most 63 characters".to_owned());
+        return Err("must be no more than 63 characters".to_owned());
     }
     if !is_name_part(value) {
         return Err(
-            "must consist of alphanumerics, '-', '_' or '.', and start and end with an alphanumeric"
+            "a valid label must be an empty string or consist of alphanumeric characters, \
+             '-', '_' or '.', and must start and end with an alphanumeric character (e.g. \
+             'MyValue',  or 'my_value',  or '12345', regex used for validation is \
+             '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
                 .to_owned(),
         );
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use informer::meta::ApiResource;
 use informer::testing::ApiServer;
 use serde_json::{json, Value};
-use support::pods;
+use support::{configmaps, pods};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -213,6 +213,80 @@ fn kubectl_writes() {
         assert!(out.contains("pod \"c\" deleted"), "{out}");
         assert!(server.get(&pods(), Some("shop"), "c").is_err());
         kubectl_ok(&server, &["delete", "configmap", "settings", "-n", "shop"]).await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn kubectl_server_dry_run_and_diff_change_nothing() {
+    bounded(async {
+        let server = seeded().await;
+        let dir = server.kubeconfig().parent().expect("dir").to_owned();
+        let manifest = dir.join("dry.json");
+        let write = |level: &str| {
+            std::fs::write(
+                &manifest,
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "settings", "namespace": "shop"},
+                       "data": {"level": level}})
+                .to_string(),
+            )
+            .expect("manifest");
+        };
+        write("info");
+        let path = manifest.display().to_string();
+        let rv = server.resource_version();
+        let out = kubectl_ok(
+            &server,
+            &[
+                "create",
+                "-f",
+                &path,
+                "--validate=false",
+                "--dry-run=server",
+            ],
+        )
+        .await;
+        assert!(out.contains("(server dry run)"), "{out}");
+        assert!(server.get(&configmaps(), Some("shop"), "settings").is_err());
+        kubectl_ok(
+            &server,
+            &[
+                "label",
+                "pod",
+                "b",
+                "-n",
+                "shop",
+                "tier=x",
+                "--dry-run=server",
+            ],
+        )
+        .await;
+        kubectl_ok(
+            &server,
+            &["delete", "pod", "b", "-n", "shop", "--dry-run=server"],
+        )
+        .await;
+        assert_eq!(server.resource_version(), rv, "dry runs store nothing");
+        let b = server.get(&pods(), Some("shop"), "b").expect("still there");
+        assert_eq!(b["metadata"]["labels"], json!({"app": "db"}));
+
+        kubectl_ok(&server, &["create", "-f", &path, "--validate=false"]).await;
+        let before = server
+            .get(&configmaps(), Some("shop"), "settings")
+            .expect("created");
+        write("debug");
+        // `kubectl diff` exits 1 when it finds differences.
+        let (ok, out, err) = kubectl(&server, &["diff", "-f", &path]).await;
+        assert!(!ok && err.is_empty(), "diff failed: {err}");
+        assert!(
+            out.contains("-  level: info") && out.contains("+  level: debug"),
+            "{out}"
+        );
+        let after = server
+            .get(&configmaps(), Some("shop"), "settings")
+            .expect("still there");
+        assert_eq!(before, after, "diff changed nothing");
         server.shutdown().await;
     });
 }

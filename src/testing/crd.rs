@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::errors;
+use super::errors::{self, FieldError};
 use super::resources::ResourceInfo;
 use super::storage::Storage;
 use crate::meta::{ApiResource, Status};
@@ -19,54 +19,55 @@ pub(crate) fn is_definitions(info: &ResourceInfo) -> bool {
 /// wrong.
 pub(crate) fn resource_of(definitions: &ResourceInfo, crd: &Value) -> Result<ResourceInfo, Status> {
     let name = crd["metadata"]["name"].as_str().unwrap_or_default();
-    let invalid =
-        |field: &str, detail: &str| errors::invalid(&definitions.api, name, field, detail);
+    let refuse = |e: FieldError| errors::invalid(&definitions.api, name, &[e]);
     let text = |pointer: &str, field: &str| -> Result<String, Status> {
         match crd.pointer(pointer).and_then(Value::as_str) {
             Some(s) if !s.is_empty() => Ok(s.to_owned()),
-            _ => Err(invalid(field, "Required value")),
+            _ => Err(refuse(FieldError::required(field, ""))),
         }
     };
     let group = text("/spec/group", "spec.group")?;
     let kind = text("/spec/names/kind", "spec.names.kind")?;
     let plural = text("/spec/names/plural", "spec.names.plural")?;
     if name != format!("{plural}.{group}") {
-        return Err(invalid(
+        return Err(refuse(FieldError::invalid(
             "metadata.name",
+            name,
             "must be spec.names.plural+\".\"+spec.group",
-        ));
+        )));
     }
-    let namespaced = match crd.pointer("/spec/scope").and_then(Value::as_str) {
-        Some("Namespaced") => true,
-        Some("Cluster") => false,
-        _ => {
-            return Err(invalid(
+    let scope = crd
+        .pointer("/spec/scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let namespaced = match scope {
+        "Namespaced" => true,
+        "Cluster" => false,
+        other => {
+            return Err(refuse(FieldError::not_supported(
                 "spec.scope",
-                "Unsupported value: supported values: \"Cluster\", \"Namespaced\"",
-            ))
+                other,
+                &["Cluster", "Namespaced"],
+            )))
         }
     };
     let versions = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            invalid(
-                "spec.versions",
-                "Required value: must have exactly one version marked as storage version",
-            )
-        })?;
+        .cloned()
+        .unwrap_or_default();
     let storage: Vec<&Value> = versions.iter().filter(|v| v["storage"] == true).collect();
     let [version] = storage.as_slice() else {
-        return Err(invalid(
+        return Err(refuse(FieldError::invalid(
             "spec.versions",
-            "Invalid value: must have exactly one version marked as storage version",
-        ));
+            &format!("{} storage versions", storage.len()),
+            "must have exactly one version marked as storage version",
+        )));
     };
     let version_name = version["name"]
         .as_str()
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| invalid("spec.versions[0].name", "Required value"))?;
+        .ok_or_else(|| refuse(FieldError::required("spec.versions[0].name", "")))?;
     let short_names = crd
         .pointer("/spec/names/shortNames")
         .and_then(Value::as_array)
@@ -85,11 +86,13 @@ pub(crate) fn resource_of(definitions: &ResourceInfo, crd: &Value) -> Result<Res
     })
 }
 
-/// Checks a definition before it is stored; registers what it defines once it is.
+/// Checks a definition before it is stored; registers what it defines once it is (not
+/// on a dry run).
 pub(crate) fn create_with(
     storage: &Storage,
     info: &ResourceInfo,
     crd: &Value,
+    dry_run: bool,
     store: impl FnOnce() -> Result<super::storage::Written, Status>,
 ) -> Result<super::storage::Written, Status> {
     if !is_definitions(info) {
@@ -97,6 +100,8 @@ pub(crate) fn create_with(
     }
     let defined = resource_of(info, crd)?;
     let written = store()?;
-    storage.register(defined);
+    if !dry_run {
+        storage.register(defined);
+    }
     Ok(written)
 }

@@ -83,49 +83,143 @@ pub(crate) fn conflict(res: &ApiResource, name: &str, why: &str) -> Status {
 pub(crate) const STALE: &str =
     "the object has been modified; please apply your changes to the latest version and try again";
 
-/// `422 Invalid` for one field.
-pub(crate) fn invalid(res: &ApiResource, name: &str, field: &str, detail: &str) -> Status {
+/// One field error of a `422 Invalid`, rendered as apimachinery's `field.Error` renders
+/// it: a reason (the cause type), the field path and the message body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FieldError {
+    /// `FieldValueInvalid`, `FieldValueRequired`, ...
+    pub reason: &'static str,
+    /// The field path, for example `metadata.labels`.
+    pub field: String,
+    /// The message without the field, for example `Invalid value: "x": ...`.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// A value that breaks a rule (`FieldValueInvalid`); `value` is shown quoted.
+    pub(crate) fn invalid(field: &str, value: &str, detail: &str) -> FieldError {
+        FieldError::raw_invalid(field, &format!("{value:?}"), detail)
+    }
+
+    /// A value that breaks a rule, shown as `value` is written (unquoted).
+    pub(crate) fn raw_invalid(field: &str, value: &str, detail: &str) -> FieldError {
+        FieldError {
+            reason: "FieldValueInvalid",
+            field: field.to_owned(),
+            detail: format!("Invalid value: {value}: {detail}"),
+        }
+    }
+
+    /// A missing value (`FieldValueRequired`).
+    pub(crate) fn required(field: &str, detail: &str) -> FieldError {
+        let detail = if detail.is_empty() {
+            "Required value".to_owned()
+        } else {
+            format!("Required value: {detail}")
+        };
+        FieldError {
+            reason: "FieldValueRequired",
+            field: field.to_owned(),
+            detail,
+        }
+    }
+
+    /// A value that may not be set (`FieldValueForbidden`).
+    pub(crate) fn forbidden(field: &str, detail: &str) -> FieldError {
+        FieldError {
+            reason: "FieldValueForbidden",
+            field: field.to_owned(),
+            detail: format!("Forbidden: {detail}"),
+        }
+    }
+
+    /// A value longer than `limit` bytes (`FieldValueTooLong`).
+    pub(crate) fn too_long(field: &str, limit: usize) -> FieldError {
+        FieldError {
+            reason: "FieldValueTooLong",
+            field: field.to_owned(),
+            detail: format!("Too long: may not be more than {limit} bytes"),
+        }
+    }
+
+    /// A value outside a fixed set (`FieldValueNotSupported`); `value` is shown as
+    /// written.
+    pub(crate) fn not_supported(field: &str, value: &str, supported: &[&str]) -> FieldError {
+        let supported: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+        FieldError {
+            reason: "FieldValueNotSupported",
+            field: field.to_owned(),
+            detail: format!(
+                "Unsupported value: {value}: supported values: {}",
+                supported.join(", ")
+            ),
+        }
+    }
+
+    /// `field: detail`, as the error prints.
+    fn render(&self) -> String {
+        format!("{}: {}", self.field, self.detail)
+    }
+}
+
+/// `422 Invalid` for the object `name` of `kind` in `group`, with one cause per field
+/// error (the message lists them in brackets when there are several).
+pub(crate) fn invalid_fields(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> Status {
+    let qualified = if group.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}.{group}")
+    };
+    let list = match errs {
+        [one] => one.render(),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(FieldError::render)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let mut status = Status::failure(
         422,
         "Invalid",
-        format!("{} \"{name}\" is invalid: {field}: {detail}", res.kind),
+        format!("{qualified} {name:?} is invalid: {list}"),
     );
     status.details = Some(StatusDetails {
-        name: Some(name.to_owned()),
-        group: if res.group.is_empty() {
-            None
-        } else {
-            Some(res.group.clone())
-        },
-        kind: Some(res.kind.clone()),
-        causes: vec![StatusCause {
-            reason: Some("FieldValueInvalid".to_owned()),
-            message: Some(detail.to_owned()),
-            field: Some(field.to_owned()),
-        }],
+        name: (!name.is_empty()).then(|| name.to_owned()),
+        group: (!group.is_empty()).then(|| group.to_owned()),
+        kind: Some(kind.to_owned()),
+        causes: errs
+            .iter()
+            .map(|e| StatusCause {
+                reason: Some(e.reason.to_owned()),
+                message: Some(e.detail.clone()),
+                field: Some(e.field.clone()),
+            })
+            .collect(),
         ..StatusDetails::default()
     });
     status
 }
 
-/// `422 Invalid` for bad list or watch options.
-pub(crate) fn invalid_options(field: &str, detail: &str) -> Status {
-    let mut status = Status::failure(
-        422,
-        "Invalid",
-        format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: {detail}"),
-    );
-    status.details = Some(StatusDetails {
-        group: Some("meta.k8s.io".to_owned()),
-        kind: Some("ListOptions".to_owned()),
-        causes: vec![StatusCause {
-            reason: Some("FieldValueForbidden".to_owned()),
-            message: Some(detail.to_owned()),
-            field: Some(field.to_owned()),
-        }],
-        ..StatusDetails::default()
-    });
-    status
+/// `422 Invalid` for an object of `res`, named by its kind as validation names it.
+pub(crate) fn invalid(res: &ApiResource, name: &str, errs: &[FieldError]) -> Status {
+    invalid_fields(&res.group, &res.kind, name, errs)
+}
+
+/// `422 Invalid` for bad request options of `kind` (`ListOptions`, `CreateOptions`, ...).
+pub(crate) fn invalid_options(kind: &str, err: FieldError) -> Status {
+    invalid_fields("meta.k8s.io", kind, "", &[err])
+}
+
+/// `500` for a create whose body carries a resourceVersion: the storage's refusal, which
+/// a real server passes on without a reason.
+pub(crate) fn rv_set_on_create() -> Status {
+    Status::failure(
+        500,
+        "",
+        "resourceVersion should not be set on objects to be created",
+    )
 }
 
 /// `400 BadRequest`.
@@ -244,6 +338,18 @@ pub(crate) fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> S
         "UnsupportedMediaType",
         format!(
             "the body of the request was in an unknown format ({content_type:?}) - accepted media types include: {}",
+            accepted.join(", ")
+        ),
+    )
+}
+
+/// `406 NotAcceptable` for an `Accept` header the server cannot answer.
+pub(crate) fn not_acceptable(accepted: &[&str]) -> Status {
+    Status::failure(
+        406,
+        "NotAcceptable",
+        format!(
+            "only the following media types are accepted: {}",
             accepted.join(", ")
         ),
     )

@@ -347,7 +347,12 @@ impl<K> FakeListerWatcher<K> {
 impl<K: DeserializeOwned> FakeListerWatcher<K> {
     /// Decodes a stored object into `K`.
     fn decode(&self, obj: &Stored) -> Result<K> {
-        serde_json::from_slice(&obj.json).map_err(|e| {
+        self.decode_json(obj, &obj.json)
+    }
+
+    /// Decodes `json`, the bytes of the stored object `obj` (maybe as listed), into `K`.
+    fn decode_json(&self, obj: &Stored, json: &[u8]) -> Result<K> {
+        serde_json::from_slice(json).map_err(|e| {
             Error::decode(
                 format!(
                     "decoding {} from the fake's storage",
@@ -376,7 +381,8 @@ impl<K: DeserializeOwned> FakeListerWatcher<K> {
     }
 
     /// Replaces an object as a `PUT` would (a non-empty `metadata.resourceVersion` must be
-    /// current, `409 Conflict` otherwise). Returns it as stored; every watch sees a
+    /// current, `409 Conflict` otherwise; custom resources must carry one, `422 Invalid`
+    /// otherwise). Returns it as stored; every watch sees a
     /// `MODIFIED` event, unless nothing changed.
     pub fn replace(&self, obj: &impl Serialize) -> Result<K> {
         let written = objects::replace(&self.backend.storage, &self.api, Self::encode(obj)?)
@@ -426,10 +432,17 @@ where
             let page = list::read(&backend.storage, &info, ns, &opts, backend.too_large_wait)
                 .await
                 .map_err(api_error)?;
+            // The items as the server lists them: the built-in types without their type.
+            let untyped = info.builtin_group();
+            let mut buf = Vec::new();
             let items = page
                 .items
                 .iter()
-                .map(|o| self.decode(o))
+                .map(|o| {
+                    buf.clear();
+                    o.write_list_item(untyped, &mut buf);
+                    self.decode_json(o, &buf)
+                })
                 .collect::<Result<Vec<K>>>()?;
             Ok(ObjectList {
                 api_version: Some(info.api.api_version()),

@@ -202,6 +202,14 @@ impl Faults {
         self.storage.compact();
     }
 
+    /// Compacts the history up to `revision` (a resourceVersion), as etcd's compaction
+    /// does: watches from, lists at and continue tokens for a version before it answer
+    /// `410 Expired`; those at or after it are still served. A revision past the current
+    /// one compacts everything; one before an earlier compaction changes nothing.
+    pub fn compact_to(&self, revision: u64) {
+        self.storage.compact_to(revision);
+    }
+
     /// Simulates a restart: every connection (watches included) is cut without a clean
     /// end, and the state is kept; with `compact`, the history is compacted too, as after
     /// a restart of a real API server whose watch cache starts empty. The server keeps its

@@ -96,6 +96,18 @@ pub(crate) fn json(code: u16, bytes: impl Into<Bytes>) -> Response<Body> {
     resp
 }
 
+/// A response with this HTTP code, body and `Content-Type`.
+pub(crate) fn typed(
+    code: u16,
+    bytes: impl Into<Bytes>,
+    content_type: &'static str,
+) -> Response<Body> {
+    let mut resp = json(code, bytes);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
 /// A JSON response of a serialisable value.
 pub(crate) fn json_value(code: u16, value: &impl serde::Serialize) -> Response<Body> {
     match serde_json::to_vec(value) {

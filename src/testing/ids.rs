@@ -82,6 +82,12 @@ pub(crate) fn rfc3339(secs: u64) -> String {
     )
 }
 
+/// Why a name is not an RFC 1123 subdomain, in Kubernetes' words.
+const SUBDOMAIN_MESSAGE: &str = "a lowercase RFC 1123 subdomain must consist of lower case \
+     alphanumeric characters, '-' or '.', and must start and end with an alphanumeric \
+     character (e.g. 'example.com', regex used for validation is \
+     '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
 /// Checks an RFC 1123 subdomain (most object names); the error is Kubernetes' message.
 pub(crate) fn validate_subdomain(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -97,12 +103,7 @@ pub(crate) fn validate_subdomain(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case \
-             alphanumeric characters, '-' or '.', and must start and end with an alphanumeric \
-             character (e.g. 'example.com', regex used for validation is \
-             '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-        ))
+        Err(SUBDOMAIN_MESSAGE.to_owned())
     }
 }
 
@@ -111,12 +112,12 @@ pub(crate) fn validate_label(name: &str) -> Result<(), String> {
     if !name.contains('.') && name.len() <= 63 && validate_subdomain(name).is_ok() {
         Ok(())
     } else {
-        Err(format!(
-            "Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case \
-             alphanumeric characters or '-', and must start and end with an alphanumeric \
-             character (e.g. 'my-name',  or '123-abc', regex used for validation is \
-             '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-        ))
+        Err(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters \
+             or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  \
+             or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+                .to_owned(),
+        )
     }
 }
 

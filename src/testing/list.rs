@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::errors;
 use super::fields::FieldFilter;
+use super::options;
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{ListAt, ListError, ObjKey, Page, Storage, Stored};
@@ -74,31 +75,12 @@ pub(crate) async fn read(
     opts: &ListOptions,
     too_large_wait: Duration,
 ) -> Result<Page, Status> {
+    options::check_list(opts)?;
     let rv_text = opts.resource_version.as_deref();
     let rv_match = opts.resource_version_match.as_deref();
-    if rv_match.is_some() && rv_text.is_none() {
-        return Err(errors::invalid_options(
-            "resourceVersionMatch",
-            "resourceVersionMatch is forbidden unless resourceVersion is provided",
-        ));
-    }
-    if let Some(m) = rv_match {
-        if m != "Exact" && m != "NotOlderThan" {
-            return Err(errors::invalid_options(
-                "resourceVersionMatch",
-                &format!("Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\""),
-            ));
-        }
-    }
     if opts.continue_.is_some() && rv_text.is_some_and(|v| v != "0") {
         return Err(errors::bad_request(
             "specifying resource version is not allowed when using continue",
-        ));
-    }
-    if rv_match == Some("Exact") && rv_text == Some("0") {
-        return Err(errors::invalid_options(
-            "resourceVersionMatch",
-            "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
         ));
     }
     let rv = opts.rv_number()?;
@@ -174,7 +156,8 @@ pub(crate) fn list_kind(info: &ResourceInfo) -> String {
     format!("{}List", info.api.kind)
 }
 
-/// Writes a page as `{kind}List` JSON, splicing the stored bytes of each object.
+/// Writes a page as `{kind}List` JSON, splicing the stored bytes of each object (less
+/// their type, for the built-in types).
 pub(crate) fn render(info: &ResourceInfo, page: &Page) -> Vec<u8> {
     let head = serde_json::json!({
         "kind": list_kind(info),
@@ -187,11 +170,14 @@ pub(crate) fn render(info: &ResourceInfo, page: &Page) -> Vec<u8> {
     // `head` ends with `}`: reopen it to append the items.
     out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
     out.extend_from_slice(b",\"items\":[");
+    // kube-apiserver lists its own types without each item's `apiVersion` and `kind`;
+    // custom resources keep theirs.
+    let untyped = info.builtin_group();
     for (i, obj) in page.items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&obj.json);
+        obj.write_list_item(untyped, &mut out);
     }
     out.extend_from_slice(b"]}");
     out

@@ -22,16 +22,18 @@
 //! the stored bytes as one line of newline-delimited JSON, which the server writes to the
 //! response and a fake lister-watcher decodes into events.
 //!
-//! Where it differs from a real API server: JSON only (no protobuf, no server-side
-//! `Table` rendering: clients fall back to printing themselves); HTTP/1.1 only; no OpenAPI
+//! Where it differs from a real API server: JSON and YAML only (no protobuf; `Table`s
+//! have the default columns only, for every type, and watches are never `Table`s;
+//! errors are always JSON); HTTP/1.1 only; no OpenAPI
 //! documents (so `kubectl create` needs `--validate=false`); no server-side apply;
 //! strategic merge patch replaces lists instead of merging them by key; no admission,
 //! RBAC or defaulting; deleting a namespace removes its contents at once; a watch without
-//! `timeoutSeconds` has no deadline; initial events come in key order (namespace, then
-//! name); `events` (core) and `events.k8s.io` events are two stores, where a real server
-//! keeps one and converts between the forms. Field selectors take the fields a real
-//! server's resource supports (`metadata.name` and `metadata.namespace` everywhere, a
-//! pod's `spec.nodeName`, an event's `involvedObject.name`, ...; others answer `400`).
+//! `timeoutSeconds` (or with `0`, the server's default) has no deadline; initial events
+//! come in key order (namespace, then name); `events` (core) and `events.k8s.io` events
+//! are two stores, where a real server keeps one and converts between the forms. Field
+//! selectors take the fields a real server's resource supports (`metadata.name`
+//! everywhere, `metadata.namespace` on all but namespaces and nodes, a pod's
+//! `spec.nodeName`, an event's `involvedObject.name`, ...; others answer `400`).
 //!
 //! ```
 //! # #[tokio::main]
@@ -62,7 +64,9 @@ mod http;
 mod ids;
 mod kubeconfig;
 mod list;
+mod negotiation;
 mod objects;
+mod options;
 mod patch;
 mod query;
 mod raw_object;
@@ -71,6 +75,7 @@ mod rest;
 mod server;
 mod storage;
 mod tls;
+mod validation;
 mod watch;
 
 pub use fake::{FakeListerWatcher, FakeListerWatcherBuilder};

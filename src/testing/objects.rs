@@ -55,18 +55,18 @@ pub(crate) fn create(storage: &Storage, api: &ApiResource, obj: Value) -> Result
     let info = info(storage, api)?;
     let ns = field(&obj, "/metadata/namespace").map(str::to_owned);
     let crd = obj.clone();
-    crd::create_with(storage, &info, &crd, || {
-        storage.create(&info, scope(api, ns.as_deref()), obj)
+    crd::create_with(storage, &info, &crd, false, || {
+        storage.create(&info, scope(api, ns.as_deref()), obj, false)
     })
 }
 
 /// Replaces an object as a `PUT` would; a non-empty `metadata.resourceVersion` must be
-/// current.
+/// current, and custom resources must carry one.
 pub(crate) fn replace(storage: &Storage, api: &ApiResource, obj: Value) -> Result<Written, Status> {
     let info = info(storage, api)?;
     let ns = field(&obj, "/metadata/namespace").map(str::to_owned);
     let name = field(&obj, "/metadata/name").unwrap_or_default().to_owned();
-    storage.update(&info, scope(api, ns.as_deref()), &name, obj, false)
+    storage.update(&info, scope(api, ns.as_deref()), &name, obj, false, false)
 }
 
 /// Deletes an object as a `DELETE` without options would.
@@ -77,7 +77,13 @@ pub(crate) fn delete(
     name: &str,
 ) -> Result<Written, Status> {
     let info = info(storage, api)?;
-    storage.delete(&info, scope(api, ns), name, &Preconditions::default())
+    storage.delete(
+        &info,
+        scope(api, ns),
+        name,
+        &Preconditions::default(),
+        false,
+    )
 }
 
 /// One object.

@@ -53,18 +53,41 @@ pub(crate) fn apply(kind: PatchKind, current: &Value, patch: &[u8]) -> Result<Va
         PatchKind::Json => {
             let ops: Vec<PatchOperation> = serde_json::from_value(patch)
                 .map_err(|e| errors::bad_request(format!("error decoding JSON patch: {e}")))?;
-            json_patch::patch(&mut doc, &Patch(ops)).map_err(|e| {
-                Status::failure(
-                    422,
-                    "Invalid",
-                    format!("the JSON patch could not be applied: {e}"),
-                )
-            })?;
+            // One operation at a time, on a copy: a failure leaves nothing half done.
+            for op in ops {
+                if tests_absent_as_null(&doc, &op) {
+                    continue;
+                }
+                json_patch::patch(&mut doc, &Patch(vec![op])).map_err(|e| {
+                    Status::failure(
+                        422,
+                        "Invalid",
+                        format!("the JSON patch could not be applied: {e}"),
+                    )
+                })?;
+            }
         }
         PatchKind::Merge => json_patch::merge(&mut doc, &patch),
         PatchKind::StrategicMerge => strategic_merge(&mut doc, &patch),
     }
     Ok(doc)
+}
+
+/// Whether `op` tests that a member missing from an existing object is `null`: that
+/// test passes on a real server (its JSON patch library treats the missing member as
+/// `null`), and kube-runtime's `finalizer()` sends it before adding the first finalizer.
+fn tests_absent_as_null(doc: &Value, op: &PatchOperation) -> bool {
+    let PatchOperation::Test(test) = op else {
+        return false;
+    };
+    if !test.value.is_null() {
+        return false;
+    }
+    let path = test.path.as_str();
+    let Some((parent, _)) = path.rsplit_once('/') else {
+        return false;
+    };
+    doc.pointer(parent).is_some_and(Value::is_object) && doc.pointer(path).is_none()
 }
 
 fn strategic_merge(doc: &mut Value, patch: &Value) {
@@ -158,6 +181,21 @@ mod tests {
             br#"[{"op":"test","path":"/data/a","value":"9"}]"#,
         )
         .expect_err("test fails");
+        assert_eq!(err.code, 422);
+        // A missing member tests as null, as on a real server; a missing parent does not.
+        let out = apply(
+            PatchKind::Json,
+            &cur,
+            br#"[{"op":"test","path":"/data/b","value":null},{"op":"add","path":"/data/b","value":"2"}]"#,
+        )
+        .expect("applies");
+        assert_eq!(out, json!({"data": {"a": "1", "b": "2"}}));
+        let err = apply(
+            PatchKind::Json,
+            &cur,
+            br#"[{"op":"add","path":"/data/c","value":"3"},{"op":"test","path":"/x/y","value":null}]"#,
+        )
+        .expect_err("no parent");
         assert_eq!(err.code, 422);
     }
 }

@@ -115,6 +115,12 @@ fn page_limit(limit: Option<u64>) -> Option<usize> {
         .map(|l| usize::try_from(l).unwrap_or(usize::MAX))
 }
 
+/// A `timeoutSeconds` as the server reads it: zero is the server's default, which here
+/// is no deadline.
+fn timeout(seconds: Option<u64>) -> Option<Duration> {
+    seconds.filter(|s| *s > 0).map(Duration::from_secs)
+}
+
 impl ListOptions {
     /// Reads the options from a query.
     pub(crate) fn from_query(q: &Query) -> Result<ListOptions, Status> {
@@ -127,7 +133,7 @@ impl ListOptions {
             continue_: non_empty(q.get("continue")),
             watch: q.flag("watch")?.unwrap_or(false),
             allow_bookmarks: q.flag("allowWatchBookmarks")?.unwrap_or(false),
-            timeout: q.number("timeoutSeconds")?.map(Duration::from_secs),
+            timeout: timeout(q.number("timeoutSeconds")?),
             send_initial_events: q.flag("sendInitialEvents")?,
         })
     }
@@ -144,7 +150,7 @@ impl ListOptions {
             continue_: non_empty(p.continue_token.as_deref()),
             watch: false,
             allow_bookmarks: false,
-            timeout: p.timeout_seconds.map(|s| Duration::from_secs(s.into())),
+            timeout: timeout(p.timeout_seconds.map(u64::from)),
             send_initial_events: None,
         })
     }
@@ -161,7 +167,7 @@ impl ListOptions {
             continue_: None,
             watch: true,
             allow_bookmarks: p.allow_watch_bookmarks,
-            timeout: p.timeout_seconds.map(|s| Duration::from_secs(s.into())),
+            timeout: timeout(p.timeout_seconds.map(u64::from)),
             // Only `true` goes on the wire.
             send_initial_events: p.send_initial_events.then_some(true),
         })
@@ -181,6 +187,28 @@ impl ListOptions {
             }),
         }
     }
+}
+
+/// Whether a write is a dry run: `dryRun` holds `All` (a real server knows no other
+/// value; anything else is `422 Invalid` on the request's options, `kind` being
+/// `CreateOptions`, `UpdateOptions`, `PatchOptions` or `DeleteOptions`).
+pub(crate) fn dry_run<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    kind: &str,
+) -> Result<bool, Status> {
+    let values: Vec<&str> = values.into_iter().filter(|v| !v.is_empty()).collect();
+    if values.iter().all(|v| *v == "All") {
+        return Ok(!values.is_empty());
+    }
+    let shown: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    Err(errors::invalid_options(
+        kind,
+        errors::FieldError::not_supported(
+            "dryRun",
+            &format!("[]string{{{}}}", shown.join(", ")),
+            &["All"],
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -29,9 +29,9 @@ impl ResourceInfo {
         }
     }
 
-    /// Whether the group speaks strategic merge patch (the built-in groups do, custom
-    /// resources do not).
-    pub(crate) fn strategic_merge(&self) -> bool {
+    /// Whether the resource is in one of Kubernetes' own groups rather than a custom
+    /// resource's.
+    pub(crate) fn builtin_group(&self) -> bool {
         matches!(
             self.api.group.as_str(),
             "" | "apps"
@@ -40,6 +40,18 @@ impl ResourceInfo {
                 | "events.k8s.io"
                 | "apiextensions.k8s.io"
         )
+    }
+
+    /// Whether the group speaks strategic merge patch (the built-in groups do, custom
+    /// resources do not).
+    pub(crate) fn strategic_merge(&self) -> bool {
+        self.builtin_group()
+    }
+
+    /// Whether an update may leave out `metadata.resourceVersion` (the built-in types
+    /// here allow it; custom resources require it).
+    pub(crate) fn unconditional_update(&self) -> bool {
+        self.builtin_group()
     }
 }
 

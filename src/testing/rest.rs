@@ -13,9 +13,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::crd;
 use super::discovery;
@@ -24,8 +25,9 @@ use super::faults::Verb;
 use super::fields::FieldFilter;
 use super::http::{self, Body};
 use super::list;
+use super::negotiation::{self, Include, Output, Shape};
 use super::patch::{self, PatchKind};
-use super::query::{ListOptions, Query};
+use super::query::{self, ListOptions, Query};
 use super::resources::ResourceInfo;
 use super::server::Shared;
 use super::storage::{Preconditions, Stored};
@@ -187,7 +189,19 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             http::status(&status)
         };
     }
-    match dispatch(&shared, verb, target, opts, req).await {
+    let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+    let shape = match verb {
+        Verb::Watch => Shape::Watch,
+        Verb::List | Verb::DeleteCollection => Shape::List,
+        _ => Shape::Object,
+    };
+    let output = match Include::parse(query.get("includeObject"))
+        .and_then(|include| negotiation::output(accept, shape, include))
+    {
+        Ok(o) => o,
+        Err(status) => return http::status(&status),
+    };
+    match dispatch(&shared, verb, target, opts, &query, output, req).await {
         Ok(resp) => resp,
         Err(status) => http::status(&status),
     }
@@ -215,8 +229,34 @@ fn parse_json(body: &[u8]) -> Result<Value, Status> {
     })
 }
 
-fn object(code: u16, obj: &Arc<Stored>) -> Response<Body> {
-    http::json(code, obj.json.clone())
+/// An answer of `json` (a list) in the negotiated `output`.
+fn answer(output: Output, code: u16, json: Bytes) -> Result<Response<Body>, Status> {
+    let (bytes, content_type) = negotiation::encode(output, Shape::List, json)?;
+    Ok(http::typed(code, bytes, content_type))
+}
+
+/// An answer carrying a stored object.
+fn object(output: Output, code: u16, obj: &Arc<Stored>) -> Result<Response<Body>, Status> {
+    let (bytes, content_type) = negotiation::encode(output, Shape::Object, obj.json.clone())?;
+    Ok(http::typed(code, bytes, content_type))
+}
+
+/// A watch body reduced to metadata: each batch's lines, mapped by a task that ends
+/// when either side goes away.
+fn metadata_only(mut rx: mpsc::Receiver<watch::Lines>) -> mpsc::Receiver<watch::Lines> {
+    let (tx, out) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(lines) = rx.recv().await {
+            let mapped = lines
+                .into_iter()
+                .map(negotiation::partial_watch_line)
+                .collect();
+            if tx.send(mapped).await.is_err() {
+                return;
+            }
+        }
+    });
+    out
 }
 
 async fn dispatch(
@@ -224,9 +264,12 @@ async fn dispatch(
     verb: Verb,
     t: Target,
     opts: ListOptions,
+    query: &Query,
+    output: Output,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Status> {
     let storage = &shared.storage;
+    let dry_run_as = |kind: &str| query::dry_run(query.get("dryRun"), kind);
     let ns = t.ns.as_deref();
     let name = t.name.clone().unwrap_or_default();
     match verb {
@@ -236,12 +279,12 @@ async fn dispatch(
                     return Err(errors::too_large_resource_version(rv, storage.current_rv()));
                 }
             }
-            Ok(object(200, &storage.get(&t.info, ns, &name)?))
+            object(output, 200, &storage.get(&t.info, ns, &name)?)
         }
         Verb::List => {
             let page =
                 list::read(storage, &t.info, ns, &opts, shared.config.too_large_wait).await?;
-            Ok(http::json(200, list::render(&t.info, &page)))
+            answer(output, 200, list::render(&t.info, &page).into())
         }
         Verb::Watch => {
             let mut opts = opts;
@@ -251,26 +294,37 @@ async fn dispatch(
                     .map_err(|e| errors::bad_request(e.to_string()))?;
             }
             let body = watch::open(storage, &t.info, ns, &opts, shared.config.bookmark_interval)?;
+            let body = if output == Output::Metadata {
+                metadata_only(body)
+            } else {
+                body
+            };
             Ok(http::stream(body))
         }
         Verb::Create => {
-            let (_, body) = read_body(req).await?;
-            let value = parse_json(&body)?;
+            let dry_run = dry_run_as("CreateOptions")?;
+            let (content_type, body) = read_body(req).await?;
+            let value = negotiation::input(content_type.as_deref(), &body)?;
             let crd = value.clone();
-            let written = crd::create_with(storage, &t.info, &crd, || {
-                storage.create(&t.info, ns, value)
+            let written = crd::create_with(storage, &t.info, &crd, dry_run, || {
+                storage.create(&t.info, ns, value, dry_run)
             })?;
-            Ok(object(201, &written.stored))
+            object(output, 201, &written.stored)
         }
         Verb::Update => {
-            let (_, body) = read_body(req).await?;
-            let value = parse_json(&body)?;
-            Ok(object(
+            let dry_run = dry_run_as("UpdateOptions")?;
+            let (content_type, body) = read_body(req).await?;
+            let value = negotiation::input(content_type.as_deref(), &body)?;
+            object(
+                output,
                 200,
-                &storage.update(&t.info, ns, &name, value, t.status)?.stored,
-            ))
+                &storage
+                    .update(&t.info, ns, &name, value, t.status, dry_run)?
+                    .stored,
+            )
         }
         Verb::Patch => {
+            let dry_run = dry_run_as("PatchOptions")?;
             let (content_type, body) = read_body(req).await?;
             let content_type = content_type.unwrap_or_default();
             let kind = PatchKind::from_content_type(&content_type)
@@ -283,43 +337,69 @@ async fn dispatch(
                     .collect();
                 return Err(errors::unsupported_media_type(&content_type, &accepted));
             };
-            let written = storage.modify(&t.info, ns, &name, t.status, |current| {
+            let written = storage.modify(&t.info, ns, &name, t.status, dry_run, |current| {
                 patch::apply(kind, &current.value()?, &body)
             })?;
-            Ok(object(200, &written.stored))
+            object(output, 200, &written.stored)
         }
         Verb::Delete => {
             let (_, body) = read_body(req).await?;
-            let pre = preconditions(&body)?;
-            Ok(object(
+            let options = delete_options(&body, query)?;
+            object(
+                output,
                 200,
-                &storage.delete(&t.info, ns, &name, &pre)?.stored,
-            ))
+                &storage
+                    .delete(&t.info, ns, &name, &options.preconditions, options.dry_run)?
+                    .stored,
+            )
         }
         Verb::DeleteCollection => {
+            let (_, body) = read_body(req).await?;
+            let options = delete_options(&body, query)?;
             let labels = &opts.labels;
             let fields = FieldFilter::new(&t.info, &opts.fields)?;
             let filter =
                 |o: &Stored| labels.matches_labels(o.meta.labels.as_ref()) && fields.matches(o);
-            let deleted = storage.delete_collection(&t.info, ns, &filter)?;
-            let items: Vec<Value> = deleted.into_iter().map(|w| w.value).collect();
-            Ok(http::json_value(
-                200,
-                &serde_json::json!({
-                    "kind": list::list_kind(&t.info),
-                    "apiVersion": t.info.api.api_version(),
-                    "metadata": {"resourceVersion": storage.current_rv().to_string()},
-                    "items": items,
-                }),
-            ))
+            let deleted = storage.delete_collection(&t.info, ns, &filter, options.dry_run)?;
+            // A list: built-in types without each item's type, as `list::render` writes.
+            let untyped = t.info.builtin_group();
+            let items: Vec<Value> = deleted
+                .into_iter()
+                .map(|w| {
+                    let mut v = w.value;
+                    if let (true, Value::Object(m)) = (untyped, &mut v) {
+                        m.remove("apiVersion");
+                        m.remove("kind");
+                    }
+                    v
+                })
+                .collect();
+            let list = serde_json::json!({
+                "kind": list::list_kind(&t.info),
+                "apiVersion": t.info.api.api_version(),
+                "metadata": {"resourceVersion": storage.current_rv().to_string()},
+                "items": items,
+            });
+            let json = serde_json::to_vec(&list).map_err(|e| errors::internal(e.to_string()))?;
+            answer(output, 200, json.into())
         }
     }
 }
 
-/// Reads the preconditions of a `DeleteOptions` body (an empty body has none).
-fn preconditions(body: &[u8]) -> Result<Preconditions, Status> {
+/// What a delete request asks for beyond the object: its `DeleteOptions`.
+struct DeleteOptions {
+    preconditions: Preconditions,
+    dry_run: bool,
+}
+
+/// Reads the `DeleteOptions` of a delete: the body's preconditions and `dryRun` (an empty
+/// body has none), or `dryRun` in the query, as a real server reads either.
+fn delete_options(body: &[u8], query: &Query) -> Result<DeleteOptions, Status> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Preconditions::default());
+        return Ok(DeleteOptions {
+            preconditions: Preconditions::default(),
+            dry_run: query::dry_run(query.get("dryRun"), "DeleteOptions")?,
+        });
     }
     let v = parse_json(body)?;
     let p = v.get("preconditions");
@@ -328,8 +408,15 @@ fn preconditions(body: &[u8]) -> Result<Preconditions, Status> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    Ok(Preconditions {
-        uid: field("uid"),
-        resource_version: field("resourceVersion"),
+    let dry_run = match v.get("dryRun").and_then(Value::as_array) {
+        Some(values) => query::dry_run(values.iter().filter_map(Value::as_str), "DeleteOptions")?,
+        None => query::dry_run(query.get("dryRun"), "DeleteOptions")?,
+    };
+    Ok(DeleteOptions {
+        preconditions: Preconditions {
+            uid: field("uid"),
+            resource_version: field("resourceVersion"),
+        },
+        dry_run,
     })
 }

@@ -64,6 +64,7 @@ pub(crate) struct Shared {
 pub struct ApiServerBuilder {
     port: u16,
     history_limit: usize,
+    compaction_interval: Option<Duration>,
     bookmark_interval: Duration,
     too_large_wait: Duration,
     tls: bool,
@@ -77,6 +78,7 @@ impl Default for ApiServerBuilder {
         ApiServerBuilder {
             port: 0,
             history_limit: 10_000,
+            compaction_interval: None,
             bookmark_interval: Duration::from_secs(60),
             too_large_wait: Duration::from_secs(3),
             tls: false,
@@ -98,6 +100,15 @@ impl ApiServerBuilder {
     /// compacted.
     pub fn history_limit(mut self, events: usize) -> Self {
         self.history_limit = events;
+        self
+    }
+
+    /// Compacts the history at this interval as a real API server's compactor compacts
+    /// etcd (default: never; kube-apiserver uses 5 min): at each tick, everything up to
+    /// the resourceVersion seen at the previous tick is compacted, so a version stays
+    /// watchable for at least one interval. The history limit applies as well.
+    pub fn compaction_interval(mut self, interval: Duration) -> Self {
+        self.compaction_interval = Some(interval);
         self
     }
 
@@ -188,6 +199,13 @@ impl ApiServerBuilder {
             }
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
+        if let Some(interval) = self.compaction_interval {
+            tokio::spawn(compactor(
+                shared.storage.clone(),
+                interval,
+                shutdown_rx.clone(),
+            ));
+        }
         let task = tokio::spawn(accept_loop(
             listener,
             shared.clone(),
@@ -320,7 +338,8 @@ impl ApiServer {
     }
 
     /// Replaces an object as a `PUT` would (a non-empty `metadata.resourceVersion` must
-    /// be current) and returns it as stored.
+    /// be current; custom resources must carry one, `422` otherwise) and returns it as
+    /// stored.
     pub fn replace(&self, api: &ApiResource, obj: Value) -> Result<Value, Status> {
         objects::replace(&self.shared.storage, api, obj).map(|w| w.value)
     }
@@ -380,6 +399,23 @@ impl Drop for ApiServer {
         }
         self.shared.storage.drop_watchers();
         kubeconfig::remove(&self.dir);
+    }
+}
+
+/// Compacts `storage` every `interval` up to the resourceVersion seen at the previous
+/// tick, until the server shuts down.
+async fn compactor(storage: Arc<Storage>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    let interval = interval.max(Duration::from_millis(1));
+    let mut seen = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        if let Some(revision) = seen {
+            storage.compact_to(revision);
+        }
+        seen = Some(storage.current_rv());
     }
 }
 

@@ -22,10 +22,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::errors;
+use super::errors::{self, FieldError};
 use super::ids;
 use super::raw_object::{same_as_bytes, RawObject};
 use super::resources::{self, ResourceInfo};
+use super::validation;
 use crate::meta::{ApiResource, Status};
 
 /// A resource's identity in the storage: `(group, plural)`.
@@ -118,6 +119,9 @@ pub(crate) struct Stored {
     line: Bytes,
     /// That write's event type.
     line_type: EventType,
+    /// Where the top-level `apiVersion` and `kind` entries are in `json` (start and end,
+    /// without commas; `(0, 0)` when absent), to list the object without them.
+    type_entries: [(u32, u32); 2],
 }
 
 impl Stored {
@@ -126,7 +130,7 @@ impl Stored {
         let mut line = Vec::with_capacity(4096);
         watch_line_start(&mut line, kind.as_str());
         let start = line.len();
-        serde_json::to_writer(&mut line, value).map_err(|e| errors::internal(e.to_string()))?;
+        let type_entries = write_object(&mut line, value)?;
         let end = line.len();
         line.extend_from_slice(WATCH_LINE_END);
         // Kept for as long as the version is: without the spare capacity.
@@ -138,7 +142,55 @@ impl Stored {
             json: line.slice(start..end),
             line,
             line_type: kind,
+            type_entries: type_entries.map(|(a, b)| {
+                let offset = |at: usize| u32::try_from(at - start).unwrap_or(0);
+                if a == b {
+                    (0, 0)
+                } else {
+                    (offset(a), offset(b))
+                }
+            }),
         })
+    }
+
+    /// Appends the object as a list item: as stored or, with `untyped`, without its
+    /// `apiVersion` and `kind` (as a real server lists the built-in types), cut out of the
+    /// stored bytes.
+    pub(crate) fn write_list_item(&self, untyped: bool, out: &mut Vec<u8>) {
+        let json = &self.json[..];
+        let mut cuts: Vec<(usize, usize)> = self
+            .type_entries
+            .iter()
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| (*a as usize, *b as usize))
+            .collect();
+        if !untyped || cuts.is_empty() || json.len() < 2 {
+            out.extend_from_slice(json);
+            return;
+        }
+        cuts.sort_unstable();
+        // The entries left are the runs between the cuts, less the commas at their ends.
+        let inner_end = json.len() - 1;
+        let mut from = 1;
+        let mut first = true;
+        out.push(b'{');
+        for (a, b) in cuts
+            .into_iter()
+            .chain(std::iter::once((inner_end, inner_end)))
+        {
+            let mut run = &json[from.min(a)..a];
+            run = run.strip_prefix(b",").unwrap_or(run);
+            run = run.strip_suffix(b",").unwrap_or(run);
+            if !run.is_empty() {
+                if !first {
+                    out.push(b',');
+                }
+                out.extend_from_slice(run);
+                first = false;
+            }
+            from = b;
+        }
+        out.push(b'}');
     }
 
     /// The watch line (`{"type":kind,"object":...}\n`) sending this version as `kind`:
@@ -152,6 +204,19 @@ impl Stored {
         line.extend_from_slice(&self.json);
         line.extend_from_slice(WATCH_LINE_END);
         Bytes::from(line)
+    }
+
+    /// The watch line sending this version as `kind`, stamped with resourceVersion `rv`:
+    /// how a watch sends an object that left its selection, as it last matched, at the
+    /// version of the write that moved it out.
+    pub(crate) fn watch_line_at(&self, kind: EventType, rv: u64) -> Result<Bytes, Status> {
+        let mut value = self.value()?;
+        set_meta(&mut value, "resourceVersion", Value::String(rv.to_string()));
+        let mut line = Vec::with_capacity(self.json.len() + 32);
+        watch_line_start(&mut line, kind.as_str());
+        serde_json::to_writer(&mut line, &value).map_err(|e| errors::internal(e.to_string()))?;
+        line.extend_from_slice(WATCH_LINE_END);
+        Ok(Bytes::from(line))
     }
 
     /// The object as JSON.
@@ -176,6 +241,35 @@ impl Stored {
     pub(crate) fn namespace(&self) -> &str {
         self.meta.namespace.as_deref().unwrap_or_default()
     }
+}
+
+/// Serialises `value` into `out` exactly as `serde_json::to_writer` does, and returns
+/// where its top-level `apiVersion` and `kind` entries are (absolute start and end in
+/// `out`, equal when absent).
+fn write_object(out: &mut Vec<u8>, value: &Value) -> Result<[(usize, usize); 2], Status> {
+    let fail = |e: serde_json::Error| errors::internal(e.to_string());
+    let Value::Object(map) = value else {
+        serde_json::to_writer(&mut *out, value).map_err(fail)?;
+        return Ok([(0, 0); 2]);
+    };
+    let mut found = [(0, 0); 2];
+    out.push(b'{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let at = out.len();
+        serde_json::to_writer(&mut *out, k).map_err(fail)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, v).map_err(fail)?;
+        match k.as_str() {
+            "apiVersion" => found[0] = (at, out.len()),
+            "kind" => found[1] = (at, out.len()),
+            _ => {}
+        }
+    }
+    out.push(b'}');
+    Ok(found)
 }
 
 /// Writes the start of a watch line, up to the object.
@@ -374,6 +468,31 @@ fn remove_meta(value: &mut Value, field: &str) {
     meta_map(value).remove(field);
 }
 
+/// Removes the metadata maps and lists that are empty (or `null`), as a real server's
+/// encoding leaves them out: `labels: {}` or `finalizers: []` are never stored.
+fn drop_empty_meta(value: &mut Value) {
+    let Some(Value::Object(meta)) = value.get_mut("metadata") else {
+        return;
+    };
+    for f in [
+        "labels",
+        "annotations",
+        "finalizers",
+        "ownerReferences",
+        "managedFields",
+    ] {
+        let empty = match meta.get(f) {
+            Some(Value::Null) => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if empty {
+            meta.remove(f);
+        }
+    }
+}
+
 fn set_type(value: &mut Value, api: &ApiResource) {
     if let Value::Object(obj) = value {
         obj.insert("apiVersion".to_owned(), Value::String(api.api_version()));
@@ -415,7 +534,7 @@ impl Storage {
             .unwrap_or_else(|| unreachable!("namespaces are built in"));
         for ns in resources::INITIAL_NAMESPACES {
             let body = serde_json::json!({"metadata": {"name": ns}});
-            if let Err(e) = storage.create(&namespaces, None, body) {
+            if let Err(e) = storage.create(&namespaces, None, body, false) {
                 unreachable!("creating a built-in namespace failed: {e}");
             }
         }
@@ -492,12 +611,14 @@ impl Storage {
             .ok_or_else(|| errors::not_found(&info.api, name))
     }
 
-    /// Creates an object from a request body.
+    /// Creates an object from a request body; with `dry_run`, answers as if it did,
+    /// storing nothing.
     pub(crate) fn create(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         mut body: Value,
+        dry_run: bool,
     ) -> Result<Written, Status> {
         let api = &info.api;
         if !body.is_object() {
@@ -506,6 +627,7 @@ impl Storage {
             ));
         }
         let meta = decode_meta(&body)?;
+        validation::check_type(info, meta.name.as_deref().unwrap_or_default(), &body)?;
         let namespace = if api.namespaced {
             let url_ns = ns.unwrap_or_default();
             match meta.namespace.as_deref() {
@@ -531,8 +653,10 @@ impl Storage {
                     return Err(errors::invalid(
                         api,
                         "",
-                        "metadata.name",
-                        "Required value: name or generateName is required",
+                        &[FieldError::required(
+                            "metadata.name",
+                            "name or generateName is required",
+                        )],
                     ))
                 }
             },
@@ -543,7 +667,21 @@ impl Storage {
             ids::validate_subdomain(&name)
         };
         if let Err(detail) = check {
-            return Err(errors::invalid(api, &name, "metadata.name", &detail));
+            return Err(errors::invalid(
+                api,
+                &name,
+                &[FieldError::invalid("metadata.name", &name, &detail)],
+            ));
+        }
+        validation::check_meta(info, &name, &body)?;
+        // A dry run never reaches the storage's own check.
+        if !dry_run
+            && body
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|rv| !rv.is_empty())
+        {
+            return Err(errors::rv_set_on_create());
         }
         let key = ObjKey {
             namespace: namespace.clone(),
@@ -571,6 +709,7 @@ impl Storage {
         ] {
             remove_meta(&mut body, f);
         }
+        drop_empty_meta(&mut body);
         if api.group.is_empty() && api.plural == "namespaces" {
             if let Value::Object(obj) = &mut body {
                 obj.entry("status")
@@ -591,7 +730,7 @@ impl Storage {
         if exists {
             return Err(errors::already_exists(api, &name));
         }
-        inner.commit(&rk, EventType::Added, body, None)
+        inner.commit(&rk, EventType::Added, body, None, dry_run)
     }
 
     /// Replaces `ns/name` (or its status when `status_only`) with a request body.
@@ -602,21 +741,24 @@ impl Storage {
         name: &str,
         body: Value,
         status_only: bool,
+        dry_run: bool,
     ) -> Result<Written, Status> {
-        self.modify(info, ns, name, status_only, |_| Ok(body))
+        self.modify(info, ns, name, status_only, dry_run, |_| Ok(body))
     }
 
     /// Applies `change` to the current version of `ns/name` and stores the result as an
     /// update, atomically.
     ///
     /// The current version is read as a [`RawObject`]: only the metadata fields kept from
-    /// it (and its status, for resources with a status subresource) are parsed.
+    /// it (and its status, for resources with a status subresource) are parsed. With
+    /// `dry_run`, the answer is the same and nothing is stored.
     pub(crate) fn modify(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         name: &str,
         status_only: bool,
+        dry_run: bool,
         change: impl FnOnce(&Stored) -> Result<Value, Status>,
     ) -> Result<Written, Status> {
         let api = &info.api;
@@ -638,6 +780,7 @@ impl Storage {
                 "the body of the request must be a JSON object",
             ));
         }
+        validation::check_type(info, name, &new)?;
         let meta_str = |v: &'_ Value, f: &str| -> Option<String> {
             v.get("metadata")
                 .and_then(|m| m.get(f))
@@ -659,10 +802,25 @@ impl Storage {
                 ));
             }
         }
-        if let Some(rv) = meta_str(&new, "resourceVersion") {
-            if rv.parse::<u64>().ok() != Some(old.rv) {
+        match meta_str(&new, "resourceVersion") {
+            Some(rv) if rv.parse::<u64>().ok() != Some(old.rv) => {
                 return Err(errors::conflict(api, name, errors::STALE));
             }
+            Some(_) => {}
+            // A real server names the resource, not the kind, in this one error.
+            None if !info.unconditional_update() => {
+                return Err(errors::invalid_fields(
+                    &api.group,
+                    &api.plural,
+                    name,
+                    &[FieldError::raw_invalid(
+                        "metadata.resourceVersion",
+                        "0x0",
+                        "must be specified for an update",
+                    )],
+                ));
+            }
+            None => {}
         }
 
         let prev = RawObject::parse(&old.json)?;
@@ -712,6 +870,10 @@ impl Storage {
         };
         set_type(&mut merged, api);
         remove_meta(&mut merged, "selfLink");
+        drop_empty_meta(&mut merged);
+        if !status_only {
+            validation::check_meta(info, name, &merged)?;
+        }
         set_meta(
             &mut merged,
             "resourceVersion",
@@ -723,29 +885,59 @@ impl Storage {
                 value: merged,
             });
         }
-        let finished = merged
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|d| !d.is_null())
-            && merged
-                .pointer("/metadata/finalizers")
-                .and_then(Value::as_array)
-                .is_none_or(|f| f.is_empty());
-        let kind = if finished {
-            EventType::Deleted
-        } else {
-            EventType::Modified
-        };
-        inner.commit(&rk, kind, merged, Some(old))
+        let finalizers = merged
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array);
+        if old.meta.deletion_timestamp.is_some() && !status_only {
+            let before = old.meta.finalizers.as_deref().unwrap_or_default();
+            let added: Vec<String> = finalizers
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|f| !before.iter().any(|b| b == f))
+                .map(|f| format!("{f:?}"))
+                .collect();
+            if !added.is_empty() {
+                return Err(errors::invalid(
+                    api,
+                    name,
+                    &[FieldError::forbidden(
+                        "metadata.finalizers",
+                        &format!(
+                            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                            added.join(", ")
+                        ),
+                    )],
+                ));
+            }
+        }
+        let finished =
+            old.meta.deletion_timestamp.is_some() && finalizers.is_none_or(|f| f.is_empty());
+        if !finished {
+            return inner.commit(&rk, EventType::Modified, merged, Some(old), dry_run);
+        }
+        // The last finalizer is gone: as a real store, delete the stored version (the
+        // `DELETED` event carries it, finalizers and all, at the deletion's version) and
+        // answer with the update as sent, at the version it was made against.
+        let answer = Arc::new(Stored::build(&merged, old.rv, EventType::Modified)?);
+        let last = old.value()?;
+        inner.commit(&rk, EventType::Deleted, last, Some(old), dry_run)?;
+        Ok(Written {
+            stored: answer,
+            value: merged,
+        })
     }
 
     /// Deletes `ns/name`: at once, or by setting `deletionTimestamp` while finalizers
-    /// remain. A namespace takes everything in it along.
+    /// remain. A namespace takes everything in it along. With `dry_run`, the answer is
+    /// the same and nothing changes.
     pub(crate) fn delete(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         name: &str,
         pre: &Preconditions,
+        dry_run: bool,
     ) -> Result<Written, Status> {
         let api = &info.api;
         let key = ObjKey {
@@ -798,21 +990,27 @@ impl Storage {
                 Value::String(ids::now_rfc3339()),
             );
             set_meta(&mut value, "deletionGracePeriodSeconds", Value::from(0));
-            return inner.commit(&rk, EventType::Modified, value, Some(old));
+            // Marking an object as being deleted is a change of its spec's lifecycle: a
+            // real store bumps the generation.
+            if let Some(generation) = old.meta.generation.filter(|g| *g > 0) {
+                set_meta(&mut value, "generation", Value::from(generation + 1));
+            }
+            return inner.commit(&rk, EventType::Modified, value, Some(old), dry_run);
         }
-        if api.group.is_empty() && api.plural == "namespaces" {
+        if api.group.is_empty() && api.plural == "namespaces" && !dry_run {
             inner.empty_namespace(name)?;
         }
         let value = old.value()?;
-        inner.commit(&rk, EventType::Deleted, value, Some(old))
+        inner.commit(&rk, EventType::Deleted, value, Some(old), dry_run)
     }
 
-    /// Deletes every object in scope that `filter` accepts.
+    /// Deletes every object in scope that `filter` accepts (with `dry_run`, none).
     pub(crate) fn delete_collection(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         filter: Filter<'_>,
+        dry_run: bool,
     ) -> Result<Vec<Written>, Status> {
         let page = self
             .list(info, ns, ListAt::Latest, None, None, filter, false)
@@ -820,7 +1018,7 @@ impl Storage {
         let mut deleted = Vec::new();
         for obj in page.items {
             let ns = (!obj.namespace().is_empty()).then(|| obj.namespace());
-            match self.delete(info, ns, obj.name(), &Preconditions::default()) {
+            match self.delete(info, ns, obj.name(), &Preconditions::default(), dry_run) {
                 Ok(d) => deleted.push(d),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -961,6 +1159,20 @@ impl Storage {
         inner.history.clear();
         inner.compacted_rv = inner.rv;
     }
+
+    /// Drops the history up to and including `revision` (at most the current one), as
+    /// etcd compacts: the versions from `revision` on can still be watched and listed.
+    pub(crate) fn compact_to(&self, revision: u64) {
+        let mut inner = self.inner.lock();
+        let revision = revision.min(inner.rv);
+        if revision <= inner.compacted_rv {
+            return;
+        }
+        while inner.history.front().is_some_and(|e| e.rv <= revision) {
+            inner.history.pop_front();
+        }
+        inner.compacted_rv = revision;
+    }
 }
 
 impl Inner {
@@ -991,19 +1203,40 @@ impl Inner {
             .collect();
         for (rk, obj) in doomed {
             let value = obj.value()?;
-            self.commit(&rk, EventType::Deleted, value, Some(obj))?;
+            self.commit(&rk, EventType::Deleted, value, Some(obj), false)?;
         }
         Ok(())
     }
 
-    /// Applies one write: next resourceVersion, stored object, history, watches.
+    /// Applies one write: next resourceVersion, stored object, history, watches. A dry
+    /// run changes none of them: the answer keeps the version the object had (none for
+    /// a creation), as a real server's dry run answers.
     fn commit(
         &mut self,
         rk: &ResKey,
         kind: EventType,
         mut value: Value,
         prev: Option<Arc<Stored>>,
+        dry_run: bool,
     ) -> Result<Written, Status> {
+        if dry_run {
+            let rv = match &prev {
+                Some(p) => {
+                    set_meta(
+                        &mut value,
+                        "resourceVersion",
+                        Value::String(p.rv.to_string()),
+                    );
+                    p.rv
+                }
+                None => {
+                    remove_meta(&mut value, "resourceVersion");
+                    0
+                }
+            };
+            let stored = Arc::new(Stored::build(&value, rv, kind)?);
+            return Ok(Written { stored, value });
+        }
         let rv = self.rv + 1;
         set_meta(&mut value, "resourceVersion", Value::String(rv.to_string()));
         let stored = Arc::new(Stored::build(&value, rv, kind)?);
@@ -1125,11 +1358,21 @@ mod tests {
         let s = Storage::new(100);
         let p = pods(&s);
         let a = s
-            .create(&p, Some("default"), json!({"metadata": {"name": "a"}}))
+            .create(
+                &p,
+                Some("default"),
+                json!({"metadata": {"name": "a"}}),
+                false,
+            )
             .expect("create");
-        s.create(&p, Some("default"), json!({"metadata": {"name": "b"}}))
-            .expect("create");
-        s.delete(&p, Some("default"), "a", &Preconditions::default())
+        s.create(
+            &p,
+            Some("default"),
+            json!({"metadata": {"name": "b"}}),
+            false,
+        )
+        .expect("create");
+        s.delete(&p, Some("default"), "a", &Preconditions::default(), false)
             .expect("delete");
         let now = s
             .list(&p, None, ListAt::Latest, None, None, &all, false)
@@ -1159,6 +1402,7 @@ mod tests {
                 &p,
                 Some("default"),
                 json!({"metadata": {"name": format!("p{i}")}}),
+                false,
             )
             .expect("create");
         }
@@ -1171,6 +1415,66 @@ mod tests {
     }
 
     #[test]
+    fn list_items_can_leave_out_their_type() {
+        let cases = [
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}),
+            json!({"apiVersion": "v1", "data": {"kind": "x"}, "kind": "ConfigMap"}),
+            json!({"kind": "Pod"}),
+            json!({"metadata": {}, "zeta": 1}),
+            json!({"apiVersion": "v1", "kind": "Pod"}),
+        ];
+        for value in cases {
+            let stored = Stored::build(&value, 1, EventType::Added).expect("build");
+            assert_eq!(
+                &stored.json[..],
+                &serde_json::to_vec(&value).expect("serialise")[..],
+                "bytes as serde_json writes them"
+            );
+            let mut typed = Vec::new();
+            stored.write_list_item(false, &mut typed);
+            assert_eq!(&typed[..], &stored.json[..]);
+            let mut untyped = Vec::new();
+            stored.write_list_item(true, &mut untyped);
+            let mut expected = value.clone();
+            if let Value::Object(m) = &mut expected {
+                m.remove("apiVersion");
+                m.remove("kind");
+            }
+            let got: Value = serde_json::from_slice(&untyped).expect("JSON");
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn compaction_to_a_revision_keeps_what_follows() {
+        let s = Storage::new(100);
+        let p = pods(&s);
+        for i in 0..4 {
+            let name = format!("p{i}");
+            s.create(
+                &p,
+                Some("default"),
+                json!({"metadata": {"name": name}}),
+                false,
+            )
+            .expect("create");
+        }
+        let now = s.current_rv();
+        s.compact_to(now - 2);
+        assert_eq!(s.compacted_rv(), now - 2);
+        assert!(s.subscribe(&p, None, WatchStart::From(now - 3)).is_err());
+        let sub = s
+            .subscribe(&p, None, WatchStart::From(now - 2))
+            .expect("subscribe");
+        assert_eq!(sub.replay.len(), 2);
+        // Never backwards, never past the current version.
+        s.compact_to(1);
+        assert_eq!(s.compacted_rv(), now - 2);
+        s.compact_to(now + 10);
+        assert_eq!(s.compacted_rv(), now);
+    }
+
+    #[test]
     fn finalizers_delay_deletion() {
         let s = Storage::new(100);
         let p = pods(&s);
@@ -1178,13 +1482,14 @@ mod tests {
             &p,
             Some("default"),
             json!({"metadata": {"name": "f", "finalizers": ["x/y"]}}),
+            false,
         )
         .expect("create");
         let d = s
-            .delete(&p, Some("default"), "f", &Preconditions::default())
+            .delete(&p, Some("default"), "f", &Preconditions::default(), false)
             .expect("delete");
         assert!(d.stored.meta.deletion_timestamp.is_some());
-        s.modify(&p, Some("default"), "f", false, |current| {
+        s.modify(&p, Some("default"), "f", false, false, |current| {
             let mut v = current.value()?;
             v["metadata"]["finalizers"] = json!([]);
             Ok(v)

@@ -8,8 +8,9 @@
 //! channel ([`open`]). An event's line was serialised once, when it was written
 //! ([`Stored::watch_line`]), and every watch that sees the event as it happened sends that
 //! same buffer; only an event seen differently (an object entering or leaving a selector,
-//! or the initial state sent as `ADDED`) is framed again. Events that are already waiting
-//! go out in one batch. The HTTP server writes each batch as one chunk of the response,
+//! or the initial state sent as `ADDED`) is framed again; one that leaves the selection
+//! is sent as it last matched, stamped with the version of the write that moved it out.
+//! Events that are already waiting go out in one batch. The HTTP server writes each batch as one chunk of the response,
 //! in one vectored write of the shared buffers; the fake lister-watcher decodes the lines
 //! with the client's own watch decoder. Dropping the receiver ends the watch task.
 
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 
 use super::errors;
 use super::fields::FieldFilter;
+use super::options;
 use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{Event, EventType, Storage, Stored, Subscription, WatchMsg, WatchStart};
@@ -79,6 +81,18 @@ impl WatchSpec {
                 }
             }
         }
+    }
+}
+
+/// The line a watch sends for `ev`, seen as `kind`: an object that stopped matching
+/// leaves as `DELETED` carrying its last matching state, at the event's version, as a
+/// real server sends it.
+fn line_for(ev: &Event, kind: EventType) -> Bytes {
+    match (&ev.prev, ev.kind, kind) {
+        (Some(prev), EventType::Modified, EventType::Deleted) => prev
+            .watch_line_at(kind, ev.rv)
+            .unwrap_or_else(|_| ev.obj.watch_line(kind)),
+        _ => ev.obj.watch_line(kind),
     }
 }
 
@@ -150,30 +164,12 @@ pub(crate) fn open(
     opts: &ListOptions,
     bookmark_interval: Duration,
 ) -> Result<mpsc::Receiver<Lines>, Status> {
-    let streaming = opts.send_initial_events == Some(true);
-    let rv_match = opts.resource_version_match.as_deref();
-    if opts.send_initial_events.is_some() {
-        if rv_match != Some("NotOlderThan") {
-            return Err(errors::invalid_options(
-                "sendInitialEvents",
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            ));
-        }
-        if streaming && !opts.allow_bookmarks {
-            return Err(errors::invalid_options(
-                "sendInitialEvents",
-                "sendInitialEvents requires setting allowWatchBookmarks to true",
-            ));
-        }
-    } else if rv_match.is_some() {
-        return Err(errors::invalid_options(
-            "resourceVersionMatch",
-            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-        ));
-    }
+    let (send_initial_events, rv_match) = options::watch_defaults(opts);
+    options::check_watch(opts, send_initial_events, rv_match)?;
+    let streaming = send_initial_events == Some(true);
     let rv = opts.rv_number()?;
     let fields = FieldFilter::new(info, &opts.fields)?;
-    let start = match (opts.send_initial_events, rv) {
+    let start = match (send_initial_events, rv) {
         (Some(true), _) | (None, None | Some(0)) => WatchStart::State,
         // sendInitialEvents=false without a version: only changes from now on.
         (Some(false), None | Some(0)) => WatchStart::From(storage.current_rv()),
@@ -196,7 +192,8 @@ pub(crate) fn open(
         bookmarks: opts.allow_bookmarks,
         bookmark_interval,
         timeout: opts.timeout,
-        initial_events_end: streaming,
+        // Without bookmarks, a streaming list sends its initial events and no end mark.
+        initial_events_end: streaming && opts.allow_bookmarks,
     };
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(run(storage.clone(), sub, spec, tx));
@@ -235,7 +232,7 @@ impl Runner {
                 }
                 self.last_rv = ev.rv;
                 if let Some(kind) = self.spec.view(&ev) {
-                    self.batch.push(ev.obj.watch_line(kind));
+                    self.batch.push(line_for(&ev, kind));
                     if let Some(left) = self.left.as_mut() {
                         *left = left.saturating_sub(1);
                         return *left > 0;

@@ -1,0 +1,307 @@
+//! Content negotiation as a real API server does it for the media types this server
+//! speaks: request bodies in JSON or YAML (`415 UnsupportedMediaType` otherwise), and
+//! answers in JSON or YAML as the `Accept` header asks (`406 NotAcceptable` when it
+//! asks only for what the server cannot produce, such as protobuf or XML).
+//!
+//! Metadata-only answers (`as=PartialObjectMetadata` for an object or a watch,
+//! `as=PartialObjectMetadataList` for a list, in `meta.k8s.io/v1`), as metadata-only
+//! informers ask for them, are produced from the JSON answer, and so are `as=Table`
+//! answers for gets and lists, with the default columns (name and creation time) a real
+//! server gives a resource without printer columns. A watch asking for a `Table` gets
+//! plain JSON when it also accepts it, as kubectl does.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::errors;
+use crate::meta::Status;
+
+/// The media types request bodies and answers may be in.
+const MEDIA_TYPES: [&str; 2] = ["application/json", "application/yaml"];
+
+/// What an answer is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// JSON, the default.
+    Json,
+    /// YAML (not for watches, which stream JSON).
+    Yaml,
+    /// JSON, each object reduced to a `PartialObjectMetadata`.
+    Metadata,
+    /// A `meta.k8s.io/v1` `Table` with the default columns (name, creation time), each
+    /// row carrying what `includeObject` asks for.
+    Table(Include),
+}
+
+/// What each row of a `Table` carries (`includeObject`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Include {
+    /// Nothing.
+    None,
+    /// The object's `PartialObjectMetadata`, the default.
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+impl Include {
+    /// Reads `includeObject`; `400` for a value the server does not know.
+    pub(crate) fn parse(value: Option<&str>) -> Result<Include, Status> {
+        match value.unwrap_or_default() {
+            "" | "Metadata" => Ok(Include::Metadata),
+            "None" => Ok(Include::None),
+            "Object" => Ok(Include::Object),
+            other => Err(errors::bad_request(format!(
+                "unsupported includeObject value {other:?}: supported values are None, Metadata, Object"
+            ))),
+        }
+    }
+}
+
+/// What an answer holds, which decides the metadata-only rendering it may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// One object.
+    Object,
+    /// A list.
+    List,
+    /// A watch stream.
+    Watch,
+}
+
+/// The output an `Accept` header asks for: the first media range the server can
+/// produce, JSON when there is no header; `406` when none can be produced.
+pub(crate) fn output(
+    accept: Option<&str>,
+    shape: Shape,
+    include: Include,
+) -> Result<Output, Status> {
+    let watch = shape == Shape::Watch;
+    let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(Output::Json);
+    };
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let (mut refused, mut as_, mut group, mut version) = (false, None, None, None);
+        for param in parts {
+            let (k, v) = param.split_once('=').unwrap_or((param, ""));
+            match k.trim() {
+                "as" => as_ = Some(v.trim()),
+                "g" => group = Some(v.trim()),
+                "v" => version = Some(v.trim()),
+                "q" => refused |= v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0),
+                _ => {}
+            }
+        }
+        if refused {
+            continue;
+        }
+        if let Some(as_) = as_ {
+            let wanted = match shape {
+                Shape::List => "PartialObjectMetadataList",
+                Shape::Object | Shape::Watch => "PartialObjectMetadata",
+            };
+            let meta_v1 = group == Some("meta.k8s.io") && version == Some("v1");
+            if as_ == wanted && meta_v1 && media == "application/json" {
+                return Ok(Output::Metadata);
+            }
+            if as_ == "Table" && meta_v1 && media == "application/json" && !watch {
+                return Ok(Output::Table(include));
+            }
+            // A rendering (`Table`, another version) this server has not.
+            continue;
+        }
+        match media.as_str() {
+            "application/json" | "application/*" | "*/*" => return Ok(Output::Json),
+            "application/yaml" if !watch => return Ok(Output::Yaml),
+            _ => {}
+        }
+    }
+    let accepted = if watch {
+        &MEDIA_TYPES[..1]
+    } else {
+        &MEDIA_TYPES[..]
+    };
+    Err(errors::not_acceptable(accepted))
+}
+
+/// Decodes a request body in its `Content-Type` (JSON when unset); `415` for a type the
+/// server does not read, `400` for a body that does not decode.
+pub(crate) fn input(content_type: Option<&str>, body: &[u8]) -> Result<Value, Status> {
+    let media = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match media.as_str() {
+        "" | "application/json" => serde_json::from_slice(body).map_err(|e| {
+            errors::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        }),
+        "application/yaml" => serde_yaml_ng::from_slice(body).map_err(|e| {
+            errors::bad_request(format!(
+                "the body of the request could not be decoded as YAML: {e}"
+            ))
+        }),
+        _ => Err(errors::unsupported_media_type(
+            content_type.unwrap_or_default(),
+            &MEDIA_TYPES,
+        )),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    errors::internal(e.to_string())
+}
+
+/// `json` (an answer holding `shape`) in `output`: as is, converted to YAML, or reduced
+/// to metadata.
+pub(crate) fn encode(
+    output: Output,
+    shape: Shape,
+    json: Bytes,
+) -> Result<(Bytes, &'static str), Status> {
+    match output {
+        Output::Json => Ok((json, "application/json")),
+        Output::Yaml => {
+            let value: Value = serde_json::from_slice(&json).map_err(internal)?;
+            let yaml = serde_yaml_ng::to_string(&value).map_err(internal)?;
+            Ok((Bytes::from(yaml), "application/yaml"))
+        }
+        Output::Metadata => {
+            let value: Value = serde_json::from_slice(&json).map_err(internal)?;
+            let partial = match shape {
+                Shape::List => partial_list(value),
+                Shape::Object | Shape::Watch => partial(value),
+            };
+            let bytes = serde_json::to_vec(&partial).map_err(internal)?;
+            Ok((Bytes::from(bytes), "application/json"))
+        }
+        Output::Table(include) => {
+            let value: Value = serde_json::from_slice(&json).map_err(internal)?;
+            let bytes = serde_json::to_vec(&table(value, shape, include)).map_err(internal)?;
+            Ok((Bytes::from(bytes), "application/json"))
+        }
+    }
+}
+
+/// A `Table` of an object or a list with the default columns a real server's default
+/// table convertor gives: `Name` and `Created At`. A `Status` stays as it is.
+fn table(value: Value, shape: Shape, include: Include) -> Value {
+    if value.get("kind").and_then(Value::as_str) == Some("Status") {
+        return value;
+    }
+    let meta = |v: &Value, f: &str| v.pointer(&format!("/metadata/{f}")).cloned();
+    let (mut metadata, objects) = match shape {
+        Shape::List => {
+            let metadata = value
+                .get("metadata")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default()));
+            let items = match value.get("items") {
+                Some(Value::Array(items)) => items.clone(),
+                _ => Vec::new(),
+            };
+            (metadata, items)
+        }
+        Shape::Object | Shape::Watch => {
+            let mut m = serde_json::Map::new();
+            if let Some(rv) = meta(&value, "resourceVersion") {
+                m.insert("resourceVersion".to_owned(), rv);
+            }
+            (Value::Object(m), vec![value])
+        }
+    };
+    if let Value::Object(m) = &mut metadata {
+        m.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "resourceVersion" | "continue" | "remainingItemCount"
+            )
+        });
+    }
+    let rows: Vec<Value> = objects
+        .into_iter()
+        .map(|obj| {
+            let cells = vec![
+                meta(&obj, "name").unwrap_or(Value::Null),
+                meta(&obj, "creationTimestamp").unwrap_or(Value::Null),
+            ];
+            let mut row = serde_json::json!({"cells": cells});
+            let carried = match include {
+                Include::None => None,
+                Include::Metadata => Some(partial(obj)),
+                Include::Object => Some(obj),
+            };
+            if let (Some(o), Value::Object(r)) = (carried, &mut row) {
+                r.insert("object".to_owned(), o);
+            }
+            row
+        })
+        .collect();
+    serde_json::json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "priority": 0,
+             "description": "The name of the object, unique within its namespace."},
+            {"name": "Created At", "type": "date", "format": "", "priority": 0,
+             "description": "When the object was created."},
+        ],
+        "rows": rows,
+    })
+}
+
+/// An object reduced to a `PartialObjectMetadata`; a `Status` stays as it is.
+fn partial(mut obj: Value) -> Value {
+    if obj.get("kind").and_then(Value::as_str) == Some("Status") {
+        return obj;
+    }
+    let metadata = obj
+        .get_mut("metadata")
+        .map(Value::take)
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+    })
+}
+
+/// A list reduced to a `PartialObjectMetadataList` of `PartialObjectMetadata` items.
+fn partial_list(mut list: Value) -> Value {
+    let items: Vec<Value> = match list.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items.into_iter().map(partial).collect(),
+        _ => Vec::new(),
+    };
+    let metadata = list
+        .get_mut("metadata")
+        .map(Value::take)
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    serde_json::json!({
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "items": items,
+    })
+}
+
+/// One watch line (`{"type":...,"object":...}\n`) with its object reduced to metadata;
+/// a line that does not decode is passed on as it is.
+pub(crate) fn partial_watch_line(line: Bytes) -> Bytes {
+    let Ok(mut event) = serde_json::from_slice::<Value>(&line) else {
+        return line;
+    };
+    if let Some(obj) = event.get_mut("object") {
+        *obj = partial(obj.take());
+    }
+    match serde_json::to_vec(&event) {
+        Ok(mut bytes) => {
+            bytes.push(b'\n');
+            Bytes::from(bytes)
+        }
+        Err(_) => line,
+    }
+}
