@@ -491,3 +491,44 @@ fn kubectl_applies_a_derived_definition_and_serves_the_resource() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn kubectl_scale_writes_the_deployments_replicas() {
+    bounded(async {
+        let server = seeded().await;
+        let deployments = ApiResource::new("apps", "v1", "Deployment", "deployments", true);
+        server
+            .create(
+                &deployments,
+                json!({"metadata": {"name": "web", "namespace": "shop"},
+                       "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                                "template": {"metadata": {"labels": {"app": "web"}},
+                                             "spec": {"containers": [{"name": "c", "image": "example.com/app:1"}]}}}}),
+            )
+            .expect("deployment");
+        kubectl_ok(
+            &server,
+            &["scale", "deployment", "web", "-n", "shop", "--replicas=4"],
+        )
+        .await;
+        let stored = server.get(&deployments, Some("shop"), "web").expect("get");
+        assert_eq!(stored["spec"]["replicas"], 4);
+        // With a precondition that holds.
+        kubectl_ok(
+            &server,
+            &[
+                "scale",
+                "deployment",
+                "web",
+                "-n",
+                "shop",
+                "--current-replicas=4",
+                "--replicas=2",
+            ],
+        )
+        .await;
+        let stored = server.get(&deployments, Some("shop"), "web").expect("get");
+        assert_eq!(stored["spec"]["replicas"], 2);
+        server.shutdown().await;
+    });
+}

@@ -20,7 +20,7 @@ use super::params::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Wa
 use super::rest::Body;
 use super::watch_stream::decode_watch;
 use super::{Error, RestClient, Result};
-use crate::meta::{ApiResource, ObjectList, Resource, Status, WatchEvent};
+use crate::meta::{ApiResource, ObjectList, Resource, Scale, Status, WatchEvent};
 
 /// What a delete answered: the object (still there while finalizers run, or as it was
 /// deleted), or a `Status` of success.
@@ -276,6 +276,58 @@ where
         self.need_namespace("get")?;
         let path = self.object_path(name, Some("status"))?;
         self.client.request_json(Method::GET, &path, None).await
+    }
+
+    /// Reads the `scale` subresource: desired and observed replicas (client-go's scale
+    /// client).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: informer::client::RestClient) -> informer::client::Result<()> {
+    /// use informer::client::{Api, Patch, PatchParams};
+    /// use informer::meta::{ApiResource, DynamicObject};
+    /// let deployments = ApiResource::new("apps", "v1", "Deployment", "deployments", true);
+    /// let api: Api<DynamicObject> = Api::namespaced_with(client, "shop", &deployments);
+    /// let scale = api.get_scale("web").await?;
+    /// println!("{:?} of {:?}", scale.status.map(|s| s.replicas), scale.spec.replicas);
+    /// api.patch_scale("web", &PatchParams::default(),
+    ///     &Patch::Merge(serde_json::json!({"spec": {"replicas": 5}}))).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_scale(&self, name: &str) -> Result<Scale> {
+        self.need_namespace("get")?;
+        let path = self.object_path(name, Some("scale"))?;
+        self.client.request_json(Method::GET, &path, None).await
+    }
+
+    /// Replaces the `scale` subresource: sets the desired replicas, conditional on
+    /// `scale.metadata.resourceVersion` when it is set.
+    pub async fn replace_scale(
+        &self,
+        name: &str,
+        params: &PostParams,
+        scale: &Scale,
+    ) -> Result<Scale> {
+        self.need_namespace("replace")?;
+        let path = with_query(self.object_path(name, Some("scale"))?, |q| params.query(q));
+        let body = Body::json(scale)?;
+        self.client
+            .request_json(Method::PUT, &path, Some(body))
+            .await
+    }
+
+    /// Patches the `scale` subresource (for example `{"spec": {"replicas": 5}}`).
+    pub async fn patch_scale<P: Serialize>(
+        &self,
+        name: &str,
+        params: &PatchParams,
+        patch: &Patch<P>,
+    ) -> Result<Scale> {
+        self.need_namespace("patch")?;
+        let path = with_query(self.object_path(name, Some("scale"))?, |q| params.query(q));
+        let body = Body::json_as(patch.body(), patch.content_type())?;
+        self.client
+            .request_json(Method::PATCH, &path, Some(body))
+            .await
     }
 
     /// Lists objects (one page when `params.limit` is set).

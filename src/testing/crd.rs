@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::errors::{self, FieldError};
-use super::resources::ResourceInfo;
+use super::resources::{ResourceInfo, ScaleSubresource};
 use super::storage::Storage;
 use crate::meta::{ApiResource, Status};
 
@@ -79,10 +79,31 @@ pub(crate) fn resource_of(definitions: &ResourceInfo, crd: &Value) -> Result<Res
                 .collect()
         })
         .unwrap_or_default();
+    let path = |key: &str| {
+        version
+            .pointer(&format!("/subresources/scale/{key}"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let scale = match (path("specReplicasPath"), path("statusReplicasPath")) {
+        (Some(spec), Some(status)) => Some(ScaleSubresource {
+            spec_replicas_path: spec,
+            status_replicas_path: status,
+            label_selector_path: path("labelSelectorPath"),
+        }),
+        (None, None) if version.pointer("/subresources/scale").is_none() => None,
+        _ => {
+            return Err(refuse(FieldError::required(
+                "spec.versions[0].subresources.scale.specReplicasPath",
+                "",
+            )))
+        }
+    };
     Ok(ResourceInfo {
         api: ApiResource::new(&group, version_name, &kind, &plural, namespaced),
         status_subresource: version.pointer("/subresources/status").is_some(),
         short_names,
+        scale,
     })
 }
 

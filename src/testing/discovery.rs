@@ -139,6 +139,17 @@ pub(crate) fn resource_list(
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.scale.is_some() {
+            list.push(json!({
+                "name": format!("{}/scale", r.api.plural),
+                "singularName": "",
+                "namespaced": r.api.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
     }
     if list.is_empty() {
         return http::status(&errors::path_not_found());

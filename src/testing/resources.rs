@@ -16,6 +16,32 @@ pub struct ResourceInfo {
     pub status_subresource: bool,
     /// Short names listed by discovery (`po`, `cm`, ...).
     pub short_names: Vec<String>,
+    /// The `scale` subresource, when the resource has one.
+    pub scale: Option<ScaleSubresource>,
+}
+
+/// Where a resource with a `scale` subresource keeps its replica counts and selector,
+/// as a CustomResourceDefinition's `subresources.scale` names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScaleSubresource {
+    /// The desired replicas: `.spec.replicas`.
+    pub spec_replicas_path: String,
+    /// The observed replicas: `.status.replicas`.
+    pub status_replicas_path: String,
+    /// The label selector, a string (as `.status.selector` of a custom resource) or a
+    /// structured selector (as `.spec.selector` of a Deployment).
+    pub label_selector_path: Option<String>,
+}
+
+impl ScaleSubresource {
+    /// The paths of Deployments and ReplicaSets.
+    pub fn workload() -> Self {
+        ScaleSubresource {
+            spec_replicas_path: ".spec.replicas".to_owned(),
+            status_replicas_path: ".status.replicas".to_owned(),
+            label_selector_path: Some(".spec.selector".to_owned()),
+        }
+    }
 }
 
 impl ResourceInfo {
@@ -26,6 +52,7 @@ impl ResourceInfo {
             api,
             status_subresource: true,
             short_names: Vec::new(),
+            scale: None,
         }
     }
 
@@ -67,6 +94,7 @@ fn builtin(
         api: ApiResource::new(group, "v1", kind, plural, namespaced),
         status_subresource: status,
         short_names: short.iter().map(|s| (*s).to_owned()).collect(),
+        scale: None,
     }
 }
 
@@ -86,8 +114,14 @@ pub(crate) fn builtins() -> Vec<ResourceInfo> {
         builtin("", "Service", "services", true, true, &["svc"]),
         builtin("", "Node", "nodes", false, true, &["no"]),
         builtin("", "Event", "events", true, false, &["ev"]),
-        builtin("apps", "Deployment", "deployments", true, true, &["deploy"]),
-        builtin("apps", "ReplicaSet", "replicasets", true, true, &["rs"]),
+        ResourceInfo {
+            scale: Some(ScaleSubresource::workload()),
+            ..builtin("apps", "Deployment", "deployments", true, true, &["deploy"])
+        },
+        ResourceInfo {
+            scale: Some(ScaleSubresource::workload()),
+            ..builtin("apps", "ReplicaSet", "replicasets", true, true, &["rs"])
+        },
         builtin("coordination.k8s.io", "Lease", "leases", true, false, &[]),
         builtin("events.k8s.io", "Event", "events", true, false, &["ev"]),
         builtin(

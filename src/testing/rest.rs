@@ -29,6 +29,7 @@ use super::negotiation::{self, Include, Output, Shape};
 use super::patch::{self, PatchKind};
 use super::query::{self, ListOptions, Query};
 use super::resources::ResourceInfo;
+use super::scale;
 use super::server::Shared;
 use super::storage::{Preconditions, Stored};
 use super::watch;
@@ -44,7 +45,7 @@ enum Route {
     Apis,
     Group(String),
     ResourceList(String, String),
-    Resource(Target),
+    Resource(Box<Target>),
 }
 
 /// A resource path: collection (`name` unset) or object, maybe a subresource.
@@ -53,6 +54,8 @@ struct Target {
     ns: Option<String>,
     name: Option<String>,
     status: bool,
+    /// The `scale` subresource.
+    scale: bool,
     legacy_watch: bool,
 }
 
@@ -101,19 +104,21 @@ fn target(
     tail: &[&str],
     legacy_watch: bool,
 ) -> Result<Route, Status> {
-    let (name, status) = match tail {
-        [] => (None, false),
-        [name] => (Some(*name), false),
-        [name, "status"] if info.status_subresource => (Some(*name), true),
+    let (name, status, scale) = match tail {
+        [] => (None, false, false),
+        [name] => (Some(*name), false, false),
+        [name, "status"] if info.status_subresource => (Some(*name), true, false),
+        [name, "scale"] if info.scale.is_some() && !legacy_watch => (Some(*name), false, true),
         _ => return Err(errors::path_not_found()),
     };
-    Ok(Route::Resource(Target {
+    Ok(Route::Resource(Box::new(Target {
         info,
         ns: ns.map(str::to_owned),
         name: name.map(str::to_owned),
         status,
+        scale,
         legacy_watch,
-    }))
+    })))
 }
 
 fn verb_of(method: &Method, t: &Target, watch: bool) -> Option<Verb> {
@@ -158,7 +163,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     };
     let is_get = req.method() == Method::GET;
     let target = match route {
-        Route::Resource(t) => t,
+        Route::Resource(t) => *t,
         _ if !is_get => {
             return http::status(&errors::method_not_allowed(req.method().as_str()));
         }
@@ -272,6 +277,36 @@ async fn dispatch(
     let dry_run_as = |kind: &str| query::dry_run(query.get("dryRun"), kind);
     let ns = t.ns.as_deref();
     let name = t.name.clone().unwrap_or_default();
+    if let (true, Some(paths)) = (t.scale, t.info.scale.as_ref()) {
+        let rendered = match verb {
+            Verb::Get => scale::render(&t.info, paths, &*storage.get(&t.info, ns, &name)?)?,
+            Verb::Update | Verb::Patch => {
+                let dry_run = dry_run_as(if verb == Verb::Update {
+                    "UpdateOptions"
+                } else {
+                    "PatchOptions"
+                })?;
+                let (content_type, body) = read_body(req).await?;
+                let change = if verb == Verb::Update {
+                    scale::Change::Replace(negotiation::input(content_type.as_deref(), &body)?)
+                } else {
+                    let content_type = content_type.unwrap_or_default();
+                    let Some(kind) = PatchKind::from_content_type(&content_type) else {
+                        return Err(errors::unsupported_media_type(
+                            &content_type,
+                            &patch::ACCEPTED,
+                        ));
+                    };
+                    scale::Change::Patch(kind, &body)
+                };
+                scale::write(storage, &t.info, paths, ns, &name, dry_run, change)?.1
+            }
+            _ => return Err(errors::method_not_allowed(verb_name(verb))),
+        };
+        let json = serde_json::to_vec(&rendered).map_err(|e| errors::internal(e.to_string()))?;
+        let (bytes, content_type) = negotiation::encode(output, Shape::Object, json.into())?;
+        return Ok(http::typed(200, bytes, content_type));
+    }
     match verb {
         Verb::Get => {
             if let Some(rv) = opts.rv_number()?.filter(|rv| *rv > storage.current_rv()) {
@@ -419,4 +454,15 @@ fn delete_options(body: &[u8], query: &Query) -> Result<DeleteOptions, Status> {
         },
         dry_run,
     })
+}
+
+/// The HTTP method a verb arrives with, for a `405` answer.
+fn verb_name(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Get | Verb::List | Verb::Watch => "GET",
+        Verb::Create => "POST",
+        Verb::Update => "PUT",
+        Verb::Patch => "PATCH",
+        Verb::Delete | Verb::DeleteCollection => "DELETE",
+    }
 }
