@@ -887,21 +887,12 @@ fn the_factory_shares_one_informer_per_resource() {
 }
 
 /// A ConfigMap as a type that cannot decode one (`data` is a map on the wire).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, informer::meta::Resource)]
+#[resource(version = "v1", kind = "ConfigMap", namespaced)]
 struct Undecodable {
     metadata: informer::meta::ObjectMeta,
     #[allow(dead_code)]
     data: u64,
-}
-
-impl Object for Undecodable {
-    type Meta = informer::meta::ObjectMeta;
-    fn meta(&self) -> &Self::Meta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut Self::Meta {
-        &mut self.metadata
-    }
 }
 
 #[test]

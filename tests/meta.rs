@@ -2,14 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use informer::meta::{DynamicObject, ListMeta, Object, ObjectList, ObjectMeta, Status, WatchEvent};
+use informer::meta::{
+    DynamicObject, ListMeta, Object, ObjectList, ObjectMeta, Resource, Status, WatchEvent,
+};
 use serde::{Deserialize, Serialize};
 
 const POD: &str = include_str!("fixtures/pod.json");
 
 /// A typed Pod as an application would declare it: metadata typed, the rest as JSON or
 /// typed where it cares.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, Resource)]
+#[resource(version = "v1", kind = "Pod", namespaced)]
 #[serde(rename_all = "camelCase")]
 struct Pod {
     api_version: String,
@@ -26,16 +29,6 @@ struct PodSpec {
     containers: Vec<serde_json::Value>,
     #[serde(flatten)]
     rest: BTreeMap<String, serde_json::Value>,
-}
-
-impl Object for Pod {
-    type Meta = ObjectMeta;
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
 }
 
 #[test]
