@@ -17,6 +17,8 @@ use serde_json::Value;
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
     base: String,
+    /// The bearer token sent with every request (the server's, if it wants one).
+    pub token: Option<String>,
 }
 
 impl Http {
@@ -25,6 +27,18 @@ impl Http {
         Http {
             client: Client::builder(TokioExecutor::new()).build_http(),
             base: server.url().to_owned(),
+            token: server.token().map(str::to_owned),
+        }
+    }
+
+    /// A request to `path` with the token, if any.
+    fn request(&self, method: Method, path: &str) -> hyper::http::request::Builder {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        match &self.token {
+            Some(t) => req.header("authorization", format!("Bearer {t}")),
+            None => req,
         }
     }
 
@@ -36,9 +50,8 @@ impl Http {
         content_type: &str,
         body: Option<Value>,
     ) -> Response<Incoming> {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path))
+        let req = self
+            .request(method, path)
             .header("content-type", content_type);
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         self.client
@@ -57,9 +70,8 @@ impl Http {
         accept: &str,
         body: &str,
     ) -> (u16, String, String) {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path))
+        let req = self
+            .request(method, path)
             .header("content-type", content_type)
             .header("accept", accept);
         let resp = self
@@ -88,10 +100,7 @@ impl Http {
         path: &str,
         accept: &str,
     ) -> Response<Incoming> {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path))
-            .header("accept", accept);
+        let req = self.request(method, path).header("accept", accept);
         self.client
             .request(req.body(Full::new(Bytes::new())).expect("request"))
             .await
@@ -149,12 +158,12 @@ impl Lines {
         }
     }
 
-    /// The next event, or `None` at the end of the stream. Panics after 10 s.
-    pub async fn next(&mut self) -> Option<Value> {
+    /// The next line, or `None` at the end of the stream. Panics after 10 s.
+    pub async fn next_raw(&mut self) -> Option<String> {
         loop {
             if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return Some(serde_json::from_slice(&line[..i]).expect("a JSON line"));
+                return Some(String::from_utf8_lossy(&line[..i]).into_owned());
             }
             let frame = tokio::time::timeout(Duration::from_secs(10), self.body.frame())
                 .await
@@ -168,6 +177,12 @@ impl Lines {
                 }
             }
         }
+    }
+
+    /// The next event, or `None` at the end of the stream. Panics after 10 s.
+    pub async fn next(&mut self) -> Option<Value> {
+        let line = self.next_raw().await?;
+        Some(serde_json::from_str(&line).expect("a JSON line"))
     }
 
     /// The next event's type and object; panics at the end of the stream.
