@@ -23,6 +23,8 @@ use support::bounded;
     namespaced,
     status,
     shortname = "wd",
+    scale_spec = ".spec.replicas",
+    scale_status = ".status.ready",
     schema
 )]
 #[serde(rename_all = "camelCase")]
@@ -54,7 +56,7 @@ struct Port {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 struct WidgetStatus {
-    ready: bool,
+    ready: i32,
 }
 
 /// A cluster-scoped resource in the core group, with every name defaulted.
@@ -112,6 +114,10 @@ fn the_definition_has_the_names_scope_subresources_and_an_inline_schema() {
     assert_eq!(version["name"], "v1alpha1");
     assert_eq!(version["storage"], true);
     assert_eq!(version["subresources"]["status"], serde_json::json!({}));
+    assert_eq!(
+        version["subresources"]["scale"],
+        serde_json::json!({"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.ready"})
+    );
     let schema = &version["schema"]["openAPIV3Schema"];
     assert_eq!(schema["type"], "object");
     assert_eq!(
@@ -192,6 +198,10 @@ fn creating_the_definition_registers_the_resource_on_the_server() {
             .await
             .expect("create a widget");
         assert_eq!(created.spec.replicas, 3);
+        // The definition's scale subresource is served.
+        let scale = widgets.get_scale("w1").await.expect("scale");
+        assert_eq!(scale.spec.replicas, Some(3));
+        assert_eq!(scale.status.map(|s| s.replicas), Some(0));
         assert_eq!(created.kind.as_deref(), Some("Widget"));
         let store = informer.get_store();
         support::wait_until("the informer has the widget", || {

@@ -18,8 +18,9 @@
 //! (default: the struct's name), `plural` (default: the kind in lower case with an `s`),
 //! `singular` (default: the kind in lower case), `namespaced` (default: cluster-scoped),
 //! `shortname = "..."` (repeatable), `status` (the definition declares a `status`
-//! subresource) and `schema` (implement `CustomResource`; the struct must implement
-//! `schemars::JsonSchema`).
+//! subresource), `scale_spec`, `scale_status` and `scale_selector` (the paths of a
+//! `scale` subresource, as `".spec.replicas"`) and `schema` (implement `CustomResource`;
+//! the struct must implement `schemars::JsonSchema`).
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;
@@ -49,6 +50,9 @@ struct Attrs {
     status: bool,
     schema: bool,
     short_names: Vec<String>,
+    scale_spec: Option<String>,
+    scale_status: Option<String>,
+    scale_selector: Option<String>,
 }
 
 fn parse_attrs(input: &DeriveInput) -> syn::Result<Attrs> {
@@ -70,13 +74,17 @@ fn parse_attrs(input: &DeriveInput) -> syn::Result<Attrs> {
                 "plural" => attrs.plural = Some(text()?),
                 "singular" => attrs.singular = Some(text()?),
                 "shortname" => attrs.short_names.push(text()?),
+                "scale_spec" => attrs.scale_spec = Some(text()?),
+                "scale_status" => attrs.scale_status = Some(text()?),
+                "scale_selector" => attrs.scale_selector = Some(text()?),
                 "namespaced" => attrs.namespaced = true,
                 "status" => attrs.status = true,
                 "schema" => attrs.schema = true,
                 _ => {
                     return Err(meta.error(
                         "unknown key: expected group, version, kind, plural, singular, \
-                         shortname, namespaced, status or schema",
+                         shortname, namespaced, status, schema, scale_spec, scale_status \
+                         or scale_selector",
                     ))
                 }
             }
@@ -166,6 +174,24 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         }
         let status = attrs.status;
         let short_names = &attrs.short_names;
+        let scale = match (&attrs.scale_spec, &attrs.scale_status) {
+            (Some(spec), Some(status_path)) => {
+                let selector = match &attrs.scale_selector {
+                    Some(s) => quote! { ::core::option::Option::Some(#s) },
+                    None => quote! { ::core::option::Option::None },
+                };
+                quote! { ::core::option::Option::Some((#spec, #status_path, #selector)) }
+            }
+            (None, None) if attrs.scale_selector.is_none() => {
+                quote! { ::core::option::Option::None }
+            }
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    ident,
+                    "a scale subresource needs both `scale_spec` and `scale_status`",
+                ))
+            }
+        };
         out.extend(quote! {
             impl #impl_generics ::informer::meta::CustomResource for #ident #ty_generics #where_clause {
                 fn crd() -> ::informer::meta::CustomResourceDefinition {
@@ -179,6 +205,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
                             short_names: &[#(#short_names),*],
                             namespaced: #namespaced,
                             status: #status,
+                            scale: #scale,
                         },
                         ::informer::meta::__schema_of::<Self>(),
                     )

@@ -66,6 +66,8 @@ pub struct CrdNames {
     pub short_names: &'static [&'static str],
     pub namespaced: bool,
     pub status: bool,
+    /// The scale subresource's spec, status and selector paths.
+    pub scale: Option<(&'static str, &'static str, Option<&'static str>)>,
 }
 
 impl CustomResourceDefinition {
@@ -79,7 +81,14 @@ impl CustomResourceDefinition {
             "schema": {"openAPIV3Schema": schema},
         });
         if names.status {
-            version["subresources"] = json!({"status": {}});
+            version["subresources"]["status"] = json!({});
+        }
+        if let Some((spec, status, selector)) = names.scale {
+            let mut scale = json!({"specReplicasPath": spec, "statusReplicasPath": status});
+            if let Some(selector) = selector {
+                scale["labelSelectorPath"] = selector.into();
+            }
+            version["subresources"]["scale"] = scale;
         }
         let json = json!({
             "apiVersion": "apiextensions.k8s.io/v1",
