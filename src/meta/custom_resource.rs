@@ -151,7 +151,7 @@ pub fn __schema_of<T: JsonSchema>() -> Value {
         .into_generator();
     let mut schema = generator.into_root_schema_for::<T>().to_value();
     if let Value::Object(map) = &mut schema {
-        for key in ["$schema", "title", "components", "definitions", "$defs"] {
+        for key in ["components", "definitions", "$defs"] {
             map.remove(key);
         }
         if let Some(Value::Object(props)) = map.get_mut("properties") {
