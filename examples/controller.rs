@@ -54,7 +54,7 @@ pub struct Ctx {
 
 /// The informers from `factory`, the ReplicaSet index, and the controller over them.
 pub fn controller(
-    factory: &SharedInformerFactory,
+    factory: &SharedInformerFactory<RestClient>,
 ) -> Result<(Controller<DynamicObject>, Ctx), BoxError> {
     let replicaset_informer = factory.dynamic_informer(&replicasets());
     replicaset_informer.add_indexers(
@@ -163,7 +163,7 @@ pub async fn reconcile(
 
 /// Runs the controller until `stop`, retrying failures with the default backoff.
 pub async fn run(
-    factory: &SharedInformerFactory,
+    factory: &SharedInformerFactory<RestClient>,
     controller: &Controller<DynamicObject>,
     ctx: Ctx,
     stop: CancellationToken,

@@ -1095,7 +1095,7 @@ fn list_watch_with_selectors_and_tweaks() {
 
 /// Compacts the server's history after the first page, so that the continue token expires.
 struct CompactAfterFirstPage {
-    inner: ListWatch<DynamicObject>,
+    inner: ListWatch<Api<DynamicObject>>,
     server_faults: informer::testing::Faults,
     api: Api<DynamicObject>,
     calls: std::sync::Mutex<Vec<ListParams>>,
@@ -1108,7 +1108,7 @@ impl ListerWatcher<DynamicObject> for CompactAfterFirstPage {
         params: &'a ListParams,
     ) -> futures::future::BoxFuture<
         'a,
-        informer::client::Result<informer::meta::ObjectList<DynamicObject>>,
+        informer::cache::ListWatchResult<informer::meta::ObjectList<DynamicObject>>,
     > {
         use futures::FutureExt;
         async move {
@@ -1136,7 +1136,7 @@ impl ListerWatcher<DynamicObject> for CompactAfterFirstPage {
         params: &'a WatchParams,
     ) -> futures::future::BoxFuture<
         'a,
-        informer::client::Result<informer::cache::WatchStream<DynamicObject>>,
+        informer::cache::ListWatchResult<informer::cache::WatchStream<DynamicObject>>,
     > {
         self.inner.watch(params)
     }

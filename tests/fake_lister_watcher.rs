@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use informer::cache::{ListPager, ListWatch, ListerWatcher, WatchStream};
+use informer::cache::{ListPager, ListWatch, ListWatchError, ListerWatcher, WatchStream};
 use informer::client::{
     Api, Config, Error, ListParams, ResourceVersionMatch, RestClient, RetryPolicy, WatchParams,
 };
@@ -45,6 +45,15 @@ async fn next(
     tokio::time::timeout(EVENT_WAIT, events.next())
         .await
         .expect("no watch item in time")
+        .map(|item| item.map_err(client_error))
+}
+
+/// The client's error under a lister-watcher's error: the fake fails as the client does.
+fn client_error(e: ListWatchError) -> Error {
+    match e.into_inner().downcast::<Error>() {
+        Ok(e) => *e,
+        Err(other) => panic!("not a client error: {other}"),
+    }
 }
 
 /// The next event as `(type, name, resourceVersion)`; bookmarks have an empty name.
@@ -183,6 +192,7 @@ fn list_pages_selectors_and_resource_versions() {
                     .matching(ResourceVersionMatch::NotOlderThan),
             )
             .await
+            .map_err(client_error)
             .expect_err("future");
         assert!(err.is_too_large_resource_version(), "{err}");
         assert_eq!(err.code(), Some(504));
@@ -191,21 +201,25 @@ fn list_pages_selectors_and_resource_versions() {
         let err = fake
             .list(&ListParams::default().labels("tier in (web"))
             .await
+            .map_err(client_error)
             .expect_err("bad selector");
         assert!(err.is_bad_request(), "{err}");
         let err = fake
             .list(&ListParams::default().fields("spec.priority=1"))
             .await
+            .map_err(client_error)
             .expect_err("unsupported field");
         assert!(err.is_bad_request(), "{err}");
         let err = fake
             .list(&ListParams::default().continue_token("x").at("7"))
             .await
+            .map_err(client_error)
             .expect_err("continue with a version");
         assert!(err.is_bad_request(), "{err}");
         let err = fake
             .list(&ListParams::default().matching(ResourceVersionMatch::Exact))
             .await
+            .map_err(client_error)
             .expect_err("match without a version");
         assert!(err.is_invalid(), "{err}");
     });
@@ -230,6 +244,7 @@ fn compaction_expires_continue_tokens_and_exact_lists() {
         let err = fake
             .list(&ListParams::default().limit(1).continue_token(token.clone()))
             .await
+            .map_err(client_error)
             .expect_err("expired token");
         assert!(err.is_expired(), "{err}");
         assert_eq!(err.code(), Some(410));
@@ -256,6 +271,7 @@ fn compaction_expires_continue_tokens_and_exact_lists() {
                     .matching(ResourceVersionMatch::Exact),
             )
             .await
+            .map_err(client_error)
             .expect_err("compacted exact list");
         assert!(err.is_expired(), "{err}");
         assert_eq!(
@@ -283,7 +299,7 @@ fn pager_falls_back_to_a_full_list_when_a_token_expires() {
                 params: &'a ListParams,
             ) -> futures::future::BoxFuture<
                 'a,
-                informer::client::Result<informer::meta::ObjectList<DynamicObject>>,
+                informer::cache::ListWatchResult<informer::meta::ObjectList<DynamicObject>>,
             > {
                 Box::pin(async move {
                     let page = self.0.list(params).await?;
@@ -297,8 +313,10 @@ fn pager_falls_back_to_a_full_list_when_a_token_expires() {
             fn watch<'a>(
                 &'a self,
                 params: &'a WatchParams,
-            ) -> futures::future::BoxFuture<'a, informer::client::Result<WatchStream<DynamicObject>>>
-            {
+            ) -> futures::future::BoxFuture<
+                'a,
+                informer::cache::ListWatchResult<WatchStream<DynamicObject>>,
+            > {
                 self.0.watch(params)
             }
         }
@@ -471,7 +489,7 @@ fn watch_follows_selectors_and_namespaces() {
             .watch(&WatchParams::default().labels("tier in (web"))
             .await
         {
-            Err(e) => e,
+            Err(e) => client_error(e),
             Ok(_) => panic!("a bad selector opened a watch"),
         };
         assert!(err.is_bad_request(), "{err}");
@@ -641,6 +659,7 @@ fn injected_failures() {
             let err = fake
                 .list(&ListParams::default())
                 .await
+                .map_err(client_error)
                 .expect_err("injected");
             assert!(err.is_too_many_requests(), "{err}");
             assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
@@ -662,6 +681,7 @@ fn injected_failures() {
             .in_namespace("shop")
             .list(&ListParams::default())
             .await
+            .map_err(client_error)
             .expect_err("injected");
         assert!(err.is_internal_error(), "{err}");
 
@@ -675,7 +695,7 @@ fn injected_failures() {
         assert!(err.is_expired(), "{err}");
         faults.fail_next(1, Some(Verb::Watch), "/pods", Failure::status(503));
         let err = match fake.watch(&WatchParams::default()).await {
-            Err(e) => e,
+            Err(e) => client_error(e),
             Ok(_) => panic!("opened"),
         };
         assert!(err.is_service_unavailable(), "{err}");
@@ -687,6 +707,7 @@ fn injected_failures() {
         let err = fake
             .list(&ListParams::default())
             .await
+            .map_err(client_error)
             .expect_err("injected");
         assert!(err.is_expired(), "{err}");
 
@@ -773,6 +794,7 @@ fn typed_objects_round_trip() {
         let err = fake
             .list(&ListParams::default())
             .await
+            .map_err(client_error)
             .expect_err("undecodable");
         assert!(matches!(err, Error::Decode { .. }), "{err}");
     });

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use informer::cache::{
-    Indexers, InformerError, InformerEvent, InformerOptions, ListWatch, ListerWatcher, QueueMode,
-    ReflectorError, ResourceEventHandlerFuncs, SharedIndexInformer, SharedInformerFactory,
-    WatchStream,
+    Indexers, InformerError, InformerEvent, InformerOptions, ListWatch, ListWatchResult,
+    ListerWatcher, QueueMode, ReflectorError, ResourceEventHandlerFuncs, SharedIndexInformer,
+    SharedInformerFactory, WatchStream,
 };
-use informer::client::{Api, ListParams, Result as ClientResult, WatchParams};
+use informer::client::{Api, ListParams, WatchParams};
 use informer::meta::{Object, ObjectList};
 use informer::selector::LabelSelector;
 use informer::testing::{ApiServer, Failure, Verb};
@@ -273,13 +273,16 @@ fn a_410_relists_and_missed_deletions_arrive_as_tombstones(queue: QueueMode) {
 /// Lists through `inner`, compacting the server's history after the first page of a
 /// paginated list, and records every list call's params.
 struct CompactAfterFirstPage {
-    inner: ListWatch<Obj>,
+    inner: ListWatch<Api<Obj>>,
     server_faults: informer::testing::Faults,
     calls: Arc<Mutex<Vec<ListParams>>>,
 }
 
 impl ListerWatcher<Obj> for CompactAfterFirstPage {
-    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, ClientResult<ObjectList<Obj>>> {
+    fn list<'a>(
+        &'a self,
+        params: &'a ListParams,
+    ) -> BoxFuture<'a, ListWatchResult<ObjectList<Obj>>> {
         async move {
             self.calls.lock().push(params.clone());
             let page = self.inner.list(params).await?;
@@ -287,7 +290,7 @@ impl ListerWatcher<Obj> for CompactAfterFirstPage {
                 // Move the server past the token's version, then compact up to it.
                 let secrets = informer::meta::ApiResource::new("", "v1", "Secret", "secrets", true);
                 let api: Api<Obj> =
-                    Api::namespaced_with(self.inner.api().client().clone(), "default", &secrets);
+                    Api::namespaced_with(self.inner.inner().client().clone(), "default", &secrets);
                 let secret: Obj = serde_json::from_value(serde_json::json!({
                     "apiVersion": "v1", "kind": "Secret", "metadata": {"generateName": "s-"}
                 }))
@@ -303,7 +306,7 @@ impl ListerWatcher<Obj> for CompactAfterFirstPage {
     fn watch<'a>(
         &'a self,
         params: &'a WatchParams,
-    ) -> BoxFuture<'a, ClientResult<WatchStream<Obj>>> {
+    ) -> BoxFuture<'a, ListWatchResult<WatchStream<Obj>>> {
         self.inner.watch(params)
     }
 }
@@ -410,7 +413,7 @@ fn errors_back_off_and_recover(queue: QueueMode) {
         inf.set_watch_error_handler({
             let errors = errors.clone();
             move |e: &ReflectorError| {
-                let code = e.client_error().and_then(|c| c.code());
+                let code = e.list_watch_error().and_then(|c| c.code());
                 errors.lock().push((Instant::now(), code));
             }
         })
@@ -740,17 +743,20 @@ fn cancellation_stops_everything_and_refuses_new_handlers(queue: QueueMode) {
 }
 
 /// Strips `sendInitialEvents`, like a server that does not support streaming lists.
-struct NoStreamingLists(ListWatch<Obj>);
+struct NoStreamingLists(ListWatch<Api<Obj>>);
 
 impl ListerWatcher<Obj> for NoStreamingLists {
-    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, ClientResult<ObjectList<Obj>>> {
+    fn list<'a>(
+        &'a self,
+        params: &'a ListParams,
+    ) -> BoxFuture<'a, ListWatchResult<ObjectList<Obj>>> {
         self.0.list(params)
     }
 
     fn watch<'a>(
         &'a self,
         params: &'a WatchParams,
-    ) -> BoxFuture<'a, ClientResult<WatchStream<Obj>>> {
+    ) -> BoxFuture<'a, ListWatchResult<WatchStream<Obj>>> {
         async move {
             let mut p = params.clone();
             p.send_initial_events = false;
@@ -805,14 +811,17 @@ fn a_streaming_initial_list_syncs_and_falls_back_where_unsupported(queue: QueueM
 }
 
 /// A lister-watcher whose watches end at once without an event.
-struct ShortWatches(ListWatch<Obj>);
+struct ShortWatches(ListWatch<Api<Obj>>);
 
 impl ListerWatcher<Obj> for ShortWatches {
-    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, ClientResult<ObjectList<Obj>>> {
+    fn list<'a>(
+        &'a self,
+        params: &'a ListParams,
+    ) -> BoxFuture<'a, ListWatchResult<ObjectList<Obj>>> {
         self.0.list(params)
     }
 
-    fn watch<'a>(&'a self, _: &'a WatchParams) -> BoxFuture<'a, ClientResult<WatchStream<Obj>>> {
+    fn watch<'a>(&'a self, _: &'a WatchParams) -> BoxFuture<'a, ListWatchResult<WatchStream<Obj>>> {
         async { Ok(futures::stream::empty().boxed()) }.boxed()
     }
 }

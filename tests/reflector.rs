@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use informer::cache::{Indexer, Indexers, ListerWatcher, Reflector, ReflectorOptions, WatchStream};
-use informer::client::{Error, ListParams, Result as ClientResult, WatchParams};
+use informer::cache::{
+    Indexer, Indexers, ListWatchResult, ListerWatcher, Reflector, ReflectorOptions, WatchStream,
+};
+use informer::client::{Error, ListParams, WatchParams};
 use informer::meta::ObjectList;
 use informer::testing::{Failure, FakeListerWatcher, Verb};
 use parking_lot::Mutex;
@@ -24,7 +26,10 @@ struct Recording {
 }
 
 impl ListerWatcher<Obj> for Recording {
-    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, ClientResult<ObjectList<Obj>>> {
+    fn list<'a>(
+        &'a self,
+        params: &'a ListParams,
+    ) -> BoxFuture<'a, ListWatchResult<ObjectList<Obj>>> {
         self.lists.lock().push(params.clone());
         self.inner.list(params)
     }
@@ -32,7 +37,7 @@ impl ListerWatcher<Obj> for Recording {
     fn watch<'a>(
         &'a self,
         params: &'a WatchParams,
-    ) -> BoxFuture<'a, ClientResult<WatchStream<Obj>>> {
+    ) -> BoxFuture<'a, ListWatchResult<WatchStream<Obj>>> {
         self.watches.lock().push(params.clone());
         self.inner.watch(params)
     }
@@ -154,17 +159,20 @@ struct FailingWatches {
 }
 
 impl ListerWatcher<Obj> for FailingWatches {
-    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, ClientResult<ObjectList<Obj>>> {
+    fn list<'a>(
+        &'a self,
+        params: &'a ListParams,
+    ) -> BoxFuture<'a, ListWatchResult<ObjectList<Obj>>> {
         self.inner.list(params)
     }
 
     fn watch<'a>(
         &'a self,
         params: &'a WatchParams,
-    ) -> BoxFuture<'a, ClientResult<WatchStream<Obj>>> {
+    ) -> BoxFuture<'a, ListWatchResult<WatchStream<Obj>>> {
         *self.watch_calls.lock() += 1;
         match self.failures.lock().pop() {
-            Some(e) => Box::pin(async move { Err(e) }),
+            Some(e) => Box::pin(async move { Err(e.into()) }),
             None => self.inner.watch(params),
         }
     }

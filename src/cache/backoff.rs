@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-/// The longest `Retry-After` a server can impose on a reflector (as the REST client's
-/// default [`RetryPolicy::max_retry_after`](crate::client::RetryPolicy)): a longer one, as
-/// a misbehaving proxy may send, is cut to this.
+/// The longest `Retry-After` a server can impose on a reflector (the same cap as the REST
+/// client's default retry policy): a longer one, as a misbehaving proxy may send, is cut
+/// to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How a reflector waits between attempts.

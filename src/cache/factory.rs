@@ -13,11 +13,13 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::informer_client::InformerClient;
 use super::listwatch::ListWatch;
 use super::reflector::ReflectorOptions;
 use super::shared_informer::{InformerError, InformerOptions, SharedIndexInformer};
-use crate::client::{Api, ListParams, RestClient, WatchParams};
-use crate::meta::{ApiResource, DynamicObject, MetaAccessor, Object, Resource};
+use crate::meta::{
+    ApiResource, DynamicObject, ListParams, MetaAccessor, Object, Resource, WatchParams,
+};
 
 type ListTweak = Arc<dyn Fn(&mut ListParams) + Send + Sync>;
 type MetaTransform = Arc<dyn Fn(&mut dyn MetaAccessor) + Send + Sync>;
@@ -31,7 +33,9 @@ struct Entry {
     started: bool,
 }
 
-/// Creates and shares informers: one per resource and Rust type for a whole process.
+/// Creates and shares informers: one per resource and Rust type for a whole process,
+/// listing and watching through a client `C` (the crate's `client::RestClient`, or any
+/// [`InformerClient`]).
 ///
 /// ```
 /// # #[tokio::main]
@@ -70,8 +74,8 @@ struct Entry {
 ///
 /// [`start`]: SharedInformerFactory::start
 /// [`wait_for_cache_sync`]: SharedInformerFactory::wait_for_cache_sync
-pub struct SharedInformerFactory {
-    client: RestClient,
+pub struct SharedInformerFactory<C> {
+    client: C,
     namespace: Option<String>,
     default_resync: Option<Duration>,
     label_selector: Option<String>,
@@ -84,7 +88,7 @@ pub struct SharedInformerFactory {
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl std::fmt::Debug for SharedInformerFactory {
+impl<C> std::fmt::Debug for SharedInformerFactory<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<_> = self
             .informers
@@ -100,9 +104,9 @@ impl std::fmt::Debug for SharedInformerFactory {
     }
 }
 
-impl SharedInformerFactory {
+impl<C: InformerClient> SharedInformerFactory<C> {
     /// A factory whose informers watch every namespace through `client`.
-    pub fn new(client: RestClient) -> Self {
+    pub fn new(client: C) -> Self {
         SharedInformerFactory {
             client,
             namespace: None,
@@ -119,7 +123,7 @@ impl SharedInformerFactory {
     }
 
     /// The client the factory's informers list and watch through.
-    pub fn client(&self) -> &RestClient {
+    pub fn client(&self) -> &C {
         &self.client
     }
 
@@ -245,11 +249,10 @@ impl SharedInformerFactory {
     where
         K: Object + DeserializeOwned + Send + Sync + 'static,
     {
-        let api: Api<K> = match &self.namespace {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
-            None => Api::all_with(self.client.clone(), resource),
-        };
-        let mut lw = ListWatch::new(api);
+        let inner = self
+            .client
+            .lister_watcher::<K>(resource, self.namespace.as_deref());
+        let mut lw = ListWatch::new(inner);
         if let Some(s) = &self.label_selector {
             lw = lw.labels(s);
         }

@@ -1,18 +1,17 @@
 //! The `ListerWatcher` trait — the only way the informer framework reaches an API server —
-//! its implementation over the client's [`Api<K>`], and the pager.
+//! the [`ListWatch`] wrapper that fixes its selectors, and the pager.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::FutureExt;
-use serde::de::DeserializeOwned;
 
-use crate::client::{Api, Error, ListParams, WatchParams};
-use crate::meta::{ObjectList, WatchEvent};
+use super::listwatch_error::ListWatchError;
+use crate::meta::{ListParams, ObjectList, WatchEvent, WatchParams};
 
 /// The result of a lister-watcher call.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = ListWatchError> = std::result::Result<T, E>;
 
 /// A stream of watch events; an error item ends it.
 pub type WatchStream<K> = BoxStream<'static, Result<WatchEvent<K>>>;
@@ -25,9 +24,8 @@ pub type WatchStream<K> = BoxStream<'static, Result<WatchEvent<K>>>;
 /// ```
 /// use futures::future::BoxFuture;
 /// use futures::FutureExt;
-/// use informer::cache::{ListerWatcher, WatchStream};
-/// use informer::client::{ListParams, Result, WatchParams};
-/// use informer::meta::{DynamicObject, ObjectList};
+/// use informer::cache::{ListWatchResult as Result, ListerWatcher, WatchStream};
+/// use informer::meta::{DynamicObject, ListParams, ObjectList, WatchParams};
 ///
 /// struct Empty;
 /// impl ListerWatcher<DynamicObject> for Empty {
@@ -45,9 +43,11 @@ pub type WatchStream<K> = BoxStream<'static, Result<WatchEvent<K>>>;
 ///
 /// A reflector asks a [`ListerWatcher`] for lists and watches in terms of
 /// [`ListParams`]/[`WatchParams`] and gets back decoded [`ObjectList<K>`]s and streams of
-/// [`WatchEvent<K>`]s; it never sees a URL, a header or a connection. [`ListWatch`]
-/// implements the trait over an [`Api<K>`] with fixed label and field selectors and
-/// optional per-call tweaks (client-go's `NewFilteredListWatchFromClient`). [`ListPager`]
+/// [`WatchEvent<K>`]s; it never sees a URL, a header or a connection, and learns of
+/// failures as [`ListWatchError`]s that say what kind of failure each is. The client's
+/// `Api<K>` implements the trait; [`ListWatch`] wraps any implementation with fixed label
+/// and field selectors and optional per-call tweaks (client-go's
+/// `NewFilteredListWatchFromClient`). [`ListPager`]
 /// lists in pages (`limit`/`continue`, 500 per page by default) and, when a continue
 /// token expires between pages (`410 Expired`), falls back to one full list, as
 /// client-go's pager does. Tests substitute a fake implementation of the trait.
@@ -100,19 +100,31 @@ impl<K, L: ListerWatcher<K> + ?Sized> ListerWatcher<K> for Arc<L> {
 type ListTweak = Arc<dyn Fn(&mut ListParams) + Send + Sync>;
 type WatchTweak = Arc<dyn Fn(&mut WatchParams) + Send + Sync>;
 
-/// A [`ListerWatcher`] over an [`Api<K>`], with fixed selectors and optional tweaks.
-pub struct ListWatch<K> {
-    api: Api<K>,
+/// A [`ListerWatcher`] with fixed selectors and optional tweaks around another one
+/// (usually the client's `Api<K>`).
+///
+/// ```
+/// # fn doc(api: informer::client::Api<informer::meta::DynamicObject>) {
+/// use informer::cache::ListWatch;
+///
+/// let lw = ListWatch::new(api)
+///     .labels("app=web")
+///     .fields("status.phase=Running")
+///     .tweak_list(|p| p.limit = Some(100));
+/// # }
+/// ```
+pub struct ListWatch<L> {
+    inner: L,
     label_selector: Option<String>,
     field_selector: Option<String>,
     tweak_list: Option<ListTweak>,
     tweak_watch: Option<WatchTweak>,
 }
 
-impl<K> Clone for ListWatch<K> {
+impl<L: Clone> Clone for ListWatch<L> {
     fn clone(&self) -> Self {
         ListWatch {
-            api: self.api.clone(),
+            inner: self.inner.clone(),
             label_selector: self.label_selector.clone(),
             field_selector: self.field_selector.clone(),
             tweak_list: self.tweak_list.clone(),
@@ -121,21 +133,21 @@ impl<K> Clone for ListWatch<K> {
     }
 }
 
-impl<K> std::fmt::Debug for ListWatch<K> {
+impl<L: std::fmt::Debug> std::fmt::Debug for ListWatch<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ListWatch")
-            .field("api", &self.api)
+            .field("inner", &self.inner)
             .field("label_selector", &self.label_selector)
             .field("field_selector", &self.field_selector)
             .finish_non_exhaustive()
     }
 }
 
-impl<K> ListWatch<K> {
-    /// Lists and watches everything `api` reaches.
-    pub fn new(api: Api<K>) -> Self {
+impl<L> ListWatch<L> {
+    /// Lists and watches everything `inner` reaches.
+    pub fn new(inner: L) -> Self {
         ListWatch {
-            api,
+            inner,
             label_selector: None,
             field_selector: None,
             tweak_list: None,
@@ -169,9 +181,9 @@ impl<K> ListWatch<K> {
         self
     }
 
-    /// The `Api` underneath.
-    pub fn api(&self) -> &Api<K> {
-        &self.api
+    /// The lister-watcher underneath (for the client's, its `Api<K>`).
+    pub fn inner(&self) -> &L {
+        &self.inner
     }
 
     fn list_params(&self, params: &ListParams) -> ListParams {
@@ -203,18 +215,15 @@ impl<K> ListWatch<K> {
     }
 }
 
-impl<K> ListerWatcher<K> for ListWatch<K>
-where
-    K: DeserializeOwned + Send + 'static,
-{
+impl<K, L: ListerWatcher<K>> ListerWatcher<K> for ListWatch<L> {
     fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, Result<ObjectList<K>>> {
         let p = self.list_params(params);
-        async move { self.api.list(&p).await }.boxed()
+        async move { self.inner.list(&p).await }.boxed()
     }
 
     fn watch<'a>(&'a self, params: &'a WatchParams) -> BoxFuture<'a, Result<WatchStream<K>>> {
         let p = self.watch_params(params);
-        async move { self.api.watch(&p).await }.boxed()
+        async move { self.inner.watch(&p).await }.boxed()
     }
 
     fn list_batched<'a>(
@@ -224,7 +233,7 @@ where
         on_batch: &'a mut (dyn FnMut(Vec<K>) + Send),
     ) -> BoxFuture<'a, Result<ObjectList<K>>> {
         let p = self.list_params(params);
-        async move { self.api.list_batched(&p, batch, on_batch).await }.boxed()
+        async move { self.inner.list_batched(&p, batch, on_batch).await }.boxed()
     }
 }
 

@@ -4,9 +4,12 @@
 //!
 //! Data flows [`Reflector`] → [`DeltaFifo`] → controller loop → [`Indexer`] and, through the
 //! shared processor, every registered [`ResourceEventHandler`].
-//! This layer never sees HTTP: it reaches a server only through [`ListerWatcher`]
-//! (implemented over the client's `Api<K>` by [`ListWatch`]); what it stores and queues
-//! are `Arc<K>` of objects that implement [`Object`](crate::meta::Object).
+//! This layer never sees HTTP and does not depend on the client: it reaches a server only
+//! through [`ListerWatcher`] (implemented by the client's `Api<K>`), which reports
+//! failures as [`ListWatchError`]s, and the [`SharedInformerFactory`] gets its
+//! lister-watchers from an [`InformerClient`] (implemented by the client's `RestClient`);
+//! what it stores and queues are `Arc<K>` of objects that implement
+//! [`Object`](crate::meta::Object).
 
 mod backoff;
 mod controller;
@@ -15,9 +18,11 @@ mod event_stream;
 mod factory;
 mod handler;
 mod in_order_fifo;
+mod informer_client;
 mod key;
 mod lister;
 mod listwatch;
+mod listwatch_error;
 mod metrics;
 mod processor;
 mod reflector;
@@ -28,6 +33,7 @@ pub use backoff::{BackoffPolicy, MAX_RETRY_AFTER};
 pub use event_stream::{EventStream, InformerEvent};
 pub use factory::SharedInformerFactory;
 pub use in_order_fifo::{InOrderFifo, QueuedDelta};
+pub use informer_client::InformerClient;
 pub use metrics::{InformerMetrics, ReflectorMetrics};
 pub use reflector::{
     default_watch_error_handler, PagedReplace, Reflector, ReflectorError, ReflectorOptions,
@@ -52,6 +58,7 @@ pub use lister::{Lister, NamespaceLister};
 pub use listwatch::{
     ListPager, ListWatch, ListerWatcher, PagedList, WatchStream, DEFAULT_PAGE_SIZE,
 };
+pub use listwatch_error::{ListWatchError, ListWatchErrorKind, ListWatchResult};
 pub(crate) use processor::panic_message;
 pub use processor::EventHandlerRegistration;
 pub use processor::HandlerOptions;

@@ -15,10 +15,10 @@ use super::delta_fifo::{DeltaFifo, DeltaType};
 use super::in_order_fifo::InOrderFifo;
 use super::key::meta_namespace_key;
 use super::listwatch::{ListPager, ListerWatcher, WatchStream, DEFAULT_PAGE_SIZE};
+use super::listwatch_error::{ListWatchError, ListWatchErrorKind};
 use super::metrics::{Counters, ReflectorMetrics};
 use super::store::{Indexer, StoreError};
-use crate::client::{Error, ListParams, ResourceVersionMatch, WatchParams};
-use crate::meta::{Object, WatchEvent};
+use crate::meta::{ListParams, Object, ResourceVersionMatch, WatchEvent, WatchParams};
 
 /// Changes an object as it arrives, before anything stores or queues it (for example to
 /// drop `managedFields`).
@@ -38,11 +38,11 @@ pub type ShouldResync = Arc<dyn Fn() -> bool + Send + Sync>;
 pub enum ReflectorError {
     /// The list failed.
     #[error("list failed: {0}")]
-    List(#[source] Error),
+    List(#[source] ListWatchError),
     /// Opening the watch failed, or the watch ended with an `ERROR` event (for example
     /// `410 Expired`: the version it watched from is too old).
     #[error("watch failed: {0}")]
-    Watch(#[source] Error),
+    Watch(#[source] ListWatchError),
     /// A watch stayed silent longer than [`ReflectorOptions::watch_idle_timeout`]: its
     /// request got no answer, or its stream brought no event and no bookmark.
     #[error(
@@ -71,8 +71,9 @@ pub enum ReflectorError {
 }
 
 impl ReflectorError {
-    /// The client error underneath, if any.
-    pub fn client_error(&self) -> Option<&Error> {
+    /// The lister-watcher's error underneath, if any (for the client's lister-watcher,
+    /// [`ListWatchError::get_ref`] downcasts to its error type).
+    pub fn list_watch_error(&self) -> Option<&ListWatchError> {
         match self {
             ReflectorError::List(e) | ReflectorError::Watch(e) => Some(e),
             _ => None,
@@ -81,8 +82,7 @@ impl ReflectorError {
 
     /// Whether the error is a `410 Expired`/`Gone`: the version asked for is compacted.
     pub fn is_expired(&self) -> bool {
-        self.client_error()
-            .is_some_and(|e| e.is_expired() || e.is_gone())
+        self.list_watch_error().is_some_and(ListWatchError::is_gone)
     }
 }
 
@@ -450,7 +450,7 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             let mut delay = backoff.next_delay(Instant::now());
             if let Err(err) = result {
                 self.report(&err);
-                let after = err.client_error().and_then(Error::retry_after);
+                let after = err.list_watch_error().and_then(ListWatchError::retry_after);
                 delay = backoff.honour(delay, after);
             }
             if !sleep_or_stop(delay, &shutdown).await {
@@ -525,7 +525,7 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
         tracing::debug!(reflector = %self.options.name, %resource_version, "listing");
         let listed = match self.list_at(&resource_version).await {
             Err(ReflectorError::List(e))
-                if e.is_expired() || e.is_gone() || e.is_too_large_resource_version() =>
+                if e.is_gone() || e.kind() == ListWatchErrorKind::TooLargeResourceVersion =>
             {
                 tracing::debug!(reflector = %self.options.name, error = %e,
                     "list at {resource_version:?} is unavailable; listing the latest state");
@@ -719,7 +719,13 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                     };
                     match opened {
                         Ok(s) => s,
-                        Err(e) if e.is_connection_refused() || e.is_too_many_requests() => {
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                ListWatchErrorKind::ConnectionRefused
+                                    | ListWatchErrorKind::TooManyRequests
+                            ) =>
+                        {
                             // client-go retries these without a relist: the server is
                             // restarting or busy, and the watch can resume where it ended.
                             // Any other error ends the attempt: it is reported to the
@@ -762,7 +768,8 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             "watch failed; re-watching from the last resourceVersion after the backoff");
         self.report(&err);
         let delay = backoff.next_delay(Instant::now());
-        let delay = backoff.honour(delay, err.client_error().and_then(Error::retry_after));
+        let after = err.list_watch_error().and_then(ListWatchError::retry_after);
+        let delay = backoff.honour(delay, after);
         sleep_or_stop(delay, shutdown).await
     }
 
@@ -817,7 +824,7 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                 return Ok(());
             }
             WatchEvent::Error(status) => {
-                return Err(ReflectorError::Watch(Error::Api(Box::new(status))))
+                return Err(ReflectorError::Watch(ListWatchError::from_status(status)))
             }
         };
         let obj = self.transformed(obj);
@@ -913,7 +920,7 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
                     }
                 }
                 WatchEvent::Error(status) => {
-                    return Err(ReflectorError::Watch(Error::Api(Box::new(status))))
+                    return Err(ReflectorError::Watch(ListWatchError::from_status(status)))
                 }
             }
         };

@@ -16,7 +16,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::list_stream::ListDecoder;
-use super::params::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
+use super::params::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, ToQuery, WatchParams,
+};
 use super::rest::Body;
 use super::watch_stream::decode_watch;
 use super::{Error, RestClient, Result};

@@ -111,11 +111,8 @@ impl Error {
     }
 
     fn reason_or_code(&self, reason: &str, code: u16) -> bool {
-        match self.status() {
-            Some(s) if !s.reason.is_empty() => s.reason == reason,
-            Some(s) => s.code == code,
-            None => false,
-        }
+        self.status()
+            .is_some_and(|s| s.reason_or_code(reason, code))
     }
 
     /// `404 NotFound`: the object (or the resource) does not exist.
@@ -137,31 +134,25 @@ impl Error {
     /// `410`: the requested resourceVersion (or continue token) is no longer available,
     /// whether the reason is `Gone` or `Expired`. A reflector relists.
     pub fn is_gone(&self) -> bool {
-        self.status()
-            .is_some_and(|s| s.code == 410 || s.reason == "Gone" || s.reason == "Expired")
+        self.status().is_some_and(Status::is_gone)
     }
 
     /// Reason `Expired`: a resourceVersion or continue token was compacted away (client-go's
     /// `IsResourceExpired`).
     pub fn is_expired(&self) -> bool {
-        self.status().is_some_and(|s| s.reason == "Expired")
+        self.status().is_some_and(Status::is_expired)
     }
 
     /// `429 TooManyRequests`: the server is shedding load; see [`Error::retry_after`].
     pub fn is_too_many_requests(&self) -> bool {
-        self.reason_or_code("TooManyRequests", 429)
+        self.status().is_some_and(Status::is_too_many_requests)
     }
 
     /// `504` with cause `ResourceVersionTooLarge`: the requested resourceVersion is newer
     /// than the server's (client-go's `IsTooLargeResourceVersion`).
     pub fn is_too_large_resource_version(&self) -> bool {
-        self.status().is_some_and(|s| {
-            s.details.as_ref().is_some_and(|d| {
-                d.causes
-                    .iter()
-                    .any(|c| c.reason.as_deref() == Some("ResourceVersionTooLarge"))
-            }) || s.message.contains("Too large resource version")
-        })
+        self.status()
+            .is_some_and(Status::is_too_large_resource_version)
     }
 
     /// `401 Unauthorized`: the credentials were refused.
@@ -254,10 +245,7 @@ impl Error {
     /// How long the server asked the client to wait (`Retry-After`, or
     /// `details.retryAfterSeconds`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.status()
-            .and_then(|s| s.retry_after_seconds())
-            .filter(|s| *s > 0)
-            .map(|s| Duration::from_secs(s as u64))
+        self.status().and_then(Status::retry_after)
     }
 
     pub(crate) fn transport(context: impl Into<String>, source: impl Into<BoxError>) -> Error {

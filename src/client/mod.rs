@@ -10,8 +10,11 @@
 //! server's own `Status` is kept and classified ([`Error::is_not_found`],
 //! [`Error::is_gone`], ...). [`Discovery`] lists what the server serves.
 //!
-//! This module knows nothing about caches; the informer framework reaches it only through
-//! [`cache::ListerWatcher`](crate::cache::ListerWatcher).
+//! This module knows nothing about caches, and the informer framework does not depend on
+//! it: an [`Api<K>`] is a [`cache::ListerWatcher`](crate::cache::ListerWatcher) and a
+//! [`RestClient`] the [`cache::InformerClient`](crate::cache::InformerClient) of a
+//! [`SharedInformerFactory`](crate::cache::SharedInformerFactory); their errors become
+//! [`cache::ListWatchError`](crate::cache::ListWatchError)s, classified by kind.
 //!
 //! ```
 //! use informer::client::{Api, ListParams, RestClient};
@@ -39,6 +42,7 @@ mod error;
 mod exec;
 mod files;
 pub mod list_stream;
+mod lister_watcher;
 mod parallel_decode;
 mod params;
 mod rate_limit;
@@ -58,6 +62,8 @@ pub use error::{BoxError, Error, Result};
 pub use exec::{ExecConfig, ExecEnvVar, MAX_EXEC_OUTPUT};
 pub use files::MAX_FILE_SIZE;
 pub use http::Method;
+#[cfg(test)]
+pub(crate) use params::ToQuery;
 pub use params::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
     ResourceVersionMatch, WatchParams,

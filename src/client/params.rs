@@ -1,93 +1,24 @@
 //! Request options: what a list, watch, create, patch or delete asks of the server.
 //!
 //! These are plain data (no HTTP): [`Api`](super::Api) renders them into the query string
-//! or, for deletions, into a `DeleteOptions` body. Selectors may be given as strings or as
+//! or, for deletions, into a `DeleteOptions` body. List and watch options are part of the
+//! object model (the informer framework speaks in them too): they live in
+//! [`meta`](crate::meta) and are re-exported here. Selectors may be given as strings or as
 //! [`LabelSelector`](crate::selector::LabelSelector) /
 //! [`FieldSelector`](crate::selector::FieldSelector), whose `Display` is the query form.
 
-use std::fmt::Display;
-
 use serde::Serialize;
 
-/// How the server interprets `resourceVersion` on a list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResourceVersionMatch {
-    /// Exactly the given resourceVersion (`410 Expired` if it was compacted away).
-    Exact,
-    /// Any state at least as new as the given resourceVersion.
-    NotOlderThan,
+pub use crate::meta::{ListParams, ResourceVersionMatch, WatchParams};
+
+/// Renders list and watch options into a request's query string.
+pub(crate) trait ToQuery {
+    /// Appends the options' query parameters.
+    fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>);
 }
 
-impl ResourceVersionMatch {
-    /// The wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceVersionMatch::Exact => "Exact",
-            ResourceVersionMatch::NotOlderThan => "NotOlderThan",
-        }
-    }
-}
-
-/// Options of a list call (client-go's `ListOptions` without the watch fields).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ListParams {
-    /// Label selector in query form, for example `app=web,tier!=db`.
-    pub label_selector: Option<String>,
-    /// Field selector in query form, for example `metadata.name=web`.
-    pub field_selector: Option<String>,
-    /// Page size; `None` lists everything at once.
-    pub limit: Option<u32>,
-    /// Continue token from the previous page.
-    pub continue_token: Option<String>,
-    /// resourceVersion to list at: `None`/`""` for the newest state (a consistent read),
-    /// `"0"` for any state (served from the server's cache).
-    pub resource_version: Option<String>,
-    /// How to interpret `resource_version`.
-    pub resource_version_match: Option<ResourceVersionMatch>,
-    /// Server-side timeout of the call.
-    pub timeout_seconds: Option<u32>,
-}
-
-impl ListParams {
-    /// Only objects whose labels match (a `&str` or a
-    /// [`LabelSelector`](crate::selector::LabelSelector)).
-    pub fn labels(mut self, selector: impl Display) -> Self {
-        self.label_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
-        self
-    }
-
-    /// Only objects whose fields match (a `&str` or a
-    /// [`FieldSelector`](crate::selector::FieldSelector)).
-    pub fn fields(mut self, selector: impl Display) -> Self {
-        self.field_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
-        self
-    }
-
-    /// Lists in pages of this size.
-    pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// Continues a paged list.
-    pub fn continue_token(mut self, token: impl Into<String>) -> Self {
-        self.continue_token = Some(token.into());
-        self
-    }
-
-    /// Lists at this resourceVersion.
-    pub fn at(mut self, resource_version: impl Into<String>) -> Self {
-        self.resource_version = Some(resource_version.into());
-        self
-    }
-
-    /// Sets how the resourceVersion is matched.
-    pub fn matching(mut self, m: ResourceVersionMatch) -> Self {
-        self.resource_version_match = Some(m);
-        self
-    }
-
-    pub(crate) fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
+impl ToQuery for ListParams {
+    fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
         if let Some(s) = &self.label_selector {
             q.append_pair("labelSelector", s);
         }
@@ -112,68 +43,8 @@ impl ListParams {
     }
 }
 
-/// Options of a watch call.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WatchParams {
-    /// Label selector in query form.
-    pub label_selector: Option<String>,
-    /// Field selector in query form.
-    pub field_selector: Option<String>,
-    /// Watch for changes after this resourceVersion; `None` or `"0"` starts with
-    /// synthetic `ADDED` events for the current state.
-    pub resource_version: Option<String>,
-    /// How to interpret `resource_version` (with `send_initial_events`, `NotOlderThan`).
-    pub resource_version_match: Option<ResourceVersionMatch>,
-    /// The server ends the watch after this many seconds.
-    pub timeout_seconds: Option<u32>,
-    /// Ask for `BOOKMARK` events.
-    pub allow_watch_bookmarks: bool,
-    /// Streaming initial list: current objects as `ADDED`, then a bookmark annotated
-    /// `k8s.io/initial-events-end`.
-    pub send_initial_events: bool,
-}
-
-impl WatchParams {
-    /// Only objects whose labels match.
-    pub fn labels(mut self, selector: impl Display) -> Self {
-        self.label_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
-        self
-    }
-
-    /// Only objects whose fields match.
-    pub fn fields(mut self, selector: impl Display) -> Self {
-        self.field_selector = Some(selector.to_string()).filter(|s| !s.is_empty());
-        self
-    }
-
-    /// Watches from this resourceVersion.
-    pub fn at(mut self, resource_version: impl Into<String>) -> Self {
-        self.resource_version = Some(resource_version.into());
-        self
-    }
-
-    /// Ends the watch after this many seconds.
-    pub fn timeout(mut self, seconds: u32) -> Self {
-        self.timeout_seconds = Some(seconds);
-        self
-    }
-
-    /// Asks for bookmarks.
-    pub fn bookmarks(mut self, on: bool) -> Self {
-        self.allow_watch_bookmarks = on;
-        self
-    }
-
-    /// Asks for a streaming initial list (sets `resourceVersionMatch=NotOlderThan`).
-    pub fn initial_events(mut self, on: bool) -> Self {
-        self.send_initial_events = on;
-        if on {
-            self.resource_version_match = Some(ResourceVersionMatch::NotOlderThan);
-        }
-        self
-    }
-
-    pub(crate) fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
+impl ToQuery for WatchParams {
+    fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
         q.append_pair("watch", "true");
         if let Some(s) = &self.label_selector {
             q.append_pair("labelSelector", s);

@@ -15,6 +15,7 @@ mod label_selector;
 mod list;
 mod object;
 mod object_meta;
+mod params;
 mod resource;
 mod scale;
 mod status;
@@ -44,6 +45,7 @@ pub use label_selector::{
 pub use list::ObjectList;
 pub use object::{MetaAccessor, Object};
 pub use object_meta::{ManagedFieldsEntry, ObjectMeta, OwnerReference};
+pub use params::{ListParams, ResourceVersionMatch, WatchParams};
 pub(crate) use resource::object_resource;
 pub use resource::{ApiResource, Resource};
 pub use scale::{Scale, ScaleSpec, ScaleStatus};

@@ -1,5 +1,7 @@
 //! `Status`: the body the API server sends for every failure (and some successes).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::ListMeta;
@@ -67,6 +69,52 @@ impl Status {
     /// `details.retryAfterSeconds`, if the server asked for a delay.
     pub fn retry_after_seconds(&self) -> Option<i32> {
         self.details.as_ref().and_then(|d| d.retry_after_seconds)
+    }
+
+    /// How long the server asked the client to wait (`details.retryAfterSeconds`, which
+    /// the client fills from a `Retry-After` header), if it asked for a positive delay.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after_seconds()
+            .filter(|s| *s > 0)
+            .map(|s| Duration::from_secs(s.unsigned_abs().into()))
+    }
+
+    /// Whether the reason is `reason` or, when the server gave no reason, the code is
+    /// `code` (as apimachinery's `ReasonForError` falls back to the code).
+    pub(crate) fn reason_or_code(&self, reason: &str, code: u16) -> bool {
+        if self.reason.is_empty() {
+            self.code == code
+        } else {
+            self.reason == reason
+        }
+    }
+
+    /// `410`: the requested resourceVersion (or continue token) is no longer available,
+    /// whether the reason is `Gone` or `Expired`. A reflector relists.
+    pub fn is_gone(&self) -> bool {
+        self.code == 410 || self.reason == "Gone" || self.reason == "Expired"
+    }
+
+    /// Reason `Expired`: a resourceVersion or continue token was compacted away (client-go's
+    /// `IsResourceExpired`).
+    pub fn is_expired(&self) -> bool {
+        self.reason == "Expired"
+    }
+
+    /// `429 TooManyRequests`: the server is shedding load; see [`Status::retry_after`].
+    pub fn is_too_many_requests(&self) -> bool {
+        self.reason_or_code("TooManyRequests", 429)
+    }
+
+    /// `504` with cause `ResourceVersionTooLarge`: the requested resourceVersion is newer
+    /// than the server's (client-go's `IsTooLargeResourceVersion`).
+    pub fn is_too_large_resource_version(&self) -> bool {
+        let cause = self.details.as_ref().is_some_and(|d| {
+            d.causes
+                .iter()
+                .any(|c| c.reason.as_deref() == Some("ResourceVersionTooLarge"))
+        });
+        cause || self.message.contains("Too large resource version")
     }
 }
 

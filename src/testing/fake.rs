@@ -19,7 +19,7 @@ use super::query::ListOptions;
 use super::resources::ResourceInfo;
 use super::storage::{Storage, Stored};
 use super::watch;
-use crate::cache::{ListerWatcher, WatchStream};
+use crate::cache::{ListWatchError, ListerWatcher, WatchStream};
 use crate::client::watch_stream::decode_watch;
 use crate::client::{Error, ListParams, Result, WatchParams, DEFAULT_MAX_WATCH_EVENT_SIZE};
 use crate::meta::{ApiResource, ObjectList, Status};
@@ -139,7 +139,7 @@ impl<K> FakeListerWatcherBuilder<K> {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), informer::client::Error> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use futures::StreamExt;
 /// use informer::cache::ListerWatcher;
 /// use informer::client::{ListParams, WatchParams};
@@ -175,8 +175,9 @@ impl<K> FakeListerWatcherBuilder<K> {
 /// synthetic `ADDED` events, bookmarks, `timeoutSeconds`, streaming initial lists,
 /// selector transitions), whose newline-delimited JSON is decoded by the client's own
 /// watch decoder. What a test sees through a fake is therefore what it would see through
-/// [`ListWatch`](crate::cache::ListWatch) over HTTP, down to the `Status` of an error and
-/// the single `ERROR` event of a watch from a compacted version.
+/// the client's `Api` over HTTP, down to the `Status` and the kind of a
+/// [`ListWatchError`] (the client's [`Error`] underneath) and the single `ERROR` event of
+/// a watch from a compacted version.
 ///
 /// How data flows: a write ([`FakeListerWatcher::create`] and friends, or the HTTP server
 /// when the fake shares its storage) takes the next global resourceVersion and is stored
@@ -185,9 +186,10 @@ impl<K> FakeListerWatcherBuilder<K> {
 /// a [`WatchEvent<K>`](crate::meta::WatchEvent).
 ///
 /// [`Faults`] work as on the server, minus what needs a connection: failing the next list
-/// or watch calls with a status, a delay, dropping watches, a malformed event (a
-/// [`Error::Decode`] item), compaction and a restart (open watches end with an
-/// [`Error::Transport`] item).
+/// or watch calls with a status, a delay, dropping watches, a malformed event (an item
+/// over an [`Error::Decode`]), compaction and a restart (open watches end with an item
+/// of kind [`Broken`](crate::cache::ListWatchErrorKind::Broken) over an
+/// [`Error::Transport`]).
 pub struct FakeListerWatcher<K> {
     backend: Arc<Backend>,
     api: ApiResource,
@@ -416,66 +418,81 @@ impl<K: DeserializeOwned> FakeListerWatcher<K> {
     }
 }
 
+/// The calls as the client makes them, with the client's errors.
+impl<K> FakeListerWatcher<K>
+where
+    K: DeserializeOwned + Send + 'static,
+{
+    async fn list_call(&self, params: &ListParams) -> Result<ObjectList<K>> {
+        let info = self.route().await?;
+        let opts = ListOptions::from_list_params(params).map_err(api_error)?;
+        if let Some(status) = self.injected(Verb::List) {
+            return Err(api_error(status));
+        }
+        let ns = self.namespace.as_deref();
+        let backend = &self.backend;
+        let page = list::read(&backend.storage, &info, ns, &opts, backend.too_large_wait)
+            .await
+            .map_err(api_error)?;
+        // The items as the server lists them: the built-in types without their type.
+        let untyped = info.builtin_group();
+        let mut buf = Vec::new();
+        let items = page
+            .items
+            .iter()
+            .map(|o| {
+                buf.clear();
+                o.write_list_item(untyped, &mut buf);
+                self.decode_json(o, &buf)
+            })
+            .collect::<Result<Vec<K>>>()?;
+        Ok(ObjectList {
+            api_version: Some(info.api.api_version()),
+            kind: Some(list::list_kind(&info)),
+            metadata: list::list_meta(&page),
+            items,
+        })
+    }
+
+    async fn watch_call(&self, params: &WatchParams) -> Result<WatchStream<K>> {
+        let info = self.route().await?;
+        let opts = ListOptions::from_watch_params(params).map_err(api_error)?;
+        let restarts = self.backend.faults.restarts();
+        let body = match self.injected(Verb::Watch) {
+            // As on the wire: a watch that fails with 410 is one `ERROR` event.
+            Some(status) if status.code == 410 => watch::error_body(status),
+            Some(status) => return Err(api_error(status)),
+            None => watch::open(
+                &self.backend.storage,
+                &info,
+                self.namespace.as_deref(),
+                &opts,
+                self.backend.bookmark_interval,
+            )
+            .map_err(api_error)?,
+        };
+        let context = format!("{} (fake)", self.collection_path());
+        Ok(decode_body(body, restarts, context))
+    }
+}
+
+/// Lists and watches as the client's `Api` does, with the same error kinds.
 impl<K> ListerWatcher<K> for FakeListerWatcher<K>
 where
     K: DeserializeOwned + Send + 'static,
 {
-    fn list<'a>(&'a self, params: &'a ListParams) -> BoxFuture<'a, Result<ObjectList<K>>> {
-        async move {
-            let info = self.route().await?;
-            let opts = ListOptions::from_list_params(params).map_err(api_error)?;
-            if let Some(status) = self.injected(Verb::List) {
-                return Err(api_error(status));
-            }
-            let ns = self.namespace.as_deref();
-            let backend = &self.backend;
-            let page = list::read(&backend.storage, &info, ns, &opts, backend.too_large_wait)
-                .await
-                .map_err(api_error)?;
-            // The items as the server lists them: the built-in types without their type.
-            let untyped = info.builtin_group();
-            let mut buf = Vec::new();
-            let items = page
-                .items
-                .iter()
-                .map(|o| {
-                    buf.clear();
-                    o.write_list_item(untyped, &mut buf);
-                    self.decode_json(o, &buf)
-                })
-                .collect::<Result<Vec<K>>>()?;
-            Ok(ObjectList {
-                api_version: Some(info.api.api_version()),
-                kind: Some(list::list_kind(&info)),
-                metadata: list::list_meta(&page),
-                items,
-            })
-        }
-        .boxed()
+    fn list<'a>(
+        &'a self,
+        params: &'a ListParams,
+    ) -> BoxFuture<'a, std::result::Result<ObjectList<K>, ListWatchError>> {
+        async move { Ok(self.list_call(params).await?) }.boxed()
     }
 
-    fn watch<'a>(&'a self, params: &'a WatchParams) -> BoxFuture<'a, Result<WatchStream<K>>> {
-        async move {
-            let info = self.route().await?;
-            let opts = ListOptions::from_watch_params(params).map_err(api_error)?;
-            let restarts = self.backend.faults.restarts();
-            let body = match self.injected(Verb::Watch) {
-                // As on the wire: a watch that fails with 410 is one `ERROR` event.
-                Some(status) if status.code == 410 => watch::error_body(status),
-                Some(status) => return Err(api_error(status)),
-                None => watch::open(
-                    &self.backend.storage,
-                    &info,
-                    self.namespace.as_deref(),
-                    &opts,
-                    self.backend.bookmark_interval,
-                )
-                .map_err(api_error)?,
-            };
-            let context = format!("{} (fake)", self.collection_path());
-            Ok(decode_body(body, restarts, context))
-        }
-        .boxed()
+    fn watch<'a>(
+        &'a self,
+        params: &'a WatchParams,
+    ) -> BoxFuture<'a, std::result::Result<WatchStream<K>, ListWatchError>> {
+        async move { Ok(self.watch_call(params).await?) }.boxed()
     }
 }
 
@@ -509,5 +526,7 @@ where
             }
         }
     });
-    decode_watch(Box::pin(chunks), DEFAULT_MAX_WATCH_EVENT_SIZE, context).boxed()
+    decode_watch(Box::pin(chunks), DEFAULT_MAX_WATCH_EVENT_SIZE, context)
+        .map(|e| e.map_err(ListWatchError::from))
+        .boxed()
 }

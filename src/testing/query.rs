@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn client_params_read_as_their_query() {
-        use crate::client::ResourceVersionMatch;
+        use crate::client::{ResourceVersionMatch, ToQuery};
         let lists = [
             ListParams::default(),
             ListParams::default()
