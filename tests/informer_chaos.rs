@@ -5,7 +5,8 @@
 //! with no event that contradicts the handler's view (an add of a key it holds, an update
 //! from a state it never saw, a delete of a key it lacks).
 //!
-//! Both queues (DeltaFifo and in-order) are exercised. CI runs a few seeds
+//! Both queues (DeltaFifo and in-order) are exercised, over whole objects and over
+//! metadata-only ones (`PartialObjectMetadata`). CI runs a few seeds
 //! (`INFORMER_CHAOS_SEEDS`, default 3); the ignored test runs 50:
 //! `cargo test --all-features --test informer_chaos -- --ignored`. Every seed runs
 //! whatever happens to the others, and the result of each is reported (one line per
@@ -16,7 +17,8 @@ mod support;
 use std::time::Duration;
 
 use informer::cache::{InformerOptions, ListWatch, QueueMode, SharedIndexInformer};
-use informer::client::Api;
+use informer::client::{Api, RestClient};
+use informer::meta::{ApiResource, Object};
 use informer::testing::{ApiServer, Failure, Verb};
 use support::*;
 
@@ -42,6 +44,13 @@ impl Rng {
 
 const OBJECTS: u64 = 300;
 const STEPS: usize = 600;
+
+/// What the informer lists and watches: whole objects or their metadata only.
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    Whole,
+    Metadata,
+}
 
 fn inject_fault(server: &ApiServer, rng: &mut Rng) -> String {
     let faults = server.faults();
@@ -94,7 +103,17 @@ fn inject_fault(server: &ApiServer, rng: &mut Rng) -> String {
     }
 }
 
-fn run_seed(seed: u64, queue: QueueMode) {
+fn run_seed(seed: u64, queue: QueueMode, form: Form) {
+    match form {
+        Form::Whole => run_seed_as(seed, queue, Api::<Obj>::all_with),
+        Form::Metadata => run_seed_as(seed, queue, Api::all_metadata),
+    }
+}
+
+fn run_seed_as<K>(seed: u64, queue: QueueMode, api: fn(RestClient, &ApiResource) -> Api<K>)
+where
+    K: Object + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
     bounded(async move {
         let server = ApiServer::builder()
             .history_limit(150)
@@ -108,7 +127,7 @@ fn run_seed(seed: u64, queue: QueueMode) {
             create(&server, "default", &format!("o{i}"), "0");
             live[i as usize] = true;
         }
-        let api: Api<Obj> = Api::all_with(client(&server), &configmaps());
+        let api = api(client(&server), &configmaps());
         let options = InformerOptions {
             queue,
             ..fast_options("chaos")
@@ -196,15 +215,18 @@ fn run_seed(seed: u64, queue: QueueMode) {
 
 /// Runs every seed with both queues, whatever happens to the others, prints one line per
 /// run, and fails at the end listing every run's result.
-fn run_seeds(seeds: impl IntoIterator<Item = u64>) {
+fn run_seeds(seeds: impl IntoIterator<Item = u64>, form: Form) {
     let mut report = Vec::new();
     let mut failed = 0;
     for seed in seeds {
         for queue in [QueueMode::DeltaFifo, QueueMode::InOrder] {
             let started = std::time::Instant::now();
-            let result = std::panic::catch_unwind(|| run_seed(seed, queue));
+            let result = std::panic::catch_unwind(|| run_seed(seed, queue, form));
             let line = match result {
-                Ok(()) => format!("seed {seed} ({queue:?}): ok in {:?}", started.elapsed()),
+                Ok(()) => format!(
+                    "seed {seed} ({queue:?}, {form:?}): ok in {:?}",
+                    started.elapsed()
+                ),
                 Err(panic) => {
                     failed += 1;
                     let message = panic
@@ -212,7 +234,7 @@ fn run_seeds(seeds: impl IntoIterator<Item = u64>) {
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "non-string panic".to_owned());
-                    format!("seed {seed} ({queue:?}): FAILED: {message}")
+                    format!("seed {seed} ({queue:?}, {form:?}): FAILED: {message}")
                 }
             };
             eprintln!("{line}");
@@ -233,11 +255,17 @@ fn chaos_seeds_for_ci() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    run_seeds(1..=seeds);
+    run_seeds(1..=seeds, Form::Whole);
 }
 
 #[test]
-#[ignore = "runs 50 seeds with each queue; about a minute"]
+fn chaos_seeds_for_ci_metadata_only() {
+    run_seeds(1..=2, Form::Metadata);
+}
+
+#[test]
+#[ignore = "runs 50 seeds with each queue and form; about two minutes"]
 fn chaos_many_seeds() {
-    run_seeds(1000..1050);
+    run_seeds(1000..1050, Form::Whole);
+    run_seeds(1000..1050, Form::Metadata);
 }

@@ -14,11 +14,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::informer_client::InformerClient;
-use super::listwatch::ListWatch;
+use super::listwatch::{ListWatch, ListerWatcher};
 use super::reflector::ReflectorOptions;
 use super::shared_informer::{InformerError, InformerOptions, SharedIndexInformer};
 use crate::meta::{
-    ApiResource, DynamicObject, ListParams, MetaAccessor, Object, Resource, WatchParams,
+    ApiResource, DynamicObject, ListParams, MetaAccessor, Object, PartialObjectMetadata, Resource,
+    WatchParams,
 };
 
 type ListTweak = Arc<dyn Fn(&mut ListParams) + Send + Sync>;
@@ -229,6 +230,45 @@ impl<C: InformerClient> SharedInformerFactory<C> {
         self.informer_for::<DynamicObject>(resource)
     }
 
+    /// The shared metadata-only informer of a resource (client-go's `metadatainformer`,
+    /// kube-rs's `metadata_watcher`): it lists and watches [`PartialObjectMetadata`]
+    /// (the server leaves out `spec` and `status`), so its cache holds names, labels,
+    /// annotations, owners and finalizers at a fraction of a whole object's memory.
+    /// Listers, indexers and handlers work as on any informer. It is the informer
+    /// `informer_for::<PartialObjectMetadata>` returns too.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = informer::testing::ApiServer::start().await?;
+    /// # let client = informer::client::RestClient::new(
+    /// #     informer::client::Config::from_kubeconfig_file(server.kubeconfig())?,
+    /// # )?;
+    /// use informer::cache::SharedInformerFactory;
+    /// use informer::meta::ApiResource;
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let factory = SharedInformerFactory::new(client).drop_managed_fields();
+    /// let pods = factory.metadata_informer(&ApiResource::new("", "v1", "Pod", "pods", true));
+    /// let stop = CancellationToken::new();
+    /// factory.start(&stop);
+    /// factory.wait_for_cache_sync(&stop).await;
+    /// for pod in pods.get_indexer().list() {
+    ///     println!("{:?} {:?}", pod.metadata.name, pod.metadata.labels);
+    /// }
+    /// stop.cancel();
+    /// factory.shutdown().await;
+    /// # server.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metadata_informer(
+        &self,
+        resource: &ApiResource,
+    ) -> SharedIndexInformer<PartialObjectMetadata> {
+        self.informer_for::<PartialObjectMetadata>(resource)
+    }
+
     /// The shared informer of `resource`, decoded as `K`.
     pub fn informer_for<K>(&self, resource: &ApiResource) -> SharedIndexInformer<K>
     where
@@ -249,10 +289,7 @@ impl<C: InformerClient> SharedInformerFactory<C> {
     where
         K: Object + DeserializeOwned + Send + Sync + 'static,
     {
-        let inner = self
-            .client
-            .lister_watcher::<K>(resource, self.namespace.as_deref());
-        let mut lw = ListWatch::new(inner);
+        let mut lw = ListWatch::new(self.lister_watcher::<K>(resource));
         if let Some(s) = &self.label_selector {
             lw = lw.labels(s);
         }
@@ -362,6 +399,26 @@ impl<C: InformerClient> SharedInformerFactory<C> {
                 }
             }
         }
+    }
+}
+
+impl<C: InformerClient> SharedInformerFactory<C> {
+    /// The client's lister-watcher of `resource` in the factory's namespace: the
+    /// metadata-only one when `K` is [`PartialObjectMetadata`].
+    fn lister_watcher<K>(&self, resource: &ApiResource) -> Arc<dyn ListerWatcher<K>>
+    where
+        K: Object + DeserializeOwned + Send + Sync + 'static,
+    {
+        let namespace = self.namespace.as_deref();
+        if TypeId::of::<K>() == TypeId::of::<PartialObjectMetadata>() {
+            let metadata: Arc<dyn ListerWatcher<PartialObjectMetadata>> =
+                Arc::new(self.client.metadata_lister_watcher(resource, namespace));
+            let any: Box<dyn Any> = Box::new(metadata);
+            if let Ok(lw) = any.downcast::<Arc<dyn ListerWatcher<K>>>() {
+                return *lw;
+            }
+        }
+        Arc::new(self.client.lister_watcher::<K>(resource, namespace))
     }
 }
 

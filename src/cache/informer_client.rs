@@ -9,7 +9,7 @@
 use serde::de::DeserializeOwned;
 
 use super::listwatch::ListerWatcher;
-use crate::meta::{ApiResource, Object};
+use crate::meta::{ApiResource, Object, PartialObjectMetadata};
 
 /// A source of lister-watchers for a [`SharedInformerFactory`](super::SharedInformerFactory)
 /// (client-go's factories take a clientset, a dynamic or a metadata client for this).
@@ -25,4 +25,13 @@ pub trait InformerClient: Send + Sync + 'static {
     ) -> impl ListerWatcher<K> + 'static
     where
         K: Object + DeserializeOwned + Send + Sync + 'static;
+
+    /// Lists and watches only the metadata of `resource`'s objects (the server sends
+    /// [`PartialObjectMetadata`], without `spec` or `status`), as
+    /// [`lister_watcher`](Self::lister_watcher) scopes it.
+    fn metadata_lister_watcher(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+    ) -> impl ListerWatcher<PartialObjectMetadata> + 'static;
 }

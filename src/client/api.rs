@@ -22,7 +22,9 @@ use super::params::{
 use super::rest::Body;
 use super::watch_stream::decode_watch;
 use super::{Error, RestClient, Result};
-use crate::meta::{ApiResource, ObjectList, Resource, Scale, Status, WatchEvent};
+use crate::meta::{
+    ApiResource, ObjectList, PartialObjectMetadata, Resource, Scale, Status, WatchEvent,
+};
 
 /// What a delete answered: the object (still there while finalizers run, or as it was
 /// deleted), or a `Status` of success.
@@ -92,8 +94,20 @@ pub struct Api<K> {
     client: RestClient,
     resource: ApiResource,
     namespace: Option<String>,
+    /// Reads ask for `PartialObjectMetadata` (see [`Api::all_metadata`]).
+    metadata_only: bool,
     _k: PhantomData<fn() -> K>,
 }
+
+/// The `Accept` of a metadata-only get or watch, then plain JSON (client-go's metadata
+/// client sends the same, with protobuf first).
+const ACCEPT_METADATA: &str =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+/// The `Accept` of a metadata-only list.
+const ACCEPT_METADATA_LIST: &str =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+/// The `Accept` of every other request.
+const ACCEPT_JSON: &str = "application/json";
 
 impl<K> Clone for Api<K> {
     fn clone(&self) -> Self {
@@ -101,6 +115,7 @@ impl<K> Clone for Api<K> {
             client: self.client.clone(),
             resource: self.resource.clone(),
             namespace: self.namespace.clone(),
+            metadata_only: self.metadata_only,
             _k: PhantomData,
         }
     }
@@ -111,7 +126,52 @@ impl<K> std::fmt::Debug for Api<K> {
         f.debug_struct("Api")
             .field("resource", &self.resource)
             .field("namespace", &self.namespace)
+            .field("metadata_only", &self.metadata_only)
             .finish_non_exhaustive()
+    }
+}
+
+/// Metadata-only access (client-go's metadata client, kube-rs's `*_metadata` calls).
+impl Api<PartialObjectMetadata> {
+    /// Every namespace, metadata only: `get`, `list` and `watch` ask the server for
+    /// [`PartialObjectMetadata`] instead of whole objects, which a metadata-only informer
+    /// caches at a fraction of the memory (no `spec`, no `status`).
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = informer::testing::ApiServer::start().await?;
+    /// # let client = informer::client::RestClient::new(
+    /// #     informer::client::Config::from_kubeconfig_file(server.kubeconfig())?,
+    /// # )?;
+    /// use informer::client::{Api, ListParams};
+    /// use informer::meta::ApiResource;
+    ///
+    /// let pods = ApiResource::new("", "v1", "Pod", "pods", true);
+    /// let api = Api::all_metadata(client, &pods);
+    /// let list = api.list(&ListParams::default()).await?;
+    /// assert_eq!(list.kind.as_deref(), Some("PartialObjectMetadataList"));
+    /// # server.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn all_metadata(client: RestClient, resource: &ApiResource) -> Self {
+        Api {
+            metadata_only: true,
+            ..Api::all_with(client, resource)
+        }
+    }
+
+    /// One namespace (ignored for a cluster-scoped resource), metadata only.
+    pub fn namespaced_metadata(
+        client: RestClient,
+        namespace: &str,
+        resource: &ApiResource,
+    ) -> Self {
+        Api {
+            metadata_only: true,
+            ..Api::namespaced_with(client, namespace, resource)
+        }
     }
 }
 
@@ -159,6 +219,7 @@ impl<K> Api<K> {
             client,
             resource: resource.clone(),
             namespace: None,
+            metadata_only: false,
             _k: PhantomData,
         }
     }
@@ -169,6 +230,7 @@ impl<K> Api<K> {
             client,
             resource: resource.clone(),
             namespace: resource.namespaced.then(|| namespace.to_owned()),
+            metadata_only: false,
             _k: PhantomData,
         }
     }
@@ -177,6 +239,21 @@ impl<K> Api<K> {
     pub fn default_namespaced_with(client: RestClient, resource: &ApiResource) -> Self {
         let ns = client.default_namespace().to_owned();
         Api::namespaced_with(client, &ns, resource)
+    }
+
+    /// Whether reads ask for metadata only (an `Api` made by [`Api::all_metadata`]
+    /// or [`Api::namespaced_metadata`]).
+    pub fn is_metadata_only(&self) -> bool {
+        self.metadata_only
+    }
+
+    /// `metadata` when this `Api` reads metadata only, JSON otherwise.
+    fn accept(&self, metadata: &'static str) -> &'static str {
+        if self.metadata_only {
+            metadata
+        } else {
+            ACCEPT_JSON
+        }
     }
 
     /// The resource this accesses.
@@ -261,7 +338,10 @@ where
     pub async fn get(&self, name: &str) -> Result<K> {
         self.need_namespace("get")?;
         let path = self.object_path(name, None)?;
-        self.client.request_json(Method::GET, &path, None).await
+        let accept = self.accept(ACCEPT_METADATA);
+        self.client
+            .request_json_as(Method::GET, &path, None, accept)
+            .await
     }
 
     /// Reads one object; `None` when it does not exist.
@@ -363,7 +443,8 @@ where
         let path = with_query(self.collection_path(), |q| params.query(q));
         let context = format!("GET {}{}", self.client.base_url(), path);
         let mut decoder = ListDecoder::new(context, self.client.max_object_size(), batch);
-        let mut body = self.client.request_chunks(&path).await?;
+        let accept = self.accept(ACCEPT_METADATA_LIST);
+        let mut body = self.client.request_chunks(&path, accept).await?;
         while let Some(chunk) = body.next().await {
             // A broken or stalled body is a transport error, with its own context.
             decoder.push(&chunk?, on_batch)?;
@@ -378,7 +459,8 @@ where
         params: &WatchParams,
     ) -> Result<BoxStream<'static, Result<WatchEvent<K>>>> {
         let path = with_query(self.collection_path(), |q| params.query(q));
-        let body = self.client.request_stream(&path).await?;
+        let accept = self.accept(ACCEPT_METADATA);
+        let body = self.client.request_stream_as(&path, accept).await?;
         let context = format!("GET {}{}", self.client.base_url(), path);
         Ok(decode_watch(body, self.client.max_watch_event_size(), context).boxed())
     }

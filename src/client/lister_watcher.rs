@@ -19,7 +19,9 @@ use super::{Api, Error, RestClient};
 use crate::cache::{
     InformerClient, ListWatchError, ListWatchErrorKind, ListerWatcher, WatchStream,
 };
-use crate::meta::{ApiResource, ListParams, Object, ObjectList, WatchParams};
+use crate::meta::{
+    ApiResource, ListParams, Object, ObjectList, PartialObjectMetadata, WatchParams,
+};
 
 /// Classifies a client error for the reflector: the server's `Status` decides when there
 /// is one; without one, a refused connection is told apart from every other failure to
@@ -82,6 +84,17 @@ impl InformerClient for RestClient {
         match namespace {
             Some(ns) => Api::<K>::namespaced_with(self.clone(), ns, resource),
             None => Api::all_with(self.clone(), resource),
+        }
+    }
+
+    fn metadata_lister_watcher(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+    ) -> impl ListerWatcher<PartialObjectMetadata> + 'static {
+        match namespace {
+            Some(ns) => Api::namespaced_metadata(self.clone(), ns, resource),
+            None => Api::all_metadata(self.clone(), resource),
         }
     }
 }

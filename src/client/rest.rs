@@ -20,6 +20,9 @@ use super::retry::RetryPolicy;
 use super::tls::TlsConfig;
 use super::{tls, BoxError, Config, Error, Result};
 
+/// The `Accept` header of every request but a metadata-only read.
+const JSON: &str = "application/json";
+
 /// A client for one API server: cheap to clone, shared by every [`Api`](super::Api).
 ///
 /// ```
@@ -208,6 +211,7 @@ impl RestClient {
         method: Method,
         path_and_query: &str,
         body: Option<Body>,
+        accept: &str,
         watch: bool,
     ) -> Result<reqwest::Response> {
         let inner = &*self.inner;
@@ -220,9 +224,7 @@ impl RestClient {
             }
             let credential = inner.auth.credential().await?;
             let http = self.http_for(credential.identity)?;
-            let mut req = http
-                .request(method.clone(), &url)
-                .header(ACCEPT, "application/json");
+            let mut req = http.request(method.clone(), &url).header(ACCEPT, accept);
             if let Some(h) = credential.header {
                 req = req.header(AUTHORIZATION, h);
             }
@@ -365,8 +367,20 @@ impl RestClient {
         path_and_query: &str,
         body: Option<Body>,
     ) -> Result<Bytes> {
+        self.request_bytes_as(method, path_and_query, body, JSON)
+            .await
+    }
+
+    /// [`request_bytes`](Self::request_bytes) with this `Accept` header.
+    pub(crate) async fn request_bytes_as(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Body>,
+        accept: &str,
+    ) -> Result<Bytes> {
         let resp = self
-            .send(method.clone(), path_and_query, body, false)
+            .send(method.clone(), path_and_query, body, accept, false)
             .await?;
         let url = self.url(path_and_query);
         let limit = self.inner.max_object_size;
@@ -387,8 +401,20 @@ impl RestClient {
         path_and_query: &str,
         body: Option<Body>,
     ) -> Result<T> {
+        self.request_json_as(method, path_and_query, body, JSON)
+            .await
+    }
+
+    /// [`request_json`](Self::request_json) with this `Accept` header.
+    pub(crate) async fn request_json_as<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Body>,
+        accept: &str,
+    ) -> Result<T> {
         let bytes = self
-            .request_bytes(method.clone(), path_and_query, body)
+            .request_bytes_as(method.clone(), path_and_query, body, accept)
             .await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             Error::decode(
@@ -408,8 +434,11 @@ impl RestClient {
     pub(crate) async fn request_chunks(
         &self,
         path_and_query: &str,
+        accept: &str,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let resp = self.send(Method::GET, path_and_query, None, false).await?;
+        let resp = self
+            .send(Method::GET, path_and_query, None, accept, false)
+            .await?;
         let url = self.url(path_and_query);
         let read_timeout = self.inner.read_timeout;
         Ok(futures::stream::unfold(Some(resp), move |resp| {
@@ -432,7 +461,18 @@ impl RestClient {
         &self,
         path_and_query: &str,
     ) -> Result<BoxStream<'static, std::result::Result<Bytes, BoxError>>> {
-        let resp = self.send(Method::GET, path_and_query, None, true).await?;
+        self.request_stream_as(path_and_query, JSON).await
+    }
+
+    /// [`request_stream`](Self::request_stream) with this `Accept` header.
+    pub(crate) async fn request_stream_as(
+        &self,
+        path_and_query: &str,
+        accept: &str,
+    ) -> Result<BoxStream<'static, std::result::Result<Bytes, BoxError>>> {
+        let resp = self
+            .send(Method::GET, path_and_query, None, accept, true)
+            .await?;
         Ok(resp
             .bytes_stream()
             .map(|r| r.map_err(|e| Box::new(e) as BoxError))
