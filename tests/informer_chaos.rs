@@ -5,8 +5,8 @@
 //! with no event that contradicts the handler's view (an add of a key it holds, an update
 //! from a state it never saw, a delete of a key it lacks).
 //!
-//! Both queues (DeltaFifo and in-order) are exercised, over whole objects and over
-//! metadata-only ones (`PartialObjectMetadata`). CI runs a few seeds
+//! Both queues (DeltaFifo and in-order) are exercised, over whole objects, metadata-only
+//! ones (`PartialObjectMetadata`) and lean ones (`LeanObject`). CI runs a few seeds
 //! (`INFORMER_CHAOS_SEEDS`, default 3); the ignored test runs 50:
 //! `cargo test --all-features --test informer_chaos -- --ignored`. Every seed runs
 //! whatever happens to the others, and the result of each is reported (one line per
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use informer::cache::{InformerOptions, ListWatch, QueueMode, SharedIndexInformer};
 use informer::client::{Api, RestClient};
-use informer::meta::{ApiResource, Object};
+use informer::meta::{ApiResource, LeanObject, Object};
 use informer::testing::{ApiServer, Failure, Verb};
 use support::*;
 
@@ -50,6 +50,7 @@ const STEPS: usize = 600;
 enum Form {
     Whole,
     Metadata,
+    Lean,
 }
 
 fn inject_fault(server: &ApiServer, rng: &mut Rng) -> String {
@@ -107,6 +108,7 @@ fn run_seed(seed: u64, queue: QueueMode, form: Form) {
     match form {
         Form::Whole => run_seed_as(seed, queue, Api::<Obj>::all_with),
         Form::Metadata => run_seed_as(seed, queue, Api::all_metadata),
+        Form::Lean => run_seed_as(seed, queue, Api::<LeanObject>::all_with),
     }
 }
 
@@ -264,8 +266,14 @@ fn chaos_seeds_for_ci_metadata_only() {
 }
 
 #[test]
-#[ignore = "runs 50 seeds with each queue and form; about two minutes"]
+fn chaos_seeds_for_ci_lean_objects() {
+    run_seeds(1..=2, Form::Lean);
+}
+
+#[test]
+#[ignore = "runs 50 seeds with each queue and form; about three minutes"]
 fn chaos_many_seeds() {
     run_seeds(1000..1050, Form::Whole);
     run_seeds(1000..1050, Form::Metadata);
+    run_seeds(1000..1050, Form::Lean);
 }

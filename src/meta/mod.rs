@@ -12,6 +12,7 @@ mod dynamic;
 #[cfg(feature = "k8s-openapi")]
 mod k8s_openapi;
 mod label_selector;
+mod lean_object;
 mod list;
 mod object;
 mod object_meta;
@@ -43,6 +44,7 @@ pub use label_selector::{
     label_selector_as_selector, selector_as_label_selector, LabelSelector, LabelSelectorError,
     LabelSelectorRequirement,
 };
+pub use lean_object::LeanObject;
 pub use list::ObjectList;
 pub use object::{MetaAccessor, Object};
 pub use object_meta::{ManagedFieldsEntry, ObjectMeta, OwnerReference};
