@@ -56,6 +56,10 @@ fn the_informer_framework_does_not_depend_on_the_client() {
         &[
             "crate::client",
             "super::super::client",
+            // `use crate::{client::...}` and `use crate::{meta, client}` too.
+            "{client",
+            " client::",
+            ", client",
             "crate::testing",
             "reqwest",
             "hyper",

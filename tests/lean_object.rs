@@ -132,9 +132,28 @@ fn odd_shapes_round_trip_or_fail_clearly() {
         serde_json::to_value(&lean).unwrap(),
         serde_json::from_str::<Value>(odd).unwrap()
     );
-    // No metadata: an empty one, as for any object.
-    let bare: LeanObject = serde_json::from_value(json!({"kind": "Bare"})).unwrap();
+    // No metadata: an empty one to read, and none written back; `{}` as `{}`.
+    let bare: LeanObject = serde_json::from_str(r#"{"kind":"Bare"}"#).unwrap();
     assert_eq!(bare.name(), None);
+    assert_eq!(serde_json::to_string(&bare).unwrap(), r#"{"kind":"Bare"}"#);
+    let empty: LeanObject = serde_json::from_str("{}").unwrap();
+    assert_eq!(serde_json::to_string(&empty).unwrap(), "{}");
+    // Pretty input keeps its values as they came, and still reads back the same.
+    let pretty = "{\n  \"kind\": \"P\",\n  \"spec\": { \"a\": [ 1, 2 ] },\n  \"metadata\": {}\n}";
+    let lean_pretty: LeanObject = serde_json::from_str(pretty).unwrap();
+    assert_eq!(
+        serde_json::to_value(&lean_pretty).unwrap(),
+        serde_json::from_str::<Value>(pretty).unwrap()
+    );
+    assert_eq!(lean_pretty.decode::<Vec<u8>>("spec").ok(), None);
+    assert_eq!(
+        lean_pretty.decode::<Value>("spec").unwrap(),
+        Some(json!({"a": [1, 2]}))
+    );
+    // A top-level field twice is an error, as `metadata` twice is.
+    let err =
+        serde_json::from_str::<LeanObject>(r#"{"spec":1,"metadata":{},"spec":2}"#).unwrap_err();
+    assert!(err.to_string().contains("duplicate field `spec`"), "{err}");
     // Not an object, or metadata twice: errors, not panics.
     assert!(serde_json::from_str::<LeanObject>("[1]").is_err());
     let twice = r#"{"metadata":{"name":"a"},"metadata":{"name":"b"}}"#;

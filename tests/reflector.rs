@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use informer::cache::{
-    Indexer, Indexers, ListWatchResult, ListerWatcher, Reflector, ReflectorOptions, WatchStream,
+    Indexer, Indexers, ListWatchError, ListWatchErrorKind, ListWatchResult, ListerWatcher,
+    Reflector, ReflectorOptions, WatchStream,
 };
 use informer::client::{Error, ListParams, WatchParams};
 use informer::meta::ObjectList;
@@ -214,6 +215,57 @@ fn a_refused_watch_is_retried_in_place_and_other_failures_relist() {
             .push(transport(std::io::Error::other("certificate expired")));
         fake.faults().drop_watches();
         wait_until("relisted", || reflector.metrics().relists == 1).await;
+        assert_eq!(reflector.metrics().watch_errors, 1);
+        stop.cancel();
+        task.await.unwrap();
+    });
+}
+
+/// Ends its first watch with a status-less `Expired` item, as a lister-watcher of its own
+/// may classify a failure, then forwards.
+struct ExpiringStream {
+    inner: FakeListerWatcher<Obj>,
+    expired: Mutex<bool>,
+}
+
+impl ListerWatcher<Obj> for ExpiringStream {
+    fn list<'a>(
+        &'a self,
+        params: &'a ListParams,
+    ) -> BoxFuture<'a, ListWatchResult<ObjectList<Obj>>> {
+        self.inner.list(params)
+    }
+
+    fn watch<'a>(
+        &'a self,
+        params: &'a WatchParams,
+    ) -> BoxFuture<'a, ListWatchResult<WatchStream<Obj>>> {
+        if std::mem::replace(&mut *self.expired.lock(), true) {
+            return self.inner.watch(params);
+        }
+        Box::pin(async {
+            let e = ListWatchError::new(ListWatchErrorKind::Expired, "compacted (no status)");
+            Ok(futures::StreamExt::boxed(futures::stream::iter([Err(e)])))
+        })
+    }
+}
+
+#[test]
+fn a_watch_item_classified_expired_relists_even_without_a_status() {
+    bounded(async {
+        let fake = FakeListerWatcher::<Obj>::new(&configmaps());
+        fake.create(&cm("default", "a", "a")).unwrap();
+        let lw = Arc::new(ExpiringStream {
+            inner: fake.clone(),
+            expired: Mutex::new(false),
+        });
+        let store = Indexer::new(Indexers::new());
+        let (reflector, stop, task) = run_reflector(lw, &store, fast_reflector("configmaps"));
+        // Reopening the watch at the same version would expire again: the reflector
+        // relists instead, then watches on.
+        wait_until("relisted", || reflector.metrics().relists == 1).await;
+        fake.create(&cm("default", "b", "b")).unwrap();
+        wait_until("watched", || store.len() == 2).await;
         assert_eq!(reflector.metrics().watch_errors, 1);
         stop.cancel();
         task.await.unwrap();

@@ -28,7 +28,9 @@ pub trait InformerClient: Send + Sync + 'static {
 
     /// Lists and watches only the metadata of `resource`'s objects (the server sends
     /// [`PartialObjectMetadata`], without `spec` or `status`), as
-    /// [`lister_watcher`](Self::lister_watcher) scopes it.
+    /// [`lister_watcher`](Self::lister_watcher) scopes it. The factory calls this, never
+    /// `lister_watcher::<PartialObjectMetadata>`, for every `PartialObjectMetadata`
+    /// informer.
     fn metadata_lister_watcher(
         &self,
         resource: &ApiResource,

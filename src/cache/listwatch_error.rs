@@ -21,14 +21,16 @@ pub type ListWatchResult<T> = Result<T, ListWatchError>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ListWatchErrorKind {
-    /// `410` with reason `Expired`: the resourceVersion or continue token asked for was
-    /// compacted away. A pager falls back to a full list; a reflector relists.
+    /// Reason `Expired` (the server sends it with `410`): the resourceVersion or
+    /// continue token asked for was compacted away. A pager falls back to a full list;
+    /// a reflector relists.
     Expired,
-    /// `410` without reason `Expired` (`Gone`): the resourceVersion is no longer
-    /// available. A reflector relists.
+    /// Code `410` or reason `Gone`, without reason `Expired`: the resourceVersion is no
+    /// longer available. A reflector relists.
     Gone,
-    /// The requested resourceVersion is newer than the server's (`504` with cause
-    /// `ResourceVersionTooLarge`). A reflector relists from the newest state.
+    /// The requested resourceVersion is newer than the server's (cause
+    /// `ResourceVersionTooLarge`, which the server sends with `504`, or its message). A
+    /// reflector relists from the newest state.
     TooLargeResourceVersion,
     /// `429 TooManyRequests`: the server sheds load; wait [`ListWatchError::retry_after`]
     /// and try again.
@@ -83,6 +85,7 @@ impl ListWatchErrorKind {
 pub struct ListWatchError {
     kind: ListWatchErrorKind,
     status: Option<Box<Status>>,
+    retry_after: Option<Duration>,
     error: BoxError,
 }
 
@@ -93,6 +96,7 @@ impl ListWatchError {
         ListWatchError {
             kind,
             status: None,
+            retry_after: None,
             error: error.into(),
         }
     }
@@ -101,6 +105,7 @@ impl ListWatchError {
     pub fn from_status(status: Status) -> Self {
         ListWatchError {
             kind: ListWatchErrorKind::of_status(&status),
+            retry_after: status.retry_after(),
             status: Some(Box::new(status.clone())),
             error: Box::new(status),
         }
@@ -111,6 +116,7 @@ impl ListWatchError {
     pub fn with_status(status: Status, error: impl Into<BoxError>) -> Self {
         ListWatchError {
             kind: ListWatchErrorKind::of_status(&status),
+            retry_after: status.retry_after(),
             status: Some(Box::new(status)),
             error: error.into(),
         }
@@ -131,9 +137,18 @@ impl ListWatchError {
         self.status().map(|s| s.code)
     }
 
-    /// How long the server asked to wait before the next attempt, if it did.
+    /// How long the server asked to wait before the next attempt, if it did (from its
+    /// `Status`, or as set by [`with_retry_after`](Self::with_retry_after)).
     pub fn retry_after(&self) -> Option<Duration> {
-        self.status().and_then(Status::retry_after)
+        self.retry_after
+    }
+
+    /// The same failure, asking the reflector to wait at least `delay` before the next
+    /// attempt (as a `Retry-After` header does; the reflector caps it at
+    /// [`MAX_RETRY_AFTER`](super::MAX_RETRY_AFTER)).
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
     }
 
     /// Reason `Expired` (see [`ListWatchErrorKind::Expired`]).
@@ -167,7 +182,8 @@ impl std::fmt::Display for ListWatchError {
 }
 
 /// As `std::io::Error` does with a custom error, the source is the underlying error's
-/// own source: the underlying error is this error's message, not a cause beneath it.
+/// own source: the underlying error is this error's message, not a cause beneath it
+/// (reach it with [`ListWatchError::get_ref`]).
 impl std::error::Error for ListWatchError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.error.source()
@@ -177,5 +193,82 @@ impl std::error::Error for ListWatchError {
 impl From<Status> for ListWatchError {
     fn from(status: Status) -> Self {
         ListWatchError::from_status(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::{StatusCause, StatusDetails};
+
+    fn with_cause(code: u16, reason: &str, cause: &str) -> Status {
+        Status {
+            details: Some(StatusDetails {
+                causes: vec![StatusCause {
+                    reason: Some(cause.to_owned()),
+                    ..StatusCause::default()
+                }],
+                ..StatusDetails::default()
+            }),
+            ..Status::failure(code, reason, "")
+        }
+    }
+
+    #[test]
+    fn statuses_are_classified_as_the_reflector_needs() {
+        use ListWatchErrorKind::*;
+        let cases = [
+            (
+                Status::failure(410, "Expired", "too old resource version"),
+                Expired,
+            ),
+            (Status::failure(410, "Gone", "gone"), Gone),
+            (Status::failure(410, "", "no reason"), Gone),
+            (Status::failure(500, "Expired", "reason decides"), Expired),
+            (
+                with_cause(504, "Timeout", "ResourceVersionTooLarge"),
+                TooLargeResourceVersion,
+            ),
+            (
+                Status::failure(504, "Timeout", "Too large resource version: 9, current: 3"),
+                TooLargeResourceVersion,
+            ),
+            // A 410 that also says too large is still a 410: relist from the newest.
+            (with_cause(410, "Gone", "ResourceVersionTooLarge"), Gone),
+            (
+                Status::failure(429, "TooManyRequests", "slow down"),
+                TooManyRequests,
+            ),
+            (
+                Status::failure(429, "", "no reason: the code decides"),
+                TooManyRequests,
+            ),
+            (Status::failure(503, "ServiceUnavailable", "busy"), Rejected),
+            (Status::failure(403, "Forbidden", "no"), Rejected),
+        ];
+        for (status, kind) in cases {
+            let e = ListWatchError::from_status(status.clone());
+            assert_eq!(e.kind(), kind, "{status}");
+            assert_eq!(e.status(), Some(&status));
+        }
+    }
+
+    #[test]
+    fn retry_after_comes_from_the_status_or_is_set() {
+        let mut s = Status::failure(429, "TooManyRequests", "slow down");
+        s.details = Some(StatusDetails {
+            retry_after_seconds: Some(3),
+            ..StatusDetails::default()
+        });
+        assert_eq!(
+            ListWatchError::from_status(s).retry_after(),
+            Some(Duration::from_secs(3))
+        );
+        let e = ListWatchError::new(ListWatchErrorKind::TooManyRequests, "busy")
+            .with_retry_after(Duration::from_secs(2));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+        assert!(ListWatchError::new(ListWatchErrorKind::Broken, "x")
+            .retry_after()
+            .is_none());
     }
 }

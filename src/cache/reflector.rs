@@ -71,8 +71,9 @@ pub enum ReflectorError {
 }
 
 impl ReflectorError {
-    /// The lister-watcher's error underneath, if any (for the client's lister-watcher,
-    /// [`ListWatchError::get_ref`] downcasts to its error type).
+    /// The lister-watcher's error underneath, if any ([`ListWatchError::get_ref`]
+    /// downcasts to the client's `Error` for the client's lister-watcher, or to a
+    /// [`Status`](crate::meta::Status) for a watch's `ERROR` event).
     pub fn list_watch_error(&self) -> Option<&ListWatchError> {
         match self {
             ReflectorError::List(e) | ReflectorError::Watch(e) => Some(e),
@@ -795,10 +796,20 @@ impl<K: Object + Send + Sync + 'static> Reflector<K> {
             };
             match next {
                 None => break,
-                Some(Err(e)) if e.status().is_some() => return Err(ReflectorError::Watch(e)),
                 // The stream broke (a malformed line, an event over the cap, a broken
-                // connection): that is the cause to report, however short the watch.
-                Some(Err(e)) => return Ok(WatchEnd::Broken(ReflectorError::Watch(e))),
+                // connection): that is the cause to report, however short the watch, and
+                // the watch reopens from the last resourceVersion.
+                Some(Err(e))
+                    if matches!(
+                        e.kind(),
+                        ListWatchErrorKind::Broken | ListWatchErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    return Ok(WatchEnd::Broken(ReflectorError::Watch(e)))
+                }
+                // A failure the server reported (or a lister-watcher classified): expired,
+                // too large, rejected: the attempt ends and a relist follows.
+                Some(Err(e)) => return Err(ReflectorError::Watch(e)),
                 Some(Ok(event)) => {
                     events += 1;
                     self.apply_event(event)?;

@@ -135,7 +135,9 @@ impl<K> std::fmt::Debug for Api<K> {
 impl Api<PartialObjectMetadata> {
     /// Every namespace, metadata only: `get`, `list` and `watch` ask the server for
     /// [`PartialObjectMetadata`] instead of whole objects, which a metadata-only informer
-    /// caches at a fraction of the memory (no `spec`, no `status`).
+    /// caches at a fraction of the memory (no `spec`, no `status`). Reads (and
+    /// `delete`) are what it is for: a write would send a `PartialObjectMetadata` body,
+    /// and the subresource reads (`get_status`, `get_scale`) ask for whole objects.
     ///
     /// ```
     /// # #[tokio::main]

@@ -98,3 +98,39 @@ impl InformerClient for RestClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::Status;
+
+    fn transport(kind: std::io::ErrorKind) -> Error {
+        Error::transport(
+            "GET https://127.0.0.1/api/v1/pods",
+            std::io::Error::from(kind),
+        )
+    }
+
+    #[test]
+    fn client_errors_keep_their_status_and_are_classified() {
+        let status = Status::failure(410, "Expired", "too old resource version");
+        let e = ListWatchError::from(Error::Api(Box::new(status.clone())));
+        assert_eq!(e.kind(), ListWatchErrorKind::Expired);
+        assert_eq!(e.status(), Some(&status));
+        assert!(e
+            .get_ref()
+            .downcast_ref::<Error>()
+            .is_some_and(Error::is_expired));
+
+        let refused = ListWatchError::from(transport(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(refused.kind(), ListWatchErrorKind::ConnectionRefused);
+        assert!(refused.status().is_none());
+
+        let reset = ListWatchError::from(transport(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(reset.kind(), ListWatchErrorKind::Broken);
+        assert_eq!(
+            reset.to_string(),
+            transport(std::io::ErrorKind::ConnectionReset).to_string()
+        );
+    }
+}

@@ -8,7 +8,8 @@
 //! field ([`LeanObject::decode`]) scans that text for the field and decodes only its
 //! value; [`LeanObject::to_typed`] decodes the whole object into any serde type (a
 //! k8s-openapi `Pod`, say). Serialising writes the fields back in their original order,
-//! so the object re-serialises to the JSON value it was decoded from.
+//! so an object as the API server sends it re-serialises to the JSON value it was
+//! decoded from (metadata goes through [`ObjectMeta`], which keeps the fields it knows).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -30,9 +31,12 @@ use super::{Object, ObjectMeta};
 /// object. Use it for caches of many objects whose bodies are read rarely.
 ///
 /// It decodes from JSON (bytes, text or a `serde_json::Value`) and serialises into
-/// JSON; other formats (YAML) cannot carry its raw text. Two lean objects are equal when
-/// their metadata are and their other fields are the same JSON text, in the same order
-/// (compare [`to_typed`](Self::to_typed) values or `serde_json::Value`s to ignore the
+/// JSON; other formats (YAML), and serde's buffering containers (`#[serde(flatten)]`,
+/// untagged or internally tagged enums), cannot carry its raw text. A top-level field
+/// given twice is an error. Values are kept as they arrived: compact input stays compact.
+/// Two lean objects are equal when their metadata are and their other fields are the
+/// same JSON text in the same order, with `metadata` at the same place (compare
+/// [`to_typed`](Self::to_typed) values or `serde_json::Value`s to ignore text and
 /// order).
 ///
 /// ```
@@ -65,8 +69,9 @@ pub struct LeanObject {
     pub metadata: ObjectMeta,
     /// Every other top-level field, in order, as one compact JSON object.
     rest: Box<str>,
-    /// How many of those fields came before `metadata` on the wire.
-    metadata_at: u16,
+    /// How many of those fields came before `metadata` on the wire; `None` when the
+    /// object had no `metadata` (none is written back).
+    metadata_at: Option<u32>,
 }
 
 impl Default for LeanObject {
@@ -74,7 +79,7 @@ impl Default for LeanObject {
         LeanObject {
             metadata: ObjectMeta::default(),
             rest: "{}".into(),
-            metadata_at: 0,
+            metadata_at: Some(0),
         }
     }
 }
@@ -151,15 +156,18 @@ impl Object for LeanObject {
 impl Serialize for LeanObject {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let fields = self.rest_fields().map_err(serde::ser::Error::custom)?;
-        let at = usize::from(self.metadata_at).min(fields.len());
-        let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
+        let at = self
+            .metadata_at
+            .map(|at| usize::try_from(at).unwrap_or(usize::MAX).min(fields.len()));
+        let entries = fields.len() + usize::from(at.is_some());
+        let mut map = serializer.serialize_map(Some(entries))?;
         for (i, (key, value)) in fields.iter().enumerate() {
-            if i == at {
+            if at == Some(i) {
                 map.serialize_entry("metadata", &self.metadata)?;
             }
             map.serialize_entry(key.as_ref(), value)?;
         }
-        if at == fields.len() {
+        if at == Some(fields.len()) {
             map.serialize_entry("metadata", &self.metadata)?;
         }
         map.end()
@@ -184,28 +192,30 @@ impl<'de> Visitor<'de> for LeanVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LeanObject, A::Error> {
         let mut metadata = None;
-        let mut metadata_at = 0u16;
+        let mut metadata_at = None;
         let mut rest = String::from("{");
-        let mut count = 0u16;
+        // The few top-level keys seen, to refuse one given twice.
+        let mut keys: Vec<Cow<'de, str>> = Vec::new();
         while let Some(key) = map.next_key_seed(KeyText)? {
             if key == "metadata" {
                 if metadata.is_some() {
                     return Err(de::Error::duplicate_field("metadata"));
                 }
                 metadata = Some(map.next_value::<ObjectMeta>()?);
-                metadata_at = count;
+                metadata_at = Some(u32::try_from(keys.len()).map_err(de::Error::custom)?);
                 continue;
             }
+            if keys.contains(&key) {
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
             let value: Box<RawValue> = map.next_value()?;
-            if count > 0 {
+            if !keys.is_empty() {
                 rest.push(',');
             }
             push_key(&mut rest, &key).map_err(de::Error::custom)?;
             rest.push(':');
             rest.push_str(value.get());
-            count = count
-                .checked_add(1)
-                .ok_or_else(|| de::Error::custom("an object with over 65535 fields"))?;
+            keys.push(key);
         }
         rest.push('}');
         Ok(LeanObject {
