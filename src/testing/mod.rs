@@ -64,6 +64,7 @@ mod http;
 mod ids;
 mod kubeconfig;
 mod list;
+mod managed;
 mod negotiation;
 mod objects;
 mod options;
