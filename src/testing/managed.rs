@@ -329,7 +329,11 @@ fn corrupt(e: serde_json::Error) -> Status {
 
 /// The difference between a stored version and its replacement, reading only the
 /// top-level and metadata fields whose bytes differ.
-fn diff_stored(prev: &RawObject<'_>, new: &Value) -> Result<(FieldSet, FieldSet), Status> {
+fn diff_stored(
+    prev: &RawObject<'_>,
+    new: &Value,
+    scope: Scope,
+) -> Result<(FieldSet, FieldSet), Status> {
     let (mut changed, mut removed) = (FieldSet::default(), FieldSet::default());
     let empty = Map::new();
     let new_map = new.as_object().unwrap_or(&empty);
@@ -353,7 +357,12 @@ fn diff_stored(prev: &RawObject<'_>, new: &Value) -> Result<(FieldSet, FieldSet)
         }
         Ok(())
     };
-    let skip_top = |k: &str| matches!(k, "apiVersion" | "kind" | "metadata");
+    // What the scope leaves out is not compared at all (the storage copied it over).
+    let skip_top = |k: &str| match scope {
+        Scope::StatusOnly => k != "status",
+        Scope::NoStatus => matches!(k, "apiVersion" | "kind" | "metadata" | "status"),
+        Scope::All => matches!(k, "apiVersion" | "kind" | "metadata"),
+    };
     for k in new_map.keys().filter(|k| !skip_top(k)) {
         compare(
             prev.raw_field(k),
@@ -367,6 +376,9 @@ fn diff_stored(prev: &RawObject<'_>, new: &Value) -> Result<(FieldSet, FieldSet)
         if !new_map.contains_key(k) {
             compare(prev.raw_field(k), k, None, &mut changed, &mut removed)?;
         }
+    }
+    if scope == Scope::StatusOnly {
+        return Ok((changed, removed));
     }
     let new_meta = new_map
         .get("metadata")
@@ -466,6 +478,11 @@ impl Entry {
         Value::Object(m)
     }
 
+    fn encode_at(mut self, time: Value) -> Value {
+        self.time = time.as_str().map(str::to_owned);
+        self.encode()
+    }
+
     fn same_manager(&self, manager: &str, operation: &str, api_version: &str, sub: &str) -> bool {
         self.manager == manager
             && self.operation == operation
@@ -552,6 +569,10 @@ pub(crate) struct Tracked {
 /// The base records are the request's when it set some (`[]` or `[{}]` resets them),
 /// else those of `prev`, as a real server chooses; a write to a subresource always keeps
 /// those of `prev`.
+///
+/// This is on the path of every write, so it works on the entries as JSON, in place: it
+/// walks only the parts of each entry's `FieldsV1` that the change touches, and entries
+/// the change does not touch are neither decoded nor encoded again.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn track_update(
     prev: Option<&RawObject<'_>>,
@@ -571,11 +592,11 @@ pub(crate) fn track_update(
     let base: Option<Value> = match requested {
         _ if !subresource.is_empty() => prev_fields()?,
         Some(r) if is_reset(&r) => None,
-        Some(r) if decode_entries(&r).is_some_and(|e| !e.is_empty()) => Some(r),
-        _ => prev_fields()?,
+        Some(r) if plausible_entries(&r) => Some(r),
+        _ => prev_fields()?.filter(plausible_entries),
     };
     let (mut changed, mut removed) = match prev {
-        Some(p) => diff_stored(p, obj)?,
+        Some(p) => diff_stored(p, obj, scope)?,
         None => {
             let mut all = FieldSet::default();
             all.insert_value(obj);
@@ -589,42 +610,158 @@ pub(crate) fn track_update(
         .any(|k| !matches!(k.as_str(), "f:metadata" | "f:status"));
     changed.strip(scope);
     removed.strip(scope);
+    let mut entries = match base {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
     if changed.is_empty() && removed.is_empty() {
-        if let (Some(base), Some(meta)) = (base, obj.get_mut("metadata")) {
-            if let Value::Object(meta) = meta {
-                meta.insert("managedFields".to_owned(), base);
+        if !entries.is_empty() {
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("managedFields".to_owned(), Value::Array(entries));
             }
         }
         return Ok(Tracked { spec_changed });
     }
-    let mut entries = base.as_ref().and_then(decode_entries).unwrap_or_default();
-    for e in &mut entries {
-        e.fields.difference(&changed);
-        e.fields.difference(&removed);
-    }
-    if !changed.is_empty() {
-        let now = ids::now_rfc3339();
-        match entries
-            .iter_mut()
-            .find(|e| e.same_manager(manager, "Update", api_version, subresource))
-        {
-            Some(e) => {
-                e.fields.union(&changed);
-                e.time = Some(now);
-            }
-            None => entries.push(Entry {
-                manager: manager.to_owned(),
-                operation: "Update".to_owned(),
-                api_version: api_version.to_owned(),
-                time: Some(now),
-                subresource: subresource.to_owned(),
-                fields: changed,
-            }),
+    let mut own = None;
+    for (i, e) in entries.iter_mut().enumerate() {
+        if is_entry_of(e, manager, "Update", api_version, subresource) {
+            own = Some(i);
+        }
+        if let Some(fields) = e.get_mut("fieldsV1").and_then(Value::as_object_mut) {
+            v1_difference(fields, &changed);
+            v1_difference(fields, &removed);
         }
     }
-    entries.retain(|e| !e.fields.is_empty());
-    store_entries(obj, entries);
+    if !changed.is_empty() {
+        let now = Value::String(ids::now_rfc3339());
+        match own
+            .and_then(|i| entries.get_mut(i))
+            .and_then(Value::as_object_mut)
+        {
+            Some(e) => {
+                e.insert("time".to_owned(), now);
+                let fields = e
+                    .entry("fieldsV1")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                match fields {
+                    Value::Object(f) => v1_union(f, &changed),
+                    other => *other = changed.to_fields_v1(),
+                }
+            }
+            None => entries.push(
+                Entry {
+                    manager: manager.to_owned(),
+                    operation: "Update".to_owned(),
+                    api_version: api_version.to_owned(),
+                    time: None,
+                    subresource: subresource.to_owned(),
+                    fields: changed,
+                }
+                .encode_at(now),
+            ),
+        }
+    }
+    entries.retain(|e| {
+        e.get("fieldsV1")
+            .and_then(Value::as_object)
+            .is_some_and(|f| !f.is_empty())
+    });
+    let text = |e: &Value, f: &str| {
+        e.get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    entries.sort_by_cached_key(|e| {
+        (
+            text(e, "operation"),
+            text(e, "time"),
+            text(e, "manager"),
+            text(e, "apiVersion"),
+            text(e, "subresource"),
+        )
+    });
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if entries.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            meta.insert("managedFields".to_owned(), Value::Array(entries));
+        }
+    }
     Ok(Tracked { spec_changed })
+}
+
+/// Whether `v` looks like `managedFields` a real server would decode: a list of
+/// objects whose `fieldsV1` (if any) is an object and whose `fieldsType` (if any) is
+/// `FieldsV1`. An empty list does not count (it resets instead).
+fn plausible_entries(v: &Value) -> bool {
+    v.as_array().is_some_and(|entries| {
+        !entries.is_empty()
+            && entries.iter().all(|e| {
+                e.is_object()
+                    && e.get("fieldsV1").is_none_or(Value::is_object)
+                    && e.get("fieldsType")
+                        .is_none_or(|t| t.as_str() == Some("FieldsV1"))
+            })
+    })
+}
+
+fn is_entry_of(e: &Value, manager: &str, operation: &str, api_version: &str, sub: &str) -> bool {
+    let s = |f: &str| e.get(f).and_then(Value::as_str).unwrap_or_default();
+    s("manager") == manager
+        && s("operation") == operation
+        && s("apiVersion") == api_version
+        && s("subresource") == sub
+}
+
+/// Removes the paths of `set` from the `FieldsV1` map `node`, in place.
+fn v1_difference(node: &mut Map<String, Value>, set: &FieldSet) {
+    for (k, s) in &set.children {
+        let Some(Value::Object(child)) = node.get_mut(k) else {
+            continue;
+        };
+        if child.is_empty() {
+            // A leaf: a member without children.
+            if s.member {
+                node.remove(k);
+            }
+            continue;
+        }
+        if s.member {
+            child.remove(".");
+        }
+        v1_difference(child, s);
+        if child.is_empty() {
+            node.remove(k);
+        } else if child.len() == 1 && child.contains_key(".") {
+            child.remove(".");
+        }
+    }
+}
+
+/// Adds the paths of `set` to the `FieldsV1` map `node`, in place.
+fn v1_union(node: &mut Map<String, Value>, set: &FieldSet) {
+    for (k, s) in &set.children {
+        match node.get_mut(k) {
+            Some(Value::Object(child)) => {
+                if s.children.is_empty() {
+                    // Adding a member: a leaf is one already, a map of children gets `.`.
+                    if s.member && !child.is_empty() {
+                        child.insert(".".to_owned(), Value::Object(Map::new()));
+                    }
+                    continue;
+                }
+                // A leaf is a member: it keeps that as `.` once it has children.
+                if child.is_empty() || s.member {
+                    child.insert(".".to_owned(), Value::Object(Map::new()));
+                }
+                v1_union(child, s);
+            }
+            _ => {
+                node.insert(k.clone(), s.to_fields_v1());
+            }
+        }
+    }
 }
 
 /// Merges `config` into `live`: maps key by key, anything else replaced.
@@ -821,6 +958,29 @@ mod tests {
         let mut paths = Vec::new();
         set.paths("", &mut paths);
         assert_eq!(paths, [".data", ".data.a", ".metadata.labels.x"]);
+    }
+
+    #[test]
+    fn fields_v1_edits_in_place() {
+        let mut v = json!({"f:data": {".": {}, "f:a": {}, "f:b": {}}, "f:spec": {}});
+        let mut set = FieldSet::default();
+        set.insert_value(&json!({"data": {"a": "x"}}));
+        let Value::Object(m) = &mut v else {
+            unreachable!()
+        };
+        v1_difference(m, &set);
+        assert_eq!(v, json!({"f:data": {"f:b": {}}, "f:spec": {}}));
+        let Value::Object(m) = &mut v else {
+            unreachable!()
+        };
+        v1_union(m, &set);
+        let mut spec = FieldSet::default();
+        spec.insert_value(&json!({"spec": {"x": 1}}));
+        v1_union(m, &spec);
+        assert_eq!(
+            v,
+            json!({"f:data": {".": {}, "f:a": {}, "f:b": {}}, "f:spec": {".": {}, "f:x": {}}})
+        );
     }
 
     #[test]
