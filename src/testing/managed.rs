@@ -573,7 +573,6 @@ pub(crate) struct Tracked {
 /// This is on the path of every write, so it works on the entries as JSON, in place: it
 /// walks only the parts of each entry's `FieldsV1` that the change touches, and entries
 /// the change does not touch are neither decoded nor encoded again.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn track_update(
     prev: Option<&RawObject<'_>>,
     obj: &mut Value,

@@ -66,6 +66,7 @@ pub(crate) enum Change<'a> {
 }
 
 /// Writes a changed `Scale` into the object; returns the write and the new `Scale`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     storage: &Storage,
     info: &ResourceInfo,

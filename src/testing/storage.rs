@@ -771,6 +771,7 @@ impl Storage {
     }
 
     /// Replaces `ns/name` (or its status when `status_only`) with a request body.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn update(
         &self,
         info: &ResourceInfo,
