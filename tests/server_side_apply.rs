@@ -389,3 +389,52 @@ fn the_client_applies() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn applying_a_definition_serves_its_resource() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "pools.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                     "names": {"kind": "Pool", "plural": "pools"},
+                     "versions": [{"name": "v1", "served": true, "storage": true}]}});
+        let (code, answer) = http
+            .call_as(
+                Method::PATCH,
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pools.example.com?fieldManager=alice",
+                APPLY,
+                Some(crd),
+            )
+            .await;
+        assert_eq!(code, 201, "{answer}");
+        let pool = json!({"apiVersion": "example.com/v1", "kind": "Pool",
+                          "metadata": {"name": "p"}, "spec": {"size": 3, "tags": ["a"]}});
+        let path = "/apis/example.com/v1/namespaces/default/pools/p?fieldManager=alice";
+        let (code, answer) = http.call_as(Method::PATCH, path, APPLY, Some(pool)).await;
+        assert_eq!(code, 201, "{answer}");
+        // A list is one atomic value, owned as a whole.
+        assert_eq!(
+            fields(&answer),
+            json!([entry_in(
+                "example.com/v1",
+                json!({"f:spec": {"f:size": {}, "f:tags": {}}})
+            )])
+        );
+        assert_eq!(answer["metadata"]["generation"], 1);
+        // A change of the spec by apply bumps the generation, as any other write does.
+        let pool = json!({"apiVersion": "example.com/v1", "kind": "Pool",
+                          "metadata": {"name": "p"}, "spec": {"size": 4}});
+        let (code, answer) = http.call_as(Method::PATCH, path, APPLY, Some(pool)).await;
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(answer["spec"], json!({"size": 4}));
+        assert_eq!(answer["metadata"]["generation"], 2);
+        server.shutdown().await;
+    });
+}
+
+fn entry_in(api_version: &str, fields_v1: Value) -> Value {
+    json!({"manager": "alice", "operation": "Apply", "apiVersion": api_version,
+           "fieldsType": "FieldsV1", "fieldsV1": fields_v1})
+}

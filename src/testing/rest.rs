@@ -588,7 +588,12 @@ fn apply_patch(
                     meta.entry("name")
                         .or_insert_with(|| Value::String(name.to_owned()));
                 }
-                match storage.create(&t.info, ns, value, dry_run, Tracking::Applied) {
+                // Creating a definition by apply registers what it defines, as a create does.
+                let definition = value.clone();
+                let created = crd::create_with(storage, &t.info, &definition, dry_run, || {
+                    storage.create(&t.info, ns, value, dry_run, Tracking::Applied)
+                });
+                match created {
                     Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
                     other => return other.map(|w| (201, w)),
                 }
