@@ -438,3 +438,75 @@ fn entry_in(api_version: &str, fields_v1: Value) -> Value {
     json!({"manager": "alice", "operation": "Apply", "apiVersion": api_version,
            "fieldsType": "FieldsV1", "fieldsV1": fields_v1})
 }
+
+#[test]
+fn status_writes_are_recorded_with_their_subresource() {
+    bounded(async {
+        let server = server().await;
+        let http = Http::new(&server);
+        let pods = "/api/v1/namespaces/default/pods";
+        let (code, pod) = http
+            .call(
+                Method::POST,
+                &format!("{pods}?fieldManager=creator"),
+                Some(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}})),
+            )
+            .await;
+        assert_eq!(code, 201, "{pod}");
+        let mut with_status = pod.clone();
+        with_status["status"] = json!({"phase": "Running"});
+        let (code, updated) = http
+            .call(
+                Method::PUT,
+                &format!("{pods}/p/status?fieldManager=kubelet"),
+                Some(with_status),
+            )
+            .await;
+        assert_eq!(code, 200, "{updated}");
+        let entries = fields(&updated);
+        assert_eq!(
+            entries[0],
+            entry(
+                "creator",
+                "Update",
+                json!({"f:spec": {".": {}, "f:containers": {}}})
+            )
+        );
+        let mut kubelet = entry(
+            "kubelet",
+            "Update",
+            json!({"f:status": {".": {}, "f:phase": {}}}),
+        );
+        kubelet["subresource"] = json!("status");
+        assert_eq!(entries[1], kubelet);
+        // Applying the status through the main resource changes nothing: it is not
+        // the main resource's to set, and no conflict arises.
+        let mut config = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                "status": {"phase": "Failed"}});
+        let (code, applied) = http
+            .call_as(
+                Method::PATCH,
+                &format!("{pods}/p?fieldManager=alice"),
+                APPLY,
+                Some(config.clone()),
+            )
+            .await;
+        assert_eq!(code, 200, "{applied}");
+        assert_eq!(applied["status"]["phase"], "Running");
+        config["spec"] = json!({"containers": [{"name": "d"}]});
+        let (code, status) = http
+            .call_as(
+                Method::PATCH,
+                &format!("{pods}/p?fieldManager=alice"),
+                APPLY,
+                Some(config),
+            )
+            .await;
+        assert_eq!(code, 409, "{status}");
+        assert_eq!(
+            status["message"],
+            "Apply failed with 1 conflict: conflict with \"creator\" using v1: .spec.containers"
+        );
+        server.shutdown().await;
+    });
+}
