@@ -429,3 +429,34 @@ impl DeleteParams {
         body
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(p: &PatchParams) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        p.query(&mut q);
+        q.finish()
+    }
+
+    #[test]
+    fn apply_params_render_and_validate() {
+        let p = PatchParams::apply("ctl").force();
+        assert_eq!(query(&p), "fieldManager=ctl&force=true");
+        assert!(p.validate(&Patch::Apply(())).is_ok());
+        assert!(p.validate(&Patch::Merge(())).is_err(), "force needs apply");
+        let none = PatchParams::default();
+        assert!(
+            none.validate(&Patch::Apply(())).is_err(),
+            "apply needs a manager"
+        );
+        assert!(none.validate(&Patch::Merge(())).is_ok());
+        let long = PatchParams::apply(&"x".repeat(129));
+        assert!(long.validate(&Patch::Apply(())).is_err());
+        assert_eq!(
+            Patch::Apply(()).content_type(),
+            "application/apply-patch+yaml"
+        );
+    }
+}
