@@ -24,8 +24,11 @@
 //! write tracks only `status`).
 //!
 //! Not reproduced: the cap of ten `Update` entries (a real server folds older ones into
-//! `ancient-changes`), kubectl's `last-applied-configuration` annotation upgrade, and
-//! list merging by key (there are no schemas).
+//! `ancient-changes`), kubectl's `last-applied-configuration` annotation upgrade, list
+//! merging by key (there are no schemas), and the `422` a real server answers for
+//! malformed `managedFields` in a request (here they are ignored, and the stored ones
+//! kept). An apply that would only change `status` through the main resource (or the
+//! reverse) still refreshes the applier's time.
 
 use std::collections::BTreeMap;
 
