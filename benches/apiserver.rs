@@ -323,8 +323,15 @@ fn bench_watch_live(c: &mut Criterion) {
 
 /// Writes: `WRITES` replacements of pods shaped like the fixture (a label changes each
 /// time, as in the live watch bench) through `ApiServer::replace`, with no watch open:
-/// the storage's write path alone (metadata checks, serialisation, history), in
-/// writes/s.
+/// the storage's write path alone (metadata checks, `managedFields` tracking,
+/// serialisation, history), in writes/s.
+///
+/// Each replacement carries the fixture's two `managedFields` entries, so tracking the
+/// update merges into them. Measured on the project's machine (2 shared cores, medians
+/// of runs taken in turn): before tracking, 20,606 and 19,343 writes/s; with it, 20,238
+/// and 16,913 writes/s, within the 20% budget. Tracking compares the new version with
+/// the stored bytes field by field, parses only what differs, and edits the `FieldsV1`
+/// of the entries in place where the change touches them.
 fn bench_writes(c: &mut Criterion) {
     let rt = runtime();
     let template = fixture();

@@ -251,7 +251,7 @@ fn patches() {
             .call_as(
                 Method::PATCH,
                 path,
-                "application/apply-patch+yaml",
+                "application/x-unknown-patch",
                 Some(json!({})),
             )
             .await;

@@ -109,7 +109,11 @@ async fn seeded() -> ApiServer {
 fn kubectl_get_matches_server_state() {
     bounded(async {
         let server = seeded().await;
-        let out = kubectl_ok(&server, &["get", "pods", "-A", "-o", "json"]).await;
+        let out = kubectl_ok(
+            &server,
+            &["get", "pods", "-A", "-o", "json", "--show-managed-fields"],
+        )
+        .await;
         let list: Value = serde_json::from_str(&out).expect("JSON");
         let items = list["items"].as_array().expect("items").clone();
         let state = server.list(&pods(), None).expect("list");
@@ -529,6 +533,75 @@ fn kubectl_scale_writes_the_deployments_replicas() {
         .await;
         let stored = server.get(&deployments, Some("shop"), "web").expect("get");
         assert_eq!(stored["spec"]["replicas"], 2);
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn kubectl_server_side_apply_conflicts_and_forces() {
+    bounded(async {
+        let server = ApiServer::start().await.expect("start");
+        let dir = server
+            .kubeconfig()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        let write = |file: &str, value: &str| {
+            let path = dir.join(file);
+            std::fs::write(
+                &path,
+                format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  mode: {value}\n"
+                ),
+            )
+            .expect("write manifest");
+            path.display().to_string()
+        };
+        let first = write("first.yaml", "fast");
+        let out = kubectl_ok(
+            &server,
+            &["apply", "--server-side", "--validate=false", "-f", &first],
+        )
+        .await;
+        assert!(
+            out.contains("configmap/settings serverside-applied"),
+            "{out}"
+        );
+        let cm = server
+            .get(&configmaps(), Some("default"), "settings")
+            .expect("stored");
+        assert_eq!(cm["data"]["mode"], "fast");
+        assert_eq!(cm["metadata"]["managedFields"][0]["manager"], "kubectl");
+        assert_eq!(cm["metadata"]["managedFields"][0]["operation"], "Apply");
+
+        let second = write("second.yaml", "safe");
+        let args = [
+            "apply",
+            "--server-side",
+            "--validate=false",
+            "--field-manager=other",
+            "-f",
+            &second,
+        ];
+        let (ok, _, err) = kubectl(&server, &args).await;
+        assert!(!ok, "a conflicting apply must fail");
+        assert!(err.contains("conflict"), "{err}");
+        assert!(err.contains(".data.mode"), "{err}");
+
+        let mut forced = args.to_vec();
+        forced.insert(2, "--force-conflicts");
+        kubectl_ok(&server, &forced).await;
+        let cm = server
+            .get(&configmaps(), Some("default"), "settings")
+            .expect("stored");
+        assert_eq!(cm["data"]["mode"], "safe");
+        let managers: Vec<&str> = cm["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
+        assert_eq!(managers, ["other"], "{cm}");
         server.shutdown().await;
     });
 }

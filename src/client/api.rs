@@ -407,6 +407,7 @@ where
         patch: &Patch<P>,
     ) -> Result<Scale> {
         self.need_namespace("patch")?;
+        params.validate(patch)?;
         let path = with_query(self.object_path(name, Some("scale"))?, |q| params.query(q));
         let body = Body::json_as(patch.body(), patch.content_type())?;
         self.client
@@ -504,6 +505,23 @@ where
         self.patch_sub(name, None, params, patch).await
     }
 
+    /// Applies `obj` server side as the field manager of `params` (see
+    /// [`PatchParams::apply`]): `obj` is that manager's whole intent for the object,
+    /// which the server merges in, creating the object if it does not exist. Fields
+    /// another manager owns with a different value fail with `409 Conflict` (see
+    /// [`Error::is_conflict`](super::Error::is_conflict)) unless `params.force` is set.
+    /// `obj` should carry `apiVersion`, `kind` and `metadata.name`.
+    ///
+    /// Shorthand for [`Api::patch`] with [`Patch::Apply`].
+    pub async fn apply<P: Serialize>(
+        &self,
+        name: &str,
+        params: &PatchParams,
+        obj: &P,
+    ) -> Result<K> {
+        self.patch_sub(name, None, params, &Patch::Apply(obj)).await
+    }
+
     /// Patches the `status` subresource.
     pub async fn patch_status<P: Serialize>(
         &self,
@@ -522,6 +540,7 @@ where
         patch: &Patch<P>,
     ) -> Result<K> {
         self.need_namespace("patch")?;
+        params.validate(patch)?;
         let path = with_query(self.object_path(name, sub)?, |q| params.query(q));
         let body = Body::json_as(patch.body(), patch.content_type())?;
         self.client

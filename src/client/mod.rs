@@ -4,8 +4,9 @@
 //! How data passes through it: a [`Config`] (from a kubeconfig, the pod's service account
 //! or [`Config::infer`]) becomes a [`RestClient`] — a rate-limited, retrying,
 //! authenticated connection pool. An [`Api<K>`] on that client turns calls (`get`,
-//! `list`, `watch`, `create`, `replace`, `patch`, `delete`, ...) into requests and decodes
-//! the answers into `K`, [`ObjectList<K>`](crate::meta::ObjectList) or a stream of
+//! `list`, `watch`, `create`, `replace`, `patch`, server-side `apply`, `delete`, ...) into
+//! requests and decodes the answers into `K`,
+//! [`ObjectList<K>`](crate::meta::ObjectList) or a stream of
 //! [`WatchEvent<K>`](crate::meta::WatchEvent). Failures are one [`Error`] type; the
 //! server's own `Status` is kept and classified ([`Error::is_not_found`],
 //! [`Error::is_gone`], ...). [`Discovery`] lists what the server serves.

@@ -7,6 +7,7 @@
 //! [`LabelSelector`](crate::selector::LabelSelector) /
 //! [`FieldSelector`](crate::selector::FieldSelector), whose `Display` is the query form.
 
+use super::Error;
 use serde::Serialize;
 
 pub use crate::meta::{ListParams, ResourceVersionMatch, WatchParams};
@@ -100,6 +101,11 @@ pub enum Patch<P> {
     /// Strategic merge patch, `application/strategic-merge-patch+json` (built-in kinds
     /// only).
     Strategic(P),
+    /// Server-side apply, `application/apply-patch+yaml` (sent as JSON, which is YAML):
+    /// the fully specified intent of one field manager, which the server merges into the
+    /// object (creating it if needed) and records in `managedFields`. Needs
+    /// [`PatchParams::field_manager`]; see [`PatchParams::apply`].
+    Apply(P),
 }
 
 impl<P: Serialize> Patch<P> {
@@ -108,32 +114,96 @@ impl<P: Serialize> Patch<P> {
             Patch::Merge(_) => "application/merge-patch+json",
             Patch::Json(_) => "application/json-patch+json",
             Patch::Strategic(_) => "application/strategic-merge-patch+json",
+            Patch::Apply(_) => "application/apply-patch+yaml",
         }
     }
 
     pub(crate) fn body(&self) -> &P {
         match self {
-            Patch::Merge(p) | Patch::Json(p) | Patch::Strategic(p) => p,
+            Patch::Merge(p) | Patch::Json(p) | Patch::Strategic(p) | Patch::Apply(p) => p,
         }
     }
 }
 
 /// Options of a patch.
+///
+/// ```
+/// use informer::client::PatchParams;
+/// let params = PatchParams::apply("my-controller").force();
+/// assert_eq!(params.field_manager.as_deref(), Some("my-controller"));
+/// assert!(params.force);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PatchParams {
     /// Validate and answer without persisting.
     pub dry_run: bool,
-    /// Name of the actor making the change, for managed fields.
+    /// Name of the actor making the change, for managed fields. Required for
+    /// [`Patch::Apply`]; at most 128 bytes.
     pub field_manager: Option<String>,
+    /// Server-side apply only: take ownership of fields other managers own instead of
+    /// failing with `409 Conflict` (`force=true`).
+    pub force: bool,
 }
 
+/// Longest field manager name the API server accepts, in bytes.
+const MAX_FIELD_MANAGER: usize = 128;
+
 impl PatchParams {
+    /// Options of a server-side apply as `manager`.
+    pub fn apply(manager: &str) -> Self {
+        PatchParams {
+            field_manager: Some(manager.to_owned()),
+            ..PatchParams::default()
+        }
+    }
+
+    /// Forces a server-side apply: conflicting fields change owner instead of failing.
+    #[must_use]
+    pub fn force(mut self) -> Self {
+        self.force = true;
+        self
+    }
+
+    /// Asks for a dry run: the server validates and answers without persisting.
+    #[must_use]
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
+    }
+
+    /// Refuses, before anything is sent, what the server would refuse: an apply without
+    /// a field manager, `force` on any other patch, a field manager that is too long.
+    pub(crate) fn validate<P>(&self, patch: &Patch<P>) -> Result<(), Error> {
+        let apply = matches!(patch, Patch::Apply(_));
+        let manager = self.field_manager.as_deref().filter(|m| !m.is_empty());
+        if apply && manager.is_none() {
+            return Err(Error::InvalidRequest(
+                "a server-side apply needs a field manager: use PatchParams::apply(\"name\")"
+                    .to_owned(),
+            ));
+        }
+        if self.force && !apply {
+            return Err(Error::InvalidRequest(
+                "PatchParams::force only works with Patch::Apply".to_owned(),
+            ));
+        }
+        if manager.is_some_and(|m| m.len() > MAX_FIELD_MANAGER) {
+            return Err(Error::InvalidRequest(format!(
+                "the field manager may be at most {MAX_FIELD_MANAGER} bytes long"
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn query(&self, q: &mut form_urlencoded::Serializer<'_, String>) {
         if self.dry_run {
             q.append_pair("dryRun", "All");
         }
         if let Some(m) = &self.field_manager {
             q.append_pair("fieldManager", m);
+        }
+        if self.force {
+            q.append_pair("force", "true");
         }
     }
 }
@@ -228,5 +298,36 @@ impl DeleteParams {
             body["preconditions"] = serde_json::json!(p);
         }
         body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(p: &PatchParams) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        p.query(&mut q);
+        q.finish()
+    }
+
+    #[test]
+    fn apply_params_render_and_validate() {
+        let p = PatchParams::apply("ctl").force();
+        assert_eq!(query(&p), "fieldManager=ctl&force=true");
+        assert!(p.validate(&Patch::Apply(())).is_ok());
+        assert!(p.validate(&Patch::Merge(())).is_err(), "force needs apply");
+        let none = PatchParams::default();
+        assert!(
+            none.validate(&Patch::Apply(())).is_err(),
+            "apply needs a manager"
+        );
+        assert!(none.validate(&Patch::Merge(())).is_ok());
+        let long = PatchParams::apply(&"x".repeat(129));
+        assert!(long.validate(&Patch::Apply(())).is_err());
+        assert_eq!(
+            Patch::Apply(()).content_type(),
+            "application/apply-patch+yaml"
+        );
     }
 }

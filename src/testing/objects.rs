@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::crd;
 use super::errors;
+use super::managed::IN_PROCESS;
 use super::resources::ResourceInfo;
 use super::storage::{ListAt, Preconditions, Storage, Stored, Written};
 use crate::meta::{ApiResource, Status};
@@ -56,7 +57,7 @@ pub(crate) fn create(storage: &Storage, api: &ApiResource, obj: Value) -> Result
     let ns = field(&obj, "/metadata/namespace").map(str::to_owned);
     let crd = obj.clone();
     crd::create_with(storage, &info, &crd, false, || {
-        storage.create(&info, scope(api, ns.as_deref()), obj, false)
+        storage.create(&info, scope(api, ns.as_deref()), obj, false, IN_PROCESS)
     })
 }
 
@@ -66,7 +67,15 @@ pub(crate) fn replace(storage: &Storage, api: &ApiResource, obj: Value) -> Resul
     let info = info(storage, api)?;
     let ns = field(&obj, "/metadata/namespace").map(str::to_owned);
     let name = field(&obj, "/metadata/name").unwrap_or_default().to_owned();
-    storage.update(&info, scope(api, ns.as_deref()), &name, obj, false, false)
+    storage.update(
+        &info,
+        scope(api, ns.as_deref()),
+        &name,
+        obj,
+        false,
+        false,
+        IN_PROCESS,
+    )
 }
 
 /// Deletes an object as a `DELETE` without options would.

@@ -25,11 +25,21 @@ pub(crate) enum PatchKind {
 }
 
 /// Media types, for the `415` message.
-pub(crate) const ACCEPTED: [&str; 3] = [
+pub(crate) const ACCEPTED: [&str; 4] = [
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
+    APPLY,
 ];
+
+/// The media type of a server-side apply patch (YAML, of which JSON is a subset).
+pub(crate) const APPLY: &str = "application/apply-patch+yaml";
+
+/// Whether a `Content-Type` is that of a server-side apply patch, which the handler
+/// passes to field management instead of [`apply`].
+pub(crate) fn is_apply(content_type: &str) -> bool {
+    content_type.split(';').next().unwrap_or_default().trim() == APPLY
+}
 
 impl PatchKind {
     /// The kind named by a `Content-Type`, if the server accepts it.

@@ -53,6 +53,26 @@ impl<'a> RawObject<'a> {
         parse(self.meta.get(key).copied())
     }
 
+    /// Top-level field `key` as raw JSON.
+    pub(crate) fn raw_field(&self, key: &str) -> Option<&'a RawValue> {
+        self.fields.get(key).copied()
+    }
+
+    /// Metadata field `key` as raw JSON.
+    pub(crate) fn raw_meta(&self, key: &str) -> Option<&'a RawValue> {
+        self.meta.get(key).copied()
+    }
+
+    /// The names of the top-level fields.
+    pub(crate) fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.fields.keys().map(String::as_str)
+    }
+
+    /// The names of the metadata fields.
+    pub(crate) fn meta_names(&self) -> impl Iterator<Item = &str> {
+        self.meta.keys().map(String::as_str)
+    }
+
     /// Whether some top-level field other than those `skip` accepts differs between this
     /// object and `other` (a field missing on one side differs from any value on the
     /// other).

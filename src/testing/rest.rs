@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use hyper::{Method, Request, Response};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -25,13 +25,14 @@ use super::faults::Verb;
 use super::fields::FieldFilter;
 use super::http::{self, Body};
 use super::list;
+use super::managed::{self, Tracking};
 use super::negotiation::{self, Include, Output, Shape};
 use super::patch::{self, PatchKind};
 use super::query::{self, ListOptions, Query};
 use super::resources::ResourceInfo;
 use super::scale;
 use super::server::Shared;
-use super::storage::{Preconditions, Stored};
+use super::storage::{self, Preconditions, Stored, Written};
 use super::watch;
 use crate::meta::Status;
 
@@ -277,6 +278,27 @@ async fn dispatch(
     let dry_run_as = |kind: &str| query::dry_run(query.get("dryRun"), kind);
     let ns = t.ns.as_deref();
     let name = t.name.clone().unwrap_or_default();
+    let user_agent = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let field_manager = query.get("fieldManager");
+    if let Some(kind) = options_kind(verb) {
+        check_field_manager(kind, field_manager)?;
+    }
+    let manager = managed::manager_of(field_manager, user_agent.as_deref());
+    let subresource = if t.status {
+        "status"
+    } else if t.scale {
+        "scale"
+    } else {
+        ""
+    };
+    let tracking = Tracking::Update {
+        manager: &manager,
+        subresource,
+    };
     if let (true, Some(paths)) = (t.scale, t.info.scale.as_ref()) {
         let rendered = match verb {
             Verb::Get => scale::render(&t.info, paths, &*storage.get(&t.info, ns, &name)?)?,
@@ -297,9 +319,15 @@ async fn dispatch(
                             &patch::ACCEPTED,
                         ));
                     };
+                    if query.get("force").is_some() {
+                        return Err(force_forbidden());
+                    }
                     scale::Change::Patch(kind, &body)
                 };
-                scale::write(storage, &t.info, paths, ns, &name, dry_run, change)?.1
+                scale::write(
+                    storage, &t.info, paths, ns, &name, dry_run, tracking, change,
+                )?
+                .1
             }
             _ => return Err(errors::method_not_allowed(verb_name(verb))),
         };
@@ -342,7 +370,7 @@ async fn dispatch(
             let value = negotiation::input(content_type.as_deref(), &body)?;
             let crd = value.clone();
             let written = crd::create_with(storage, &t.info, &crd, dry_run, || {
-                storage.create(&t.info, ns, value, dry_run)
+                storage.create(&t.info, ns, value, dry_run, tracking)
             })?;
             object(output, 201, &written.stored)
         }
@@ -354,7 +382,7 @@ async fn dispatch(
                 output,
                 200,
                 &storage
-                    .update(&t.info, ns, &name, value, t.status, dry_run)?
+                    .update(&t.info, ns, &name, value, t.status, dry_run, tracking)?
                     .stored,
             )
         }
@@ -362,6 +390,18 @@ async fn dispatch(
             let dry_run = dry_run_as("PatchOptions")?;
             let (content_type, body) = read_body(req).await?;
             let content_type = content_type.unwrap_or_default();
+            if patch::is_apply(&content_type) {
+                let force = query.flag("force")?.unwrap_or(false);
+                if field_manager.is_none_or(str::is_empty) {
+                    return Err(errors::invalid_options(
+                        "PatchOptions",
+                        errors::FieldError::required("fieldManager", "is required for apply patch"),
+                    ));
+                }
+                let (code, written) =
+                    apply_patch(storage, &t, &name, &body, &manager, force, dry_run)?;
+                return object(output, code, &written.stored);
+            }
             let kind = PatchKind::from_content_type(&content_type)
                 .filter(|k| *k != PatchKind::StrategicMerge || t.info.strategic_merge());
             let Some(kind) = kind else {
@@ -372,9 +412,13 @@ async fn dispatch(
                     .collect();
                 return Err(errors::unsupported_media_type(&content_type, &accepted));
             };
-            let written = storage.modify(&t.info, ns, &name, t.status, dry_run, |current| {
-                patch::apply(kind, &current.value()?, &body)
-            })?;
+            if query.get("force").is_some() {
+                return Err(force_forbidden());
+            }
+            let written =
+                storage.modify(&t.info, ns, &name, t.status, dry_run, tracking, |current| {
+                    patch::apply(kind, &current.value()?, &body)
+                })?;
             object(output, 200, &written.stored)
         }
         Verb::Delete => {
@@ -419,6 +463,145 @@ async fn dispatch(
             answer(output, 200, json.into())
         }
     }
+}
+
+/// The options kind of a write verb, whose `fieldManager` a real server validates.
+fn options_kind(verb: Verb) -> Option<&'static str> {
+    match verb {
+        Verb::Create => Some("CreateOptions"),
+        Verb::Update => Some("UpdateOptions"),
+        Verb::Patch => Some("PatchOptions"),
+        _ => None,
+    }
+}
+
+/// `422` for a `fieldManager` longer than a real server accepts or holding unprintable
+/// characters.
+fn check_field_manager(kind: &str, field_manager: Option<&str>) -> Result<(), Status> {
+    let Some(m) = field_manager else {
+        return Ok(());
+    };
+    if m.len() > managed::MAX_MANAGER_LEN {
+        return Err(errors::invalid_options(
+            kind,
+            errors::FieldError::too_long("fieldManager", managed::MAX_MANAGER_LEN),
+        ));
+    }
+    if let Some((i, c)) = m.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(errors::invalid_options(
+            kind,
+            errors::FieldError::invalid(
+                "fieldManager",
+                m,
+                &format!("invalid character U+{:04X} (at position {i})", u32::from(c)),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `422` for `force` on a patch that is not an apply.
+fn force_forbidden() -> Status {
+    errors::invalid_options(
+        "PatchOptions",
+        errors::FieldError::forbidden("force", "may not be specified for non-apply patch"),
+    )
+}
+
+/// `group/version, Kind=kind`, as a real server prints a type.
+fn gvk_string(api_version: &str, kind: &str) -> String {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    format!("{group}/{version}, Kind={kind}")
+}
+
+/// A server-side apply of `body` (YAML or JSON) to `t` as `manager`: merged into the
+/// live object under the storage's lock, or creating it (`201`) when it does not exist.
+fn apply_patch(
+    storage: &storage::Storage,
+    t: &Target,
+    name: &str,
+    body: &[u8],
+    manager: &str,
+    force: bool,
+    dry_run: bool,
+) -> Result<(u16, Written), Status> {
+    let config: Value = serde_yaml_ng::from_slice(body)
+        .map_err(|e| errors::bad_request(format!("error decoding YAML: {e}")))?;
+    let config = match config {
+        Value::Null => Value::Object(serde_json::Map::new()),
+        Value::Object(m) => Value::Object(m),
+        _ => {
+            return Err(errors::bad_request(
+                "error decoding YAML: the apply patch must be an object",
+            ))
+        }
+    };
+    let api = &t.info.api;
+    let str_of = |f: &str| config.get(f).and_then(Value::as_str).unwrap_or_default();
+    if str_of("apiVersion") != api.api_version() || str_of("kind") != api.kind {
+        return Err(errors::bad_request(format!(
+            "invalid object type: {}",
+            gvk_string(str_of("apiVersion"), str_of("kind"))
+        )));
+    }
+    if config
+        .pointer("/metadata/managedFields")
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(errors::bad_request("metadata.managedFields must be nil"));
+    }
+    let ns = t.ns.as_deref();
+    let api_version = api.api_version();
+    let subresource = if t.status { "status" } else { "" };
+    let scope = storage::scope_of(&t.info, t.status);
+    let merge = |live: Option<Value>| {
+        managed::apply(
+            live,
+            &config,
+            manager,
+            force,
+            &api_version,
+            subresource,
+            scope,
+        )
+    };
+    // The object may come or go between looking and writing: look again.
+    for _ in 0..3 {
+        match storage.get(&t.info, ns, name) {
+            Ok(_) => {
+                match storage.modify(
+                    &t.info,
+                    ns,
+                    name,
+                    t.status,
+                    dry_run,
+                    Tracking::Applied,
+                    |current| merge(Some(current.value()?)),
+                ) {
+                    Err(e) if e.code == 404 && e.reason == "NotFound" => continue,
+                    other => return other.map(|w| (200, w)),
+                }
+            }
+            Err(e) if e.code == 404 && !t.status => {
+                let mut value = merge(None)?;
+                if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.entry("name")
+                        .or_insert_with(|| Value::String(name.to_owned()));
+                }
+                // Creating a definition by apply registers what it defines, as a create does.
+                let definition = value.clone();
+                let created = crd::create_with(storage, &t.info, &definition, dry_run, || {
+                    storage.create(&t.info, ns, value, dry_run, Tracking::Applied)
+                });
+                match created {
+                    Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
+                    other => return other.map(|w| (201, w)),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(errors::conflict(api, name, errors::STALE))
 }
 
 /// What a delete request asks for beyond the object: its `DeleteOptions`.

@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use super::errors::{self, FieldError};
+use super::managed::Tracking;
 use super::patch::{self, PatchKind};
 use super::resources::{ResourceInfo, ScaleSubresource};
 use super::storage::{Storage, Stored, Written};
@@ -65,6 +66,7 @@ pub(crate) enum Change<'a> {
 }
 
 /// Writes a changed `Scale` into the object; returns the write and the new `Scale`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     storage: &Storage,
     info: &ResourceInfo,
@@ -72,9 +74,10 @@ pub(crate) fn write(
     ns: Option<&str>,
     name: &str,
     dry_run: bool,
+    tracking: Tracking<'_>,
     change: Change<'_>,
 ) -> Result<(Written, Value), Status> {
-    let written = storage.modify(info, ns, name, false, dry_run, |current| {
+    let written = storage.modify(info, ns, name, false, dry_run, tracking, |current| {
         let before = render(info, scale, current)?;
         let after = match &change {
             Change::Replace(v) => v.clone(),

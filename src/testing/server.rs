@@ -332,7 +332,8 @@ impl ApiServer {
     }
 
     /// Creates an object as a `POST` would (its namespace, `default` if unset, is taken
-    /// from its metadata) and returns it as stored.
+    /// from its metadata) and returns it as stored. This write and [`ApiServer::replace`]
+    /// are recorded in `managedFields` as an `Update` by the manager `informer`.
     pub fn create(&self, api: &ApiResource, obj: Value) -> Result<Value, Status> {
         objects::create(&self.shared.storage, api, obj).map(|w| w.value)
     }

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::errors::{self, FieldError};
 use super::ids;
+use super::managed::{self, Scope, Tracking};
 use super::raw_object::{same_as_bytes, RawObject};
 use super::resources::{self, ResourceInfo};
 use super::validation;
@@ -493,6 +494,18 @@ fn drop_empty_meta(value: &mut Value) {
     }
 }
 
+/// Which fields a write tracks: a write to the `status` subresource only `status`, a write
+/// to an object with that subresource everything but `status`.
+pub(crate) fn scope_of(info: &ResourceInfo, status_only: bool) -> Scope {
+    if status_only {
+        Scope::StatusOnly
+    } else if info.status_subresource {
+        Scope::NoStatus
+    } else {
+        Scope::All
+    }
+}
+
 fn set_type(value: &mut Value, api: &ApiResource) {
     if let Value::Object(obj) = value {
         obj.insert("apiVersion".to_owned(), Value::String(api.api_version()));
@@ -534,7 +547,11 @@ impl Storage {
             .unwrap_or_else(|| unreachable!("namespaces are built in"));
         for ns in resources::INITIAL_NAMESPACES {
             let body = serde_json::json!({"metadata": {"name": ns}});
-            if let Err(e) = storage.create(&namespaces, None, body, false) {
+            let tracking = Tracking::Update {
+                manager: "kube-apiserver",
+                subresource: "",
+            };
+            if let Err(e) = storage.create(&namespaces, None, body, false, tracking) {
                 unreachable!("creating a built-in namespace failed: {e}");
             }
         }
@@ -619,6 +636,7 @@ impl Storage {
         ns: Option<&str>,
         mut body: Value,
         dry_run: bool,
+        tracking: Tracking<'_>,
     ) -> Result<Written, Status> {
         let api = &info.api;
         if !body.is_object() {
@@ -709,12 +727,31 @@ impl Storage {
         ] {
             remove_meta(&mut body, f);
         }
+        let requested = match tracking {
+            Tracking::Update { .. } => managed::take(&mut body),
+            Tracking::Applied => None,
+        };
         drop_empty_meta(&mut body);
         if api.group.is_empty() && api.plural == "namespaces" {
             if let Value::Object(obj) = &mut body {
                 obj.entry("status")
                     .or_insert_with(|| serde_json::json!({"phase": "Active"}));
             }
+        }
+        if let Tracking::Update {
+            manager,
+            subresource,
+        } = tracking
+        {
+            managed::track_update(
+                None,
+                &mut body,
+                requested,
+                manager,
+                subresource,
+                &api.api_version(),
+                scope_of(info, false),
+            )?;
         }
 
         let mut inner = self.inner.lock();
@@ -734,6 +771,7 @@ impl Storage {
     }
 
     /// Replaces `ns/name` (or its status when `status_only`) with a request body.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn update(
         &self,
         info: &ResourceInfo,
@@ -742,8 +780,9 @@ impl Storage {
         body: Value,
         status_only: bool,
         dry_run: bool,
+        tracking: Tracking<'_>,
     ) -> Result<Written, Status> {
-        self.modify(info, ns, name, status_only, dry_run, |_| Ok(body))
+        self.modify(info, ns, name, status_only, dry_run, tracking, |_| Ok(body))
     }
 
     /// Applies `change` to the current version of `ns/name` and stores the result as an
@@ -751,7 +790,9 @@ impl Storage {
     ///
     /// The current version is read as a [`RawObject`]: only the metadata fields kept from
     /// it (and its status, for resources with a status subresource) are parsed. With
-    /// `dry_run`, the answer is the same and nothing is stored.
+    /// `dry_run`, the answer is the same and nothing is stored. `tracking` says how the
+    /// write is recorded in `managedFields`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn modify(
         &self,
         info: &ResourceInfo,
@@ -759,6 +800,7 @@ impl Storage {
         name: &str,
         status_only: bool,
         dry_run: bool,
+        tracking: Tracking<'_>,
         change: impl FnOnce(&Stored) -> Result<Value, Status>,
     ) -> Result<Written, Status> {
         let api = &info.api;
@@ -832,6 +874,12 @@ impl Storage {
                     None => m.remove("status"),
                 };
             }
+            // An apply has computed the records of the whole object.
+            if let (Tracking::Applied, Some(fields)) =
+                (tracking, new.pointer("/metadata/managedFields"))
+            {
+                set_meta(&mut merged, "managedFields", fields.clone());
+            }
             merged
         } else {
             let mut merged = new;
@@ -858,19 +906,41 @@ impl Storage {
                     };
                 }
             }
-            // Anything but metadata and status differing is a spec change, which bumps
-            // `generation`.
-            if prev.differs(&merged, |k| {
-                matches!(k, "metadata" | "status" | "apiVersion" | "kind")
-            }) {
-                let generation = old.meta.generation.unwrap_or(1) + 1;
-                set_meta(&mut merged, "generation", Value::from(generation));
-            }
             merged
         };
         set_type(&mut merged, api);
         remove_meta(&mut merged, "selfLink");
-        drop_empty_meta(&mut merged);
+        // Anything but metadata and status differing is a spec change, which bumps
+        // `generation`. Tracking an update finds that out on the way.
+        let spec_changed = match tracking {
+            Tracking::Update {
+                manager,
+                subresource,
+            } => {
+                let requested = managed::take(&mut merged);
+                drop_empty_meta(&mut merged);
+                managed::track_update(
+                    Some(&prev),
+                    &mut merged,
+                    requested,
+                    manager,
+                    subresource,
+                    &api.api_version(),
+                    scope_of(info, status_only),
+                )?
+                .spec_changed
+            }
+            Tracking::Applied => {
+                drop_empty_meta(&mut merged);
+                prev.differs(&merged, |k| {
+                    matches!(k, "metadata" | "status" | "apiVersion" | "kind")
+                })
+            }
+        };
+        if spec_changed && !status_only {
+            let generation = old.meta.generation.unwrap_or(1) + 1;
+            set_meta(&mut merged, "generation", Value::from(generation));
+        }
         if !status_only {
             validation::check_meta(info, name, &merged)?;
         }
@@ -1363,6 +1433,7 @@ mod tests {
                 Some("default"),
                 json!({"metadata": {"name": "a"}}),
                 false,
+                managed::IN_PROCESS,
             )
             .expect("create");
         s.create(
@@ -1370,6 +1441,7 @@ mod tests {
             Some("default"),
             json!({"metadata": {"name": "b"}}),
             false,
+            managed::IN_PROCESS,
         )
         .expect("create");
         s.delete(&p, Some("default"), "a", &Preconditions::default(), false)
@@ -1403,6 +1475,7 @@ mod tests {
                 Some("default"),
                 json!({"metadata": {"name": format!("p{i}")}}),
                 false,
+                managed::IN_PROCESS,
             )
             .expect("create");
         }
@@ -1456,6 +1529,7 @@ mod tests {
                 Some("default"),
                 json!({"metadata": {"name": name}}),
                 false,
+                managed::IN_PROCESS,
             )
             .expect("create");
         }
@@ -1483,17 +1557,26 @@ mod tests {
             Some("default"),
             json!({"metadata": {"name": "f", "finalizers": ["x/y"]}}),
             false,
+            managed::IN_PROCESS,
         )
         .expect("create");
         let d = s
             .delete(&p, Some("default"), "f", &Preconditions::default(), false)
             .expect("delete");
         assert!(d.stored.meta.deletion_timestamp.is_some());
-        s.modify(&p, Some("default"), "f", false, false, |current| {
-            let mut v = current.value()?;
-            v["metadata"]["finalizers"] = json!([]);
-            Ok(v)
-        })
+        s.modify(
+            &p,
+            Some("default"),
+            "f",
+            false,
+            false,
+            managed::IN_PROCESS,
+            |current| {
+                let mut v = current.value()?;
+                v["metadata"]["finalizers"] = json!([]);
+                Ok(v)
+            },
+        )
         .expect("remove finalizer");
         assert!(s.get(&p, Some("default"), "f").is_err());
     }

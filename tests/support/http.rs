@@ -19,6 +19,8 @@ pub struct Http {
     base: String,
     /// The bearer token sent with every request (the server's, if it wants one).
     pub token: Option<String>,
+    /// The `User-Agent` sent with every request, if any.
+    pub user_agent: Option<String>,
 }
 
 impl Http {
@@ -28,14 +30,18 @@ impl Http {
             client: Client::builder(TokioExecutor::new()).build_http(),
             base: server.url().to_owned(),
             token: server.token().map(str::to_owned),
+            user_agent: None,
         }
     }
 
     /// A request to `path` with the token, if any.
     fn request(&self, method: Method, path: &str) -> hyper::http::request::Builder {
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path));
+        if let Some(ua) = &self.user_agent {
+            req = req.header("user-agent", ua.as_str());
+        }
         match &self.token {
             Some(t) => req.header("authorization", format!("Bearer {t}")),
             None => req,
