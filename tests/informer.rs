@@ -98,15 +98,6 @@ async fn synced_with_recorder(
     (inf, rec, run)
 }
 
-async fn converged(server: &ApiServer, informer: &SharedIndexInformer<Obj>, rec: &Recorder) {
-    let want = server_state(server);
-    wait_until("the cache and the handler equal the server", || {
-        cache_state(informer.get_indexer().list()) == want && rec.state() == want
-    })
-    .await;
-    assert_eq!(rec.anomalies(), Vec::<String>::new());
-}
-
 fn initial_sync_adds_every_object_once_as_initial(queue: QueueMode) {
     bounded(async {
         let server = ApiServer::start().await.unwrap();

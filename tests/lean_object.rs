@@ -221,15 +221,7 @@ fn an_informer_caches_lean_objects() {
         update(&server, "default", "a", "cache");
         delete(&server, "default", "b");
         create(&server, "default", "c", "web");
-        wait_until("the cache follows the server", || {
-            cache_state(informer.get_indexer().list()) == server_state(&server)
-        })
-        .await;
-        wait_until("the handler follows the server", || {
-            rec.state() == server_state(&server)
-        })
-        .await;
-        assert!(rec.anomalies().is_empty(), "{:?}", rec.anomalies());
+        converged(&server, &informer, &rec).await;
 
         let a = informer
             .get_indexer()

@@ -133,15 +133,7 @@ fn a_metadata_informer_syncs_indexes_and_notifies() {
         update(&server, "shop", "b", "web");
         delete(&server, "blog", "c");
         create(&server, "blog", "d", "db");
-        wait_until("the cache follows the server", || {
-            cache_state(informer.get_indexer().list()) == server_state(&server)
-        })
-        .await;
-        wait_until("the handler follows the server", || {
-            rec.state() == server_state(&server)
-        })
-        .await;
-        assert!(rec.anomalies().is_empty(), "{:?}", rec.anomalies());
+        converged(&server, &informer, &rec).await;
         let b = informer
             .get_indexer()
             .get_by_key("shop/b")

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use informer::cache::{
     BackoffPolicy, DeletedObject, InformerOptions, ReflectorOptions, ResourceEventHandler,
+    SharedIndexInformer,
 };
 use informer::client::{Config, RestClient, RetryPolicy};
 use informer::meta::{ApiResource, DynamicObject, Object};
@@ -148,6 +149,21 @@ pub fn cache_state<K: Object>(
 
 pub fn key<K: Object>(o: &K) -> String {
     format!("{}/{}", o.namespace().unwrap_or(""), o.name().unwrap_or(""))
+}
+
+/// Waits until the informer's cache and the state `rec` rebuilt from its events both equal
+/// the server's ConfigMaps, then checks that no event contradicted the handler's view.
+pub async fn converged<K: Object + Send + Sync + 'static>(
+    server: &ApiServer,
+    informer: &SharedIndexInformer<K>,
+    rec: &Recorder,
+) {
+    let want = server_state(server);
+    wait_until("the cache and the handler equal the server", || {
+        cache_state(informer.get_indexer().list()) == want && rec.state() == want
+    })
+    .await;
+    assert_eq!(rec.anomalies(), Vec::<String>::new());
 }
 
 /// Polls `cond` every few milliseconds until it holds; panics with `what` after 20 s.
