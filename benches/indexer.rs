@@ -38,7 +38,7 @@ fn indexers() -> Indexers<Pod> {
         .with("app", |p: &Pod| {
             p.labels()
                 .and_then(|l| l.get("app"))
-                .cloned()
+                .map(str::to_owned)
                 .into_iter()
                 .collect()
         })

@@ -45,7 +45,7 @@ fn allocated() -> i64 {
 fn app_index<K: Object>(o: &K) -> Vec<String> {
     o.labels()
         .and_then(|l| l.get("app"))
-        .cloned()
+        .map(str::to_owned)
         .into_iter()
         .collect()
 }

@@ -19,11 +19,11 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::meta::Object;
+use crate::meta::{Object, StringMapRef};
 
 /// Why a selector string could not be parsed. The message quotes the offending part.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -122,7 +122,7 @@ impl Requirement {
     }
 
     /// Whether the labels satisfy this requirement.
-    pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+    pub fn matches(&self, labels: Option<StringMapRef<'_>>) -> bool {
         let value = labels.and_then(|l| l.get(&self.key));
         match self.operator {
             Operator::Equals | Operator::DoubleEquals | Operator::In => {
@@ -266,13 +266,14 @@ impl LabelSelector {
         &self.requirements
     }
 
-    /// Whether `labels` satisfy every requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.matches_labels(Some(labels))
+    /// Whether `labels` satisfy every requirement: a `&BTreeMap<String, String>`, a
+    /// `&StringMap` or a [`StringMapRef`].
+    pub fn matches<'a>(&self, labels: impl Into<StringMapRef<'a>>) -> bool {
+        self.matches_labels(Some(labels.into()))
     }
 
     /// Like [`LabelSelector::matches`], for objects that may have no labels at all.
-    pub fn matches_labels(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+    pub fn matches_labels(&self, labels: Option<StringMapRef<'_>>) -> bool {
         !self.nothing && self.requirements.iter().all(|r| r.matches(labels))
     }
 
@@ -902,6 +903,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

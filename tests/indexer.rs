@@ -27,7 +27,7 @@ fn obj(ns: &str, name: &str, labels: &[(&str, &str)]) -> Arc<DynamicObject> {
 }
 
 fn label(o: &DynamicObject, key: &str) -> Option<String> {
-    o.labels().and_then(|l| l.get(key)).cloned()
+    o.labels().and_then(|l| l.get(key)).map(str::to_owned)
 }
 
 fn app_indexer() -> Indexers<DynamicObject> {

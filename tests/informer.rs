@@ -575,12 +575,7 @@ fn transform_and_indexers_added_after_start(queue: QueueMode) {
             Err(InformerError::AlreadyStarted(..))
         ));
         for o in inf.get_indexer().list() {
-            assert_eq!(
-                o.annotations()
-                    .and_then(|a| a.get("seen"))
-                    .map(String::as_str),
-                Some("yes")
-            );
+            assert_eq!(o.annotations().and_then(|a| a.get("seen")), Some("yes"));
             assert!(
                 o.data.get("data").is_none(),
                 "the transform dropped the data"
@@ -589,7 +584,7 @@ fn transform_and_indexers_added_after_start(queue: QueueMode) {
         inf.add_indexers(Indexers::new().with("app", |o: &Obj| {
             o.labels()
                 .and_then(|l| l.get("app"))
-                .map(|a| vec![a.clone()])
+                .map(|a| vec![a.to_owned()])
                 .unwrap_or_default()
         }))
         .unwrap();
@@ -946,7 +941,7 @@ fn the_factory_tweak_and_transform_apply_to_lists_and_watches_alike() {
             .reflector_options(fast_reflector("ignored"))
             .tweak_list_options(|p| p.label_selector = Some("app=web".into()))
             .transform_metadata(|meta| {
-                let mut labels = meta.labels().cloned().unwrap_or_default();
+                let mut labels = meta.labels().map(|l| l.to_btree_map()).unwrap_or_default();
                 labels.insert("cached".into(), "yes".into());
                 meta.set_labels(Some(labels));
             });
@@ -966,8 +961,8 @@ fn the_factory_tweak_and_transform_apply_to_lists_and_watches_alike() {
         // Listed and watched objects alike went through the metadata transform.
         for obj in cms.get_indexer().list() {
             let labels = obj.labels().expect("labels");
-            assert_eq!(labels.get("cached").map(String::as_str), Some("yes"));
-            assert_eq!(labels.get("app").map(String::as_str), Some("web"));
+            assert_eq!(labels.get("cached"), Some("yes"));
+            assert_eq!(labels.get("app"), Some("web"));
         }
         stop.cancel();
         factory.shutdown().await;

@@ -50,8 +50,8 @@ fn the_fixture_pod_round_trips_unchanged() {
     assert_eq!(lean.api_version().unwrap().as_deref(), Some("v1"));
     assert_eq!(lean.name(), typed.metadata.name.as_deref());
     assert_eq!(
-        lean.labels().map(BTreeMap::len),
-        typed.metadata.labels.as_ref().map(BTreeMap::len)
+        lean.labels().map(|l| l.to_btree_map()),
+        typed.metadata.labels
     );
     assert!(lean.decode::<Value>("nothing").unwrap().is_none());
     assert!(!lean.raw_rest().contains("\"metadata\""));

@@ -38,8 +38,8 @@ fn realistic_pod_decodes_into_a_typed_struct() {
     assert_eq!(pod.name(), Some("web-7d4b9c8f6d-x2k9p"));
     assert_eq!(pod.namespace(), Some("shop"));
     assert_eq!(pod.resource_version(), Some("48213377"));
-    assert_eq!(pod.labels().unwrap()["app"], "web");
-    assert_eq!(pod.annotations().unwrap()["prometheus.io/port"], "9090");
+    assert_eq!(pod.labels().unwrap().get("app"), Some("web"));
+    assert_eq!(&pod.annotations().unwrap()["prometheus.io/port"], "9090");
     let owners = pod.owner_references();
     assert_eq!(owners.len(), 1);
     assert_eq!(owners[0].kind, "ReplicaSet");
@@ -220,7 +220,7 @@ fn k8s_openapi_types_are_objects_and_resources() {
     let mut pod: K8sPod = serde_json::from_str(POD).expect("fixture decodes as k8s-openapi Pod");
     assert_eq!(pod.name(), Some("web-7d4b9c8f6d-x2k9p"));
     assert_eq!(pod.namespace(), Some("shop"));
-    assert_eq!(pod.labels().unwrap()["tier"], "frontend");
+    assert_eq!(pod.labels().unwrap().get("tier"), Some("frontend"));
     assert_eq!(pod.owner_references()[0].name, "web-7d4b9c8f6d");
     pod.meta_mut().set_resource_version(Some("7".into()));
     pod.meta_mut().clear_managed_fields();

@@ -49,7 +49,7 @@ fn a_metadata_api_reads_partial_object_metadata() {
             .iter()
             .find(|o| o.name() == Some("a"))
             .expect("a");
-        let app = a.labels().and_then(|l| l.get("app")).map(String::as_str);
+        let app = a.labels().and_then(|l| l.get("app"));
         assert_eq!(app, Some("web"));
         assert!(a.uid().is_some() && a.resource_version().is_some());
 
@@ -71,7 +71,7 @@ fn a_metadata_api_reads_partial_object_metadata() {
         match events.next().await {
             Some(Ok(WatchEvent::Modified(o))) => {
                 assert!(is_partial(&o), "{o:?}");
-                let app = o.labels().and_then(|l| l.get("app")).map(String::as_str);
+                let app = o.labels().and_then(|l| l.get("app"));
                 assert_eq!(app, Some("cache"));
             }
             other => panic!("expected the modification, got {other:?}"),
@@ -139,7 +139,7 @@ fn a_metadata_informer_syncs_indexes_and_notifies() {
             .get_by_key("shop/b")
             .expect("b cached");
         assert!(is_partial(&b), "{b:?}");
-        let app = b.labels().and_then(|l| l.get("app")).map(String::as_str);
+        let app = b.labels().and_then(|l| l.get("app"));
         assert_eq!(app, Some("web"));
 
         stop.cancel();

@@ -38,7 +38,7 @@ pub fn namespace_index<K: Object>(obj: &K) -> Result<Vec<String>, IndexFuncError
 /// let indexers = Indexers::<DynamicObject>::new()
 ///     .with_fallible(NAMESPACE_INDEX, namespace_index)
 ///     .with("app", |o: &DynamicObject| {
-///         o.labels().and_then(|l| l.get("app")).cloned().into_iter().collect()
+///         o.labels().and_then(|l| l.get("app")).map(str::to_owned).into_iter().collect()
 ///     });
 /// assert_eq!(indexers.names().count(), 2);
 /// ```

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as k8s;
 
-use super::{ApiResource, MetaAccessor, Object, OwnerReference, Resource};
+use super::{ApiResource, MetaAccessor, Object, OwnerReference, Resource, StringMapRef};
 
 #[cfg_attr(docsrs, doc(cfg(feature = "k8s-openapi")))]
 impl MetaAccessor for k8s::ObjectMeta {
@@ -26,11 +26,11 @@ impl MetaAccessor for k8s::ObjectMeta {
     fn generation(&self) -> Option<i64> {
         self.generation
     }
-    fn labels(&self) -> Option<&BTreeMap<String, String>> {
-        self.labels.as_ref()
+    fn labels(&self) -> Option<StringMapRef<'_>> {
+        self.labels.as_ref().map(StringMapRef::from)
     }
-    fn annotations(&self) -> Option<&BTreeMap<String, String>> {
-        self.annotations.as_ref()
+    fn annotations(&self) -> Option<StringMapRef<'_>> {
+        self.annotations.as_ref().map(StringMapRef::from)
     }
     fn deletion_timestamp(&self) -> Option<String> {
         self.deletion_timestamp.as_ref().map(|t| t.0.to_string())

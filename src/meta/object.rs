@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ObjectMeta, OwnerReference};
+use super::{ObjectMeta, OwnerReference, StringMap, StringMapRef};
 
 /// Read and write access to the standard fields of object metadata, in the style of
 /// client-go's `meta.Accessor`.
@@ -23,10 +23,10 @@ pub trait MetaAccessor {
     fn resource_version(&self) -> Option<&str>;
     /// `metadata.generation`.
     fn generation(&self) -> Option<i64>;
-    /// `metadata.labels`.
-    fn labels(&self) -> Option<&BTreeMap<String, String>>;
-    /// `metadata.annotations`.
-    fn annotations(&self) -> Option<&BTreeMap<String, String>>;
+    /// `metadata.labels`, as a view over whatever map the metadata keeps them in.
+    fn labels(&self) -> Option<StringMapRef<'_>>;
+    /// `metadata.annotations`, as a view over whatever map the metadata keeps them in.
+    fn annotations(&self) -> Option<StringMapRef<'_>>;
     /// `metadata.deletionTimestamp` as an RFC 3339 string.
     fn deletion_timestamp(&self) -> Option<String>;
     /// `metadata.ownerReferences`, converted to this crate's type.
@@ -65,11 +65,11 @@ impl MetaAccessor for ObjectMeta {
     fn generation(&self) -> Option<i64> {
         self.generation
     }
-    fn labels(&self) -> Option<&BTreeMap<String, String>> {
-        self.labels.as_ref()
+    fn labels(&self) -> Option<StringMapRef<'_>> {
+        self.labels.as_ref().map(StringMap::view)
     }
-    fn annotations(&self) -> Option<&BTreeMap<String, String>> {
-        self.annotations.as_ref()
+    fn annotations(&self) -> Option<StringMapRef<'_>> {
+        self.annotations.as_ref().map(StringMap::view)
     }
     fn deletion_timestamp(&self) -> Option<String> {
         self.deletion_timestamp.clone()
@@ -93,10 +93,10 @@ impl MetaAccessor for ObjectMeta {
         self.resource_version = resource_version;
     }
     fn set_labels(&mut self, labels: Option<BTreeMap<String, String>>) {
-        self.labels = labels;
+        self.labels = labels.map(StringMap::from);
     }
     fn set_annotations(&mut self, annotations: Option<BTreeMap<String, String>>) {
-        self.annotations = annotations;
+        self.annotations = annotations.map(StringMap::from);
     }
     fn clear_managed_fields(&mut self) {
         self.managed_fields = None;
@@ -157,11 +157,11 @@ pub trait Object {
         self.meta().resource_version()
     }
     /// `metadata.labels`.
-    fn labels(&self) -> Option<&BTreeMap<String, String>> {
+    fn labels(&self) -> Option<StringMapRef<'_>> {
         self.meta().labels()
     }
     /// `metadata.annotations`.
-    fn annotations(&self) -> Option<&BTreeMap<String, String>> {
+    fn annotations(&self) -> Option<StringMapRef<'_>> {
         self.meta().annotations()
     }
     /// `metadata.deletionTimestamp` as an RFC 3339 string.

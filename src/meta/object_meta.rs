@@ -1,9 +1,9 @@
 //! `ObjectMeta`, `OwnerReference` and `ManagedFieldsEntry`: the metadata every persisted
 //! Kubernetes object carries.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+use super::StringMap;
 
 /// Standard object metadata (`metadata` of every persisted object).
 ///
@@ -45,10 +45,10 @@ pub struct ObjectMeta {
     pub deletion_grace_period_seconds: Option<i64>,
     /// Labels: identifying key/value pairs matched by selectors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<StringMap>,
     /// Annotations: non-identifying key/value pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    pub annotations: Option<StringMap>,
     /// Objects this object depends on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_references: Option<Vec<OwnerReference>>,

@@ -24,7 +24,7 @@ use super::{Object, ObjectMeta};
 /// });
 /// let pod: PartialObjectMetadata = serde_json::from_value(json.clone()).unwrap();
 /// assert_eq!(pod.name(), Some("web"));
-/// assert_eq!(pod.labels().and_then(|l| l.get("app")).map(String::as_str), Some("web"));
+/// assert_eq!(pod.labels().and_then(|l| l.get("app")), Some("web"));
 /// assert_eq!(serde_json::to_value(&pod).unwrap(), json);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -86,7 +86,9 @@ pub(crate) async fn read(
     let rv = opts.rv_number()?;
     let labels = &opts.labels;
     let fields = FieldFilter::new(info, &opts.fields)?;
-    let filter = |o: &Stored| labels.matches_labels(o.meta.labels.as_ref()) && fields.matches(o);
+    let filter = |o: &Stored| {
+        labels.matches_labels(o.meta.labels.as_ref().map(Into::into)) && fields.matches(o)
+    };
     let count = !opts.has_selector();
     // resourceVersion=0 is served from the "cache": the whole list, limit ignored.
     let limit = if rv == Some(0) { None } else { opts.limit };

@@ -437,8 +437,9 @@ async fn dispatch(
             let options = delete_options(&body, query)?;
             let labels = &opts.labels;
             let fields = FieldFilter::new(&t.info, &opts.fields)?;
-            let filter =
-                |o: &Stored| labels.matches_labels(o.meta.labels.as_ref()) && fields.matches(o);
+            let filter = |o: &Stored| {
+                labels.matches_labels(o.meta.labels.as_ref().map(Into::into)) && fields.matches(o)
+            };
             let deleted = storage.delete_collection(&t.info, ns, &filter, options.dry_run)?;
             // A list: built-in types without each item's type, as `list::render` writes.
             let untyped = t.info.builtin_group();

@@ -62,7 +62,9 @@ impl WatchSpec {
     fn selects(&self, obj: &Stored) -> bool {
         self.ns.as_deref().is_none_or(|ns| obj.namespace() == ns)
             && self.fields.matches(obj)
-            && self.labels.matches_labels(obj.meta.labels.as_ref())
+            && self
+                .labels
+                .matches_labels(obj.meta.labels.as_ref().map(Into::into))
     }
 
     /// The event type this watch sees for `ev`, if any: a modification that moves an
