@@ -23,6 +23,8 @@
 mod support;
 
 use std::alloc::System;
+use std::any::Any;
+use std::process::Command;
 use std::sync::Arc;
 
 use cap::Cap;
@@ -37,6 +39,9 @@ use kube_runtime::watcher::Event;
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 
 const N: usize = 100_000;
+
+/// Set in a child process: the form whose cache it builds and measures.
+const FORM_VAR: &str = "INDEXER_MEMORY_FORM";
 
 fn allocated() -> i64 {
     ALLOCATOR.allocated() as i64
@@ -118,8 +123,198 @@ where
     bytes + events_bytes
 }
 
+// ---------------------------------------------------------------------------------------
+// Resident set size: one child process per form.
+
+/// A cache whose resident set size the bench measures, each in a process of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    Pod,
+    Dynamic,
+    Metadata,
+    MetadataLight,
+    Lean,
+    LeanLight,
+    KubePod,
+    KubeMetadata,
+}
+
+impl Form {
+    const ALL: [Form; 8] = [
+        Form::Pod,
+        Form::Dynamic,
+        Form::Metadata,
+        Form::MetadataLight,
+        Form::Lean,
+        Form::LeanLight,
+        Form::KubePod,
+        Form::KubeMetadata,
+    ];
+
+    /// The value of `INDEXER_MEMORY_FORM` for this form.
+    fn name(self) -> &'static str {
+        match self {
+            Form::Pod => "pod",
+            Form::Dynamic => "dynamic",
+            Form::Metadata => "metadata",
+            Form::MetadataLight => "metadata-light",
+            Form::Lean => "lean",
+            Form::LeanLight => "lean-light",
+            Form::KubePod => "kube-pod",
+            Form::KubeMetadata => "kube-metadata",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Form::Pod => "k8s-openapi Pod, Indexer + 2 indices",
+            Form::Dynamic => "DynamicObject, Indexer + 2 indices",
+            Form::Metadata => "PartialObjectMetadata, Indexer + 2 ind.",
+            Form::MetadataLight => "  the same, managedFields dropped",
+            Form::Lean => "LeanObject, Indexer + 2 indices",
+            Form::LeanLight => "  the same, managedFields dropped",
+            Form::KubePod => "kube-runtime store of Pod",
+            Form::KubeMetadata => "kube-runtime store, PartialObjectMeta",
+        }
+    }
+
+    /// Builds this form's cache of `N` pods, decoding and inserting them one at a time
+    /// (as an informer does), so that each pod's `serde_json::Value` is freed before the
+    /// next is built.
+    fn build(self) -> Box<dyn Any> {
+        match self {
+            Form::Pod => Box::new(our_cache::<Pod>(false)),
+            Form::Dynamic => Box::new(our_cache::<DynamicObject>(false)),
+            Form::Metadata => Box::new(our_cache::<PartialObjectMetadata>(false)),
+            Form::MetadataLight => Box::new(our_cache::<PartialObjectMetadata>(true)),
+            Form::Lean => Box::new(our_cache::<LeanObject>(false)),
+            Form::LeanLight => Box::new(our_cache::<LeanObject>(true)),
+            Form::KubePod => Box::new(kube_cache::<Pod>()),
+            Form::KubeMetadata => Box::new(kube_cache::<PartialObjectMeta<Pod>>()),
+        }
+    }
+}
+
+/// The indexed store of the in-process measurement, filled pod by pod.
+fn our_cache<K>(drop_managed_fields: bool) -> Indexer<K>
+where
+    K: Object + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let template = support::pod_template();
+    let store = Indexer::new(
+        Indexers::new()
+            .with_fallible(NAMESPACE_INDEX, namespace_index)
+            .with("app", app_index::<K>),
+    );
+    for i in 0..N {
+        let mut o: K = support::pod(&template, i, 1 + i as u64);
+        if drop_managed_fields {
+            o.meta_mut().clear_managed_fields();
+        }
+        store.add(Arc::new(o)).expect("index functions succeed");
+    }
+    assert_eq!(store.len(), N);
+    store
+}
+
+/// kube-runtime's store, applying one event per pod and dropping it.
+fn kube_cache<K>() -> Writer<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + 'static,
+{
+    let template = support::pod_template();
+    let mut writer = Writer::default();
+    for i in 0..N {
+        writer.apply_watcher_event(&Event::Apply(support::pod::<K>(&template, i, 1 + i as u64)));
+    }
+    assert_eq!(writer.as_reader().state().len(), N);
+    writer
+}
+
+/// `VmRSS` and `VmHWM` (peak) of this process in bytes, from `/proc/self/status`;
+/// `None` where there is no procfs (not Linux).
+fn rss() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line[name.len()..]
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The child: builds `form`'s cache and prints one line, `rss PEAK REQUESTED` in bytes
+/// over the process's state before building (`n/a` for the RSS figures without procfs).
+fn child(form: Form) {
+    let before = rss();
+    let requested_before = allocated();
+    let cache = form.build();
+    let requested = allocated() - requested_before;
+    let after = rss();
+    let figure = |f: fn((u64, u64)) -> u64| match before.zip(after) {
+        Some((b, a)) => (f(a) as i64 - f(b) as i64).to_string(),
+        None => "n/a".to_owned(),
+    };
+    println!("{} {} {requested}", figure(|r| r.0), figure(|r| r.1));
+    drop(cache);
+}
+
+/// What a child measured, in bytes over its start: resident set size after building,
+/// its peak while building (`None` without procfs), and the bytes requested.
+struct Resident {
+    rss: Option<i64>,
+    peak: Option<i64>,
+    requested: i64,
+}
+
+/// Runs this binary once for `form`; `None` (with a note) if the child failed.
+fn resident(form: Form) -> Option<Resident> {
+    let out = Command::new(std::env::current_exe().expect("current exe"))
+        .env(FORM_VAR, form.name())
+        .output()
+        .expect("start a child process");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let parsed = match words.as_slice() {
+        [rss, peak, requested] if out.status.success() => {
+            requested.parse().ok().map(|requested| Resident {
+                rss: rss.parse().ok(),
+                peak: peak.parse().ok(),
+                requested,
+            })
+        }
+        _ => None,
+    };
+    if parsed.is_none() {
+        eprintln!(
+            "note: the child for {} failed ({}): {}{}",
+            form.name(),
+            out.status,
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    parsed
+}
+
 fn main() {
-    // `cargo bench` passes `--bench`; this binary takes no options.
+    if let Ok(name) = std::env::var(FORM_VAR) {
+        let form = Form::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .unwrap_or_else(|| panic!("{FORM_VAR}: unknown form {name:?}"));
+        child(form);
+        return;
+    }
+    // `cargo bench` passes `--bench`; this binary takes no options. The children run
+    // first, one at a time, while this process is still small.
+    let resident: Vec<(Form, Option<Resident>)> =
+        Form::ALL.into_iter().map(|f| (f, resident(f))).collect();
     let (pod_objects, pod_store) = ours::<Pod>(false);
     let (dyn_objects, dyn_store) = ours::<DynamicObject>(false);
     let (meta_objects, meta_store) = ours::<PartialObjectMetadata>(false);
@@ -184,4 +379,52 @@ fn main() {
         "  ratio metadata-only / kube-runtime:   {:>7.2}",
         meta_total as f64 / kube_meta_store as f64
     );
+
+    let requested = |form: Form| match form {
+        Form::Pod => ours_total,
+        Form::Dynamic => dyn_objects + dyn_store,
+        Form::Metadata => meta_total,
+        Form::MetadataLight => lean_meta_objects + lean_meta_store,
+        Form::Lean => lean_objects + lean_store,
+        Form::LeanLight => leaner_objects + leaner_store,
+        Form::KubePod => kube_store,
+        Form::KubeMetadata => kube_meta_store,
+    };
+
+    println!();
+    println!(
+        "resident set size per cached pod: one process per form holding only that cache \
+         (VmRSS after building minus VmRSS before; includes the allocator's overhead and \
+         the heap left by decoding temporaries and table growth)"
+    );
+    println!(
+        "  {:<40} {:>10} {:>10} {:>9} {:>10}",
+        "form", "requested", "RSS", "RSS/req.", "peak RSS"
+    );
+    for (form, measured) in &resident {
+        let asked = requested(*form);
+        let show = |v: Option<i64>| v.map_or("n/a".to_owned(), |b| format!("{:.0} B", per_pod(b)));
+        let (rss, peak) = measured.as_ref().map_or((None, None), |m| (m.rss, m.peak));
+        println!(
+            "  {:<40} {:>10} {:>10} {:>9} {:>10}",
+            form.label(),
+            format!("{:.0} B", per_pod(asked)),
+            show(rss),
+            rss.map_or("n/a".to_owned(), |r| format!(
+                "{:.2}x",
+                r as f64 / asked as f64
+            )),
+            show(peak),
+        );
+        if let Some(m) = measured {
+            // The child builds the cache pod by pod; the bytes it asked for should match
+            // this process's figure.
+            if (m.requested - asked).abs() as f64 > 0.02 * asked as f64 {
+                println!(
+                    "    note: the child asked for {:.0} B per pod",
+                    per_pod(m.requested)
+                );
+            }
+        }
+    }
 }
