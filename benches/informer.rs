@@ -1,16 +1,32 @@
 //! End to end over loopback from the embedded API server: our `SharedIndexInformer`
 //! against kube-runtime's `watcher` + `reflector`, in the same run, on the same server
-//! and the same objects.
+//! and the same objects, for three forms of the cached object:
+//!
+//! - **typed**: k8s-openapi `Pod`s, against kube-runtime's `watcher` over `Api<Pod>`;
+//! - **lean**: `informer::meta::LeanObject` (typed metadata, the rest kept as compact JSON
+//!   text), against the same typed kube-runtime watcher (a user of either wants the whole
+//!   pod);
+//! - **metadata**: a metadata-only informer of `PartialObjectMetadata` (over
+//!   `Api::all_metadata`, what `SharedInformerFactory::metadata_informer` builds), against
+//!   kube-runtime's `watcher` over `Api<PartialObjectMeta<Pod>>`, which makes
+//!   metadata-only requests and caches `kube::core::PartialObjectMeta<Pod>`: what
+//!   `kube_runtime::watcher::metadata_watcher` does (deprecated since kube 3.1 in favour
+//!   of exactly this).
 //!
 //! Run it with
 //!
 //! ```text
 //! CARGO_TARGET_DIR=/work/target cargo bench --all-features --bench informer
 //! INFORMER_BENCH_PODS=10000 INFORMER_BENCH_ITERS=3 cargo bench --all-features --bench informer
+//! INFORMER_BENCH_FORMS=typed,metadata cargo bench --all-features --bench informer
 //! ```
 //!
-//! (defaults: 100,000 pods, 3 iterations per side; `INFORMER_BENCH_VERBOSE=1` prints
-//! progress and the CPU each process used during the events phase).
+//! (defaults: 100,000 pods, 3 iterations per side, every form; `INFORMER_BENCH_FORMS`
+//! picks forms, comma-separated, from `typed`, `lean` and `metadata`, each bringing its
+//! kube-runtime peer, which runs once per iteration even when two forms share it;
+//! `INFORMER_BENCH_VERBOSE=1` prints progress and the CPU each process used during the
+//! events phase). With every form an iteration runs five sides instead of two, so the
+//! whole run takes about 2.5 times as long as with `typed` alone.
 //!
 //! # Set-up
 //!
@@ -26,11 +42,18 @@
 //! and `default_retry = false`) and our client-side rate limit off (kube has none). Both
 //! start from an unpaged list at `resourceVersion=0` (the server, like a real one,
 //! ignores `limit` there) and then watch. The client runtime is tokio multi-thread with
-//! two workers for both. Each iteration runs both sides one after the other (the order
-//! alternates between iterations); each side starts from nothing and is dropped, with its
-//! whole cache, before the other starts.
+//! two workers for both. Each iteration runs every side one after the other (ours typed,
+//! kube-runtime's typed watcher, ours lean, ours metadata, kube-runtime's metadata
+//! watcher, reversed in every other iteration); each side starts from nothing and is
+//! dropped, with its whole cache, before the next starts. After the list and again after
+//! the watch events, the bench checks that a cached object of the metadata sides (and
+//! only of those) is of kind `PartialObjectMetadata`: the server honoured the metadata
+//! `Accept` header for both lists and watches.
 //!
 //! # What is measured, per side and iteration
+//!
+//! The same for every form; the handlers and the probe read only the objects'
+//! `resourceVersion`, so that nothing else decodes a lean object's fields.
 //!
 //! 1. **Sync**: from start until the cache holds every pod: our `has_synced()` (the first
 //!    list is in the indexer and handed to the handler), kube-runtime's `InitDone` having
@@ -65,16 +88,22 @@
 //! before the side started (client, connection and all). "Steady" is the larger of the
 //! figures one idle second after sync and half a second after the events phase; "sync peak" the highest point during sync (response body,
 //! decoded list, queues and store together); "relist peak" the highest point during the
-//! relist. Allocator overhead and fragmentation are not counted, the same for both. Our
-//! informer is also run once with a transform that drops `managedFields` and returns a
-//! clone of the rest (sync and memory only): the clone holds no spare vector capacity
-//! left over from decoding, which is also why kube-runtime's store (which caches a clone
-//! of every object) is smaller than freshly decoded objects.
+//! relist. Allocator overhead and fragmentation are not counted, the same for all sides
+//! (`benches/indexer_memory.rs` also reports resident set sizes). After the iterations,
+//! our informer of each form is run once more without `managedFields` (the "light"
+//! variant, sync and memory only): typed, with a transform that drops them and returns a
+//! clone of the rest (the clone holds no spare vector capacity left over from decoding,
+//! which is also why kube-runtime's store, which caches a clone of every object, is
+//! smaller than freshly decoded objects); lean and metadata, with
+//! `InformerOptions::drop_managed_fields`.
 //!
-//! The report prints the median of each figure, the ratio ours/theirs and whether each
-//! target of issue 5 is met: sync time at most 0.7x kube-runtime's, event throughput at
-//! least 1.5x, memory per cached pod no more than kube-runtime's and, with the transform,
-//! at least 30 % less, and a relist peak at most 1.3x the steady state.
+//! The report prints, per form, the median of each figure, beside that of its
+//! kube-runtime peer and the ratio ours/theirs; for the typed form, whether each target
+//! of issue 5 is met: sync time at most 0.7x kube-runtime's, event throughput at least
+//! 1.5x, memory per cached pod no more than kube-runtime's and, with the transform, at
+//! least 30 % less, and a relist peak at most 1.3x the steady state. A last table
+//! summarises the ratios of every form: lean against kube-runtime's typed watcher,
+//! metadata-only against its metadata-only watcher.
 //!
 //! # Results (100,000 pods, medians of 3 iterations)
 //!
@@ -569,8 +598,8 @@ impl Form {
     /// What the light variant of this form leaves out.
     fn light(self) -> &'static str {
         match self {
-            Form::Typed => "transform: no managedFields, clone",
-            Form::Lean | Form::Metadata => "drop_managed_fields",
+            Form::Typed => "no managedFields (transform)",
+            Form::Lean | Form::Metadata => "no managedFields (option)",
         }
     }
 
@@ -637,15 +666,28 @@ impl Side {
         }
     }
 
-    /// The `kind` every cached object must carry: metadata-only sides must really have
-    /// received `PartialObjectMetadata`.
-    fn cached_kind(self) -> &'static str {
-        match self {
+    /// Whether this side asks for metadata only, and so must cache objects of kind
+    /// `PartialObjectMetadata` (list items of other sides may carry no kind at all).
+    fn metadata_only(self) -> bool {
+        matches!(
+            self,
             Side::Ours(Form::Metadata)
-            | Side::OursLight(Form::Metadata)
-            | Side::Kube(Peer::Metadata) => "PartialObjectMetadata",
-            _ => "Pod",
-        }
+                | Side::OursLight(Form::Metadata)
+                | Side::Kube(Peer::Metadata)
+        )
+    }
+
+    /// Panics unless a cached object (of `client`) is a `PartialObjectMetadata` exactly
+    /// when this side asks for metadata only: the server must have honoured the
+    /// metadata `Accept` header (`after` says when).
+    fn check_kind(self, client: &dyn Running, after: &str) {
+        let kind = client.one_kind();
+        assert_eq!(
+            kind.as_deref() == Some("PartialObjectMetadata"),
+            self.metadata_only(),
+            "{}: a cached object of kind {kind:?} after {after}",
+            self.title()
+        );
     }
 }
 
@@ -929,11 +971,7 @@ async fn run_side(
     until(|| probe.adds.load(Ordering::Relaxed) >= n as u64).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     sample.steady = allocated().saturating_sub(baseline);
-    assert_eq!(
-        client.one_kind().as_deref(),
-        Some(side.cached_kind()),
-        "kind of a cached object"
-    );
+    side.check_kind(&*client, "the list");
 
     if full {
         // Watch events, pre-loaded while the re-opened watch waits.
@@ -971,11 +1009,7 @@ async fn run_side(
         let seen = probe.updates.load(Ordering::Relaxed) - updates_before;
         assert_eq!(seen, n as u64, "updates seen in the events phase");
         // Every cached object now comes from the watch.
-        assert_eq!(
-            client.one_kind().as_deref(),
-            Some(side.cached_kind()),
-            "kind of a cached object after the watch events"
-        );
+        side.check_kind(&*client, "the watch events");
 
         // Relist of everything after a 410.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1117,7 +1151,7 @@ fn report_form(n: usize, form: Form, ours: &Figures, light: &Figures, theirs: &F
     println!(
         "{:<38} {:>14} {:>14} {:>8}",
         "operation",
-        format!("informer {}", form.name()),
+        "informer",
         peer.title(),
         "ratio"
     );
