@@ -66,10 +66,14 @@ fn ours<K>(drop_managed_fields: bool) -> (i64, i64)
 where
     K: Object + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
+    let template = support::pod_template();
     let before = allocated();
-    let objects: Vec<Arc<K>> = support::pods::<K>(N, 1)
-        .into_iter()
-        .map(|mut o| {
+    // Pod by pod, not by mapping a `Vec<K>`: collecting that in place would keep its
+    // buffer (`N * size_of::<K>()` bytes) as the capacity of the `Vec<Arc<K>>`, and count
+    // it as objects.
+    let objects: Vec<Arc<K>> = (0..N)
+        .map(|i| {
+            let mut o: K = support::pod(&template, i, 1 + i as u64);
             if drop_managed_fields {
                 o.meta_mut().clear_managed_fields();
             }
@@ -231,44 +235,40 @@ where
     writer
 }
 
-/// `VmRSS` and `VmHWM` (peak) of this process in bytes, from `/proc/self/status`;
-/// `None` where there is no procfs (not Linux).
-fn rss() -> Option<(u64, u64)> {
+/// `VmRSS` of this process in bytes, from `/proc/self/status`; `None` where there is no
+/// procfs (not Linux).
+fn rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let kb: u64 = line[name.len()..]
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kb * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line["VmRSS:".len()..]
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
-/// The child: builds `form`'s cache and prints one line, `rss PEAK REQUESTED` in bytes
-/// over the process's state before building (`n/a` for the RSS figures without procfs).
+/// The child: builds `form`'s cache and prints one line, `RSS REQUESTED`: the growth of
+/// its resident set size (`n/a` without procfs) and the bytes it requested, over its
+/// state before building.
 fn child(form: Form) {
     let before = rss();
     let requested_before = allocated();
     let cache = form.build();
     let requested = allocated() - requested_before;
-    let after = rss();
-    let figure = |f: fn((u64, u64)) -> u64| match before.zip(after) {
-        Some((b, a)) => (f(a) as i64 - f(b) as i64).to_string(),
+    let rss = match before.zip(rss()) {
+        Some((b, a)) => (a as i64 - b as i64).to_string(),
         None => "n/a".to_owned(),
     };
-    println!("{} {} {requested}", figure(|r| r.0), figure(|r| r.1));
+    println!("{rss} {requested}");
     drop(cache);
 }
 
-/// What a child measured, in bytes over its start: resident set size after building,
-/// its peak while building (`None` without procfs), and the bytes requested.
+/// What a child measured, in bytes over its start: the growth of its resident set size
+/// (`None` without procfs) and the bytes it requested.
 struct Resident {
     rss: Option<i64>,
-    peak: Option<i64>,
     requested: i64,
 }
 
@@ -281,10 +281,9 @@ fn resident(form: Form) -> Option<Resident> {
     let text = String::from_utf8_lossy(&out.stdout);
     let words: Vec<&str> = text.split_whitespace().collect();
     let parsed = match words.as_slice() {
-        [rss, peak, requested] if out.status.success() => {
+        [rss, requested] if out.status.success() => {
             requested.parse().ok().map(|requested| Resident {
                 rss: rss.parse().ok(),
-                peak: peak.parse().ok(),
                 requested,
             })
         }
@@ -392,33 +391,28 @@ fn main() {
     };
 
     println!();
+    println!("resident set size per cached pod, each form in a process holding only that cache");
+    println!("(VmRSS after building minus before; see the module doc for what it includes)");
     println!(
-        "resident set size per cached pod: one process per form holding only that cache \
-         (VmRSS after building minus VmRSS before; includes the allocator's overhead and \
-         the heap left by decoding temporaries and table growth)"
-    );
-    println!(
-        "  {:<40} {:>10} {:>10} {:>9} {:>10}",
-        "form", "requested", "RSS", "RSS/req.", "peak RSS"
+        "  {:<40} {:>10} {:>10} {:>9}",
+        "form", "requested", "RSS", "RSS/req."
     );
     for (form, measured) in &resident {
         let asked = requested(*form);
-        let show = |v: Option<i64>| v.map_or("n/a".to_owned(), |b| format!("{:.0} B", per_pod(b)));
-        let (rss, peak) = measured.as_ref().map_or((None, None), |m| (m.rss, m.peak));
+        let rss = measured.as_ref().and_then(|m| m.rss);
         println!(
-            "  {:<40} {:>10} {:>10} {:>9} {:>10}",
+            "  {:<40} {:>10} {:>10} {:>9}",
             form.label(),
             format!("{:.0} B", per_pod(asked)),
-            show(rss),
+            rss.map_or("n/a".to_owned(), |r| format!("{:.0} B", per_pod(r))),
             rss.map_or("n/a".to_owned(), |r| format!(
                 "{:.2}x",
                 r as f64 / asked as f64
             )),
-            show(peak),
         );
         if let Some(m) = measured {
-            // The child builds the cache pod by pod; the bytes it asked for should match
-            // this process's figure.
+            // The child builds the cache pod by pod as this process does; the bytes it
+            // asked for should match this process's figure.
             if (m.requested - asked).abs() as f64 > 0.02 * asked as f64 {
                 println!(
                     "    note: the child asked for {:.0} B per pod",
