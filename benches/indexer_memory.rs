@@ -8,17 +8,59 @@
 //! A counting global allocator (the `cap` crate) reports the bytes the program has
 //! asked for; each figure is the difference across one step, divided by the pod count.
 //! Allocator overhead (malloc headers, fragmentation) is not included, the same for all.
+//! Objects are decoded and wrapped in `Arc`s pod by pod (collecting a `Vec<K>` into a
+//! `Vec<Arc<K>>` in place would keep its `N * size_of::<K>()` buffer and count it).
+//!
+//! # Resident set size
+//!
+//! Since fragmentation is what a user's pod limit sees, each form is also measured as the
+//! resident set size of a process that holds only that cache: the bench re-executes
+//! itself once per form, one at a time, with `INDEXER_MEMORY_FORM` set (`pod`,
+//! `dynamic`, `metadata`, `metadata-light`, `lean`, `lean-light`, `kube-pod`,
+//! `kube-metadata`). The child reads `VmRSS` from `/proc/self/status` (Linux; `n/a`
+//! elsewhere), builds the cache as an informer would, pod by pod (decode one pod, drop
+//! `managedFields` for the light forms, insert it into the indexed store, or apply it to
+//! kube-runtime's store, which keeps a clone, and drop the event), reads `VmRSS` again
+//! and reports the difference with the bytes it asked for (which must match the
+//! in-process figure; a note is printed when they differ by more than 2 %). The figure
+//! is what the process holds once building is done: the objects and store, the
+//! allocator's headers and rounding, and whatever heap the allocator keeps from freed
+//! temporaries: each pod's `serde_json::Value` (freed right after it is decoded, so only
+//! one is live at a time but the holes it leaves stay between cached objects) and the
+//! store's hash maps' old tables after they grow. glibc does not give that memory back
+//! to the OS and trimming it (`malloc_trim`) would need `unsafe` FFI, so it is counted,
+//! as it would be in an informer's process. The process's baseline (binary, runtime,
+//! the fixture template) is subtracted.
+//!
+//! # Results
 //!
 //! On the 2-core machine of the other benches (counts of requested bytes do not vary
-//! between runs), per pod: typed `Pod` 31,952 B with the store and indices, kube-runtime
-//! 29,300 B (1.09x); `PartialObjectMetadata` 4,240 B (3,870 B of objects), 2,752 B with
-//! `managedFields` dropped; kube-runtime's `PartialObjectMeta<Pod>` store 15,245 B
-//! (0.28x), most of it the `managedFields`, which k8s-openapi decodes into a
-//! `serde_json::Value` tree where this crate keeps their raw JSON text. `LeanObject`
-//! (typed metadata, the rest as compact JSON text) 6,888 B (0.22x the typed pod), 5,400 B
-//! with `managedFields` dropped: of that, about 2,650 B is the JSON text of `spec` and
+//! between runs), per pod, requested bytes and resident set size:
+//!
+//! ```text
+//!                                          requested        RSS  RSS/req.
+//! k8s-openapi Pod, Indexer + 2 indices       29,496 B   33,642 B     1.14x
+//! DynamicObject, Indexer + 2 indices         31,469 B   37,017 B     1.18x
+//! PartialObjectMetadata, Indexer + 2 ind.     3,840 B    4,835 B     1.26x
+//!   the same, managedFields dropped           2,352 B    3,073 B     1.31x
+//! LeanObject, Indexer + 2 indices             6,512 B    7,517 B     1.15x
+//!   the same, managedFields dropped           5,024 B    5,726 B     1.14x
+//! kube-runtime store of Pod                  29,300 B   33,421 B     1.14x
+//! kube-runtime store, PartialObjectMeta      15,245 B   17,709 B     1.16x
+//! ```
+//!
+//! Typed `Pod`s with the store and indices take 1.01x kube-runtime's store in requested
+//! bytes and in RSS (371 B per pod of it the store and indices);
+//! `PartialObjectMetadata` 3,840 B (3,470 B of objects), 0.25x kube-runtime's
+//! `PartialObjectMeta<Pod>` store (0.27x in RSS), most of which is the `managedFields`
+//! that k8s-openapi decodes into a `serde_json::Value` tree where this crate keeps their
+//! raw JSON text. `LeanObject` (typed metadata, the rest as compact JSON text) takes
+//! 0.22x the typed pod: of its 6,512 B, about 2,650 B is the JSON text of `spec` and
 //! `status` and the rest the typed `ObjectMeta` (its label and annotation B-trees above
-//! all), which is where a leaner form has to save next.
+//! all), which is where a leaner form has to save next. The many small allocations of
+//! the metadata-only forms cost the most allocator overhead (1.26x to 1.31x). Figures
+//! before the pod-by-pod construction (31,952 B typed, 4,240 B metadata-only, 6,888 B
+//! lean) counted `size_of::<K>()` bytes per pod of a spent vector buffer.
 
 mod support;
 
