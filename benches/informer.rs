@@ -24,9 +24,9 @@
 //! (defaults: 100,000 pods, 3 iterations per side, every form; `INFORMER_BENCH_FORMS`
 //! picks forms, comma-separated, from `typed`, `lean` and `metadata`, each bringing its
 //! kube-runtime peer, which runs once per iteration even when two forms share it;
-//! `INFORMER_BENCH_VERBOSE=1` prints progress and the CPU each process used during the
-//! events phase). With every form an iteration runs five sides instead of two, so the
-//! whole run takes about 2.5 times as long as with `typed` alone.
+//! `INFORMER_BENCH_VERBOSE=1` prints progress and the CPU each process used during sync
+//! and the events phase). With every form an iteration runs five sides instead of two, so
+//! the whole run takes about 2.5 times as long as with `typed` alone.
 //!
 //! # Set-up
 //!
@@ -525,6 +525,21 @@ fn cpu_secs(pid: &str) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// With `INFORMER_BENCH_VERBOSE=1`, the time since `begin` and the CPU this process and
+/// the server used since `before` (this process's and the server's CPU seconds then).
+fn trace_cpu(what: &str, begin: Instant, before: (Option<f64>, Option<f64>), server_pid: &str) {
+    if let ((Some(c0), Some(s0)), Some(c1), Some(s1)) =
+        (before, cpu_secs("self"), cpu_secs(server_pid))
+    {
+        trace(&format!(
+            "{what} {:.2} s: client used {:.2} CPU s, server {:.2} CPU s",
+            begin.elapsed().as_secs_f64(),
+            c1 - c0,
+            s1 - s0
+        ));
+    }
+}
+
 /// Progress on stderr with `INFORMER_BENCH_VERBOSE=1`.
 fn trace(what: &str) {
     if std::env::var_os("INFORMER_BENCH_VERBOSE").is_some() {
@@ -957,10 +972,12 @@ async fn run_side(
     let baseline = allocated();
     reset_peak();
     let probe = Arc::new(Probe::default());
+    let server_pid = server.child.id().to_string();
+    let sync_cpu = (cpu_secs("self"), cpu_secs(&server_pid));
     let start = Instant::now();
     let client = start_side(&server.url, &probe, side);
     until(|| client.synced()).await;
-    trace("synced");
+    trace_cpu("synced", start, sync_cpu, &server_pid);
     let mut sample = Sample {
         sync: start.elapsed(),
         sync_peak: peak().saturating_sub(baseline),
@@ -979,7 +996,6 @@ async fn run_side(
         probe.arm(u64::MAX);
         let (begin, last_rv) = server.preload_events(round);
         probe.arm(last_rv);
-        let server_pid = server.child.id().to_string();
         let cpu_before = (cpu_secs("self"), cpu_secs(&server_pid));
         trace("events pre-loaded, watch resumed");
         let mut last = Instant::now();
@@ -996,16 +1012,7 @@ async fn run_side(
         })
         .await;
         sample.events = Some(begin.elapsed());
-        if let ((Some(c0), Some(s0)), Some(c1), Some(s1)) =
-            (cpu_before, cpu_secs("self"), cpu_secs(&server_pid))
-        {
-            trace(&format!(
-                "events phase {:.2} s: client used {:.2} CPU s, server {:.2} CPU s",
-                begin.elapsed().as_secs_f64(),
-                c1 - c0,
-                s1 - s0
-            ));
-        }
+        trace_cpu("events phase", begin, cpu_before, &server_pid);
         let seen = probe.updates.load(Ordering::Relaxed) - updates_before;
         assert_eq!(seen, n as u64, "updates seen in the events phase");
         // Every cached object now comes from the watch.
