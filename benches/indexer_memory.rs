@@ -8,21 +8,65 @@
 //! A counting global allocator (the `cap` crate) reports the bytes the program has
 //! asked for; each figure is the difference across one step, divided by the pod count.
 //! Allocator overhead (malloc headers, fragmentation) is not included, the same for all.
+//! Objects are decoded and wrapped in `Arc`s pod by pod (collecting a `Vec<K>` into a
+//! `Vec<Arc<K>>` in place would keep its `N * size_of::<K>()` buffer and count it).
+//!
+//! # Resident set size
+//!
+//! Since fragmentation is what a user's pod limit sees, each form is also measured as the
+//! resident set size of a process that holds only that cache: the bench re-executes
+//! itself once per form, one at a time, with `INDEXER_MEMORY_FORM` set (`pod`,
+//! `dynamic`, `metadata`, `metadata-light`, `lean`, `lean-light`, `kube-pod`,
+//! `kube-metadata`). The child reads `VmRSS` from `/proc/self/status` (Linux; `n/a`
+//! elsewhere), builds the cache as an informer would, pod by pod (decode one pod, drop
+//! `managedFields` for the light forms, insert it into the indexed store, or apply it to
+//! kube-runtime's store, which keeps a clone, and drop the event), reads `VmRSS` again
+//! and reports the difference with the bytes it asked for (which must match the
+//! in-process figure; a note is printed when they differ by more than 2 %). The figure
+//! is what the process holds once building is done: the objects and store, the
+//! allocator's headers and rounding, and whatever heap the allocator keeps from freed
+//! temporaries: each pod's `serde_json::Value` (freed right after it is decoded, so only
+//! one is live at a time but the holes it leaves stay between cached objects) and the
+//! store's hash maps' old tables after they grow. glibc does not give that memory back
+//! to the OS and trimming it (`malloc_trim`) would need `unsafe` FFI, so it is counted,
+//! as it would be in an informer's process. The process's baseline (binary, runtime,
+//! the fixture template) is subtracted.
+//!
+//! # Results
 //!
 //! On the 2-core machine of the other benches (counts of requested bytes do not vary
-//! between runs), per pod: typed `Pod` 31,952 B with the store and indices, kube-runtime
-//! 29,300 B (1.09x); `PartialObjectMetadata` 4,240 B (3,870 B of objects), 2,752 B with
-//! `managedFields` dropped; kube-runtime's `PartialObjectMeta<Pod>` store 15,245 B
-//! (0.28x), most of it the `managedFields`, which k8s-openapi decodes into a
-//! `serde_json::Value` tree where this crate keeps their raw JSON text. `LeanObject`
-//! (typed metadata, the rest as compact JSON text) 6,888 B (0.22x the typed pod), 5,400 B
-//! with `managedFields` dropped: of that, about 2,650 B is the JSON text of `spec` and
+//! between runs), per pod, requested bytes and resident set size:
+//!
+//! ```text
+//!                                          requested        RSS  RSS/req.
+//! k8s-openapi Pod, Indexer + 2 indices       29,496 B   33,642 B     1.14x
+//! DynamicObject, Indexer + 2 indices         31,469 B   37,017 B     1.18x
+//! PartialObjectMetadata, Indexer + 2 ind.     3,840 B    4,835 B     1.26x
+//!   the same, managedFields dropped           2,352 B    3,073 B     1.31x
+//! LeanObject, Indexer + 2 indices             6,512 B    7,517 B     1.15x
+//!   the same, managedFields dropped           5,024 B    5,726 B     1.14x
+//! kube-runtime store of Pod                  29,300 B   33,421 B     1.14x
+//! kube-runtime store, PartialObjectMeta      15,245 B   17,709 B     1.16x
+//! ```
+//!
+//! Typed `Pod`s with the store and indices take 1.01x kube-runtime's store in requested
+//! bytes and in RSS (371 B per pod of it the store and indices);
+//! `PartialObjectMetadata` 3,840 B (3,470 B of objects), 0.25x kube-runtime's
+//! `PartialObjectMeta<Pod>` store (0.27x in RSS), most of which is the `managedFields`
+//! that k8s-openapi decodes into a `serde_json::Value` tree where this crate keeps their
+//! raw JSON text. `LeanObject` (typed metadata, the rest as compact JSON text) takes
+//! 0.22x the typed pod: of its 6,512 B, about 2,650 B is the JSON text of `spec` and
 //! `status` and the rest the typed `ObjectMeta` (its label and annotation B-trees above
-//! all), which is where a leaner form has to save next.
+//! all), which is where a leaner form has to save next. The many small allocations of
+//! the metadata-only forms cost the most allocator overhead (1.26x to 1.31x). Figures
+//! before the pod-by-pod construction (31,952 B typed, 4,240 B metadata-only, 6,888 B
+//! lean) counted `size_of::<K>()` bytes per pod of a spent vector buffer.
 
 mod support;
 
 use std::alloc::System;
+use std::any::Any;
+use std::process::Command;
 use std::sync::Arc;
 
 use cap::Cap;
@@ -37,6 +81,9 @@ use kube_runtime::watcher::Event;
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 
 const N: usize = 100_000;
+
+/// Set in a child process: the form whose cache it builds and measures.
+const FORM_VAR: &str = "INDEXER_MEMORY_FORM";
 
 fn allocated() -> i64 {
     ALLOCATOR.allocated() as i64
@@ -61,10 +108,14 @@ fn ours<K>(drop_managed_fields: bool) -> (i64, i64)
 where
     K: Object + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
+    let template = support::pod_template();
     let before = allocated();
-    let objects: Vec<Arc<K>> = support::pods::<K>(N, 1)
-        .into_iter()
-        .map(|mut o| {
+    // Pod by pod, not by mapping a `Vec<K>`: collecting that in place would keep its
+    // buffer (`N * size_of::<K>()` bytes) as the capacity of the `Vec<Arc<K>>`, and count
+    // it as objects.
+    let objects: Vec<Arc<K>> = (0..N)
+        .map(|i| {
+            let mut o: K = support::pod(&template, i, 1 + i as u64);
             if drop_managed_fields {
                 o.meta_mut().clear_managed_fields();
             }
@@ -118,8 +169,193 @@ where
     bytes + events_bytes
 }
 
+// ---------------------------------------------------------------------------------------
+// Resident set size: one child process per form.
+
+/// A cache whose resident set size the bench measures, each in a process of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    Pod,
+    Dynamic,
+    Metadata,
+    MetadataLight,
+    Lean,
+    LeanLight,
+    KubePod,
+    KubeMetadata,
+}
+
+impl Form {
+    const ALL: [Form; 8] = [
+        Form::Pod,
+        Form::Dynamic,
+        Form::Metadata,
+        Form::MetadataLight,
+        Form::Lean,
+        Form::LeanLight,
+        Form::KubePod,
+        Form::KubeMetadata,
+    ];
+
+    /// The value of `INDEXER_MEMORY_FORM` for this form.
+    fn name(self) -> &'static str {
+        match self {
+            Form::Pod => "pod",
+            Form::Dynamic => "dynamic",
+            Form::Metadata => "metadata",
+            Form::MetadataLight => "metadata-light",
+            Form::Lean => "lean",
+            Form::LeanLight => "lean-light",
+            Form::KubePod => "kube-pod",
+            Form::KubeMetadata => "kube-metadata",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Form::Pod => "k8s-openapi Pod, Indexer + 2 indices",
+            Form::Dynamic => "DynamicObject, Indexer + 2 indices",
+            Form::Metadata => "PartialObjectMetadata, Indexer + 2 ind.",
+            Form::MetadataLight => "  the same, managedFields dropped",
+            Form::Lean => "LeanObject, Indexer + 2 indices",
+            Form::LeanLight => "  the same, managedFields dropped",
+            Form::KubePod => "kube-runtime store of Pod",
+            Form::KubeMetadata => "kube-runtime store, PartialObjectMeta",
+        }
+    }
+
+    /// Builds this form's cache of `N` pods, decoding and inserting them one at a time
+    /// (as an informer does), so that each pod's `serde_json::Value` is freed before the
+    /// next is built.
+    fn build(self) -> Box<dyn Any> {
+        match self {
+            Form::Pod => Box::new(our_cache::<Pod>(false)),
+            Form::Dynamic => Box::new(our_cache::<DynamicObject>(false)),
+            Form::Metadata => Box::new(our_cache::<PartialObjectMetadata>(false)),
+            Form::MetadataLight => Box::new(our_cache::<PartialObjectMetadata>(true)),
+            Form::Lean => Box::new(our_cache::<LeanObject>(false)),
+            Form::LeanLight => Box::new(our_cache::<LeanObject>(true)),
+            Form::KubePod => Box::new(kube_cache::<Pod>()),
+            Form::KubeMetadata => Box::new(kube_cache::<PartialObjectMeta<Pod>>()),
+        }
+    }
+}
+
+/// The indexed store of the in-process measurement, filled pod by pod.
+fn our_cache<K>(drop_managed_fields: bool) -> Indexer<K>
+where
+    K: Object + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let template = support::pod_template();
+    let store = Indexer::new(
+        Indexers::new()
+            .with_fallible(NAMESPACE_INDEX, namespace_index)
+            .with("app", app_index::<K>),
+    );
+    for i in 0..N {
+        let mut o: K = support::pod(&template, i, 1 + i as u64);
+        if drop_managed_fields {
+            o.meta_mut().clear_managed_fields();
+        }
+        store.add(Arc::new(o)).expect("index functions succeed");
+    }
+    assert_eq!(store.len(), N);
+    store
+}
+
+/// kube-runtime's store, applying one event per pod and dropping it.
+fn kube_cache<K>() -> Writer<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + 'static,
+{
+    let template = support::pod_template();
+    let mut writer = Writer::default();
+    for i in 0..N {
+        writer.apply_watcher_event(&Event::Apply(support::pod::<K>(&template, i, 1 + i as u64)));
+    }
+    assert_eq!(writer.as_reader().state().len(), N);
+    writer
+}
+
+/// `VmRSS` of this process in bytes, from `/proc/self/status`; `None` where there is no
+/// procfs (not Linux).
+fn rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line["VmRSS:".len()..]
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// The child: builds `form`'s cache and prints one line, `RSS REQUESTED`: the growth of
+/// its resident set size (`n/a` without procfs) and the bytes it requested, over its
+/// state before building.
+fn child(form: Form) {
+    let before = rss();
+    let requested_before = allocated();
+    let cache = form.build();
+    let requested = allocated() - requested_before;
+    let rss = match before.zip(rss()) {
+        Some((b, a)) => (a as i64 - b as i64).to_string(),
+        None => "n/a".to_owned(),
+    };
+    println!("{rss} {requested}");
+    drop(cache);
+}
+
+/// What a child measured, in bytes over its start: the growth of its resident set size
+/// (`None` without procfs) and the bytes it requested.
+struct Resident {
+    rss: Option<i64>,
+    requested: i64,
+}
+
+/// Runs this binary once for `form`; `None` (with a note) if the child failed.
+fn resident(form: Form) -> Option<Resident> {
+    let out = Command::new(std::env::current_exe().expect("current exe"))
+        .env(FORM_VAR, form.name())
+        .output()
+        .expect("start a child process");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let parsed = match words.as_slice() {
+        [rss, requested] if out.status.success() => {
+            requested.parse().ok().map(|requested| Resident {
+                rss: rss.parse().ok(),
+                requested,
+            })
+        }
+        _ => None,
+    };
+    if parsed.is_none() {
+        eprintln!(
+            "note: the child for {} failed ({}): {}{}",
+            form.name(),
+            out.status,
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    parsed
+}
+
 fn main() {
-    // `cargo bench` passes `--bench`; this binary takes no options.
+    if let Ok(name) = std::env::var(FORM_VAR) {
+        let form = Form::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .unwrap_or_else(|| panic!("{FORM_VAR}: unknown form {name:?}"));
+        child(form);
+        return;
+    }
+    // `cargo bench` passes `--bench`; this binary takes no options. The children run
+    // first, one at a time, while this process is still small.
+    let resident: Vec<(Form, Option<Resident>)> =
+        Form::ALL.into_iter().map(|f| (f, resident(f))).collect();
     let (pod_objects, pod_store) = ours::<Pod>(false);
     let (dyn_objects, dyn_store) = ours::<DynamicObject>(false);
     let (meta_objects, meta_store) = ours::<PartialObjectMetadata>(false);
@@ -184,4 +420,47 @@ fn main() {
         "  ratio metadata-only / kube-runtime:   {:>7.2}",
         meta_total as f64 / kube_meta_store as f64
     );
+
+    let requested = |form: Form| match form {
+        Form::Pod => ours_total,
+        Form::Dynamic => dyn_objects + dyn_store,
+        Form::Metadata => meta_total,
+        Form::MetadataLight => lean_meta_objects + lean_meta_store,
+        Form::Lean => lean_objects + lean_store,
+        Form::LeanLight => leaner_objects + leaner_store,
+        Form::KubePod => kube_store,
+        Form::KubeMetadata => kube_meta_store,
+    };
+
+    println!();
+    println!("resident set size per cached pod, each form in a process holding only that cache");
+    println!("(VmRSS after building minus before; see the module doc for what it includes)");
+    println!(
+        "  {:<40} {:>10} {:>10} {:>9}",
+        "form", "requested", "RSS", "RSS/req."
+    );
+    for (form, measured) in &resident {
+        let asked = requested(*form);
+        let rss = measured.as_ref().and_then(|m| m.rss);
+        println!(
+            "  {:<40} {:>10} {:>10} {:>9}",
+            form.label(),
+            format!("{:.0} B", per_pod(asked)),
+            rss.map_or("n/a".to_owned(), |r| format!("{:.0} B", per_pod(r))),
+            rss.map_or("n/a".to_owned(), |r| format!(
+                "{:.2}x",
+                r as f64 / asked as f64
+            )),
+        );
+        if let Some(m) = measured {
+            // The child builds the cache pod by pod as this process does; the bytes it
+            // asked for should match this process's figure.
+            if (m.requested - asked).abs() as f64 > 0.02 * asked as f64 {
+                println!(
+                    "    note: the child asked for {:.0} B per pod",
+                    per_pod(m.requested)
+                );
+            }
+        }
+    }
 }

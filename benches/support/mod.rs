@@ -44,15 +44,26 @@ pub fn pod_json(
     pod
 }
 
+/// The fixture pod as a `serde_json::Value`, the template of [`pod_json`].
+pub fn pod_template() -> serde_json::Value {
+    serde_json::from_str(POD_TEMPLATE).expect("fixture pod is valid JSON")
+}
+
+/// Pod `i` of [`pods`] decoded as `K`: its JSON is built as a `serde_json::Value` and
+/// consumed by the decoding.
+pub fn pod<K: serde::de::DeserializeOwned>(
+    template: &serde_json::Value,
+    i: usize,
+    resource_version: u64,
+) -> K {
+    serde_json::from_value(pod_json(template, i, resource_version)).expect("generated pod decodes")
+}
+
 /// `n` decoded pods of type `K`, each with resourceVersion `base_version + i`.
 pub fn pods<K: serde::de::DeserializeOwned>(n: usize, base_version: u64) -> Vec<K> {
-    let template: serde_json::Value =
-        serde_json::from_str(POD_TEMPLATE).expect("fixture pod is valid JSON");
+    let template = pod_template();
     (0..n)
-        .map(|i| {
-            serde_json::from_value(pod_json(&template, i, base_version + i as u64))
-                .expect("generated pod decodes")
-        })
+        .map(|i| pod(&template, i, base_version + i as u64))
         .collect()
 }
 
