@@ -10,7 +10,11 @@
 //! server gives a resource without printer columns. A watch asking for a `Table` gets
 //! plain JSON when it also accepts it, as kubectl does.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::errors;
@@ -170,12 +174,12 @@ pub(crate) fn encode(
             Ok((Bytes::from(yaml), "application/yaml"))
         }
         Output::Metadata => {
-            let value: Value = serde_json::from_slice(&json).map_err(internal)?;
-            let partial = match shape {
-                Shape::List => partial_list(value),
-                Shape::Object | Shape::Watch => partial(value),
-            };
-            let bytes = serde_json::to_vec(&partial).map_err(internal)?;
+            let answer: MetadataOf<'_> = serde_json::from_slice(&json).map_err(internal)?;
+            if answer.is_status() {
+                return Ok((json, "application/json"));
+            }
+            let list = shape == Shape::List;
+            let bytes = serde_json::to_vec(&answer.partial(list)?).map_err(internal)?;
             Ok((Bytes::from(bytes), "application/json"))
         }
         Output::Table(include) => {
@@ -270,38 +274,159 @@ fn partial(mut obj: Value) -> Value {
     })
 }
 
-/// A list reduced to a `PartialObjectMetadataList` of `PartialObjectMetadata` items.
-fn partial_list(mut list: Value) -> Value {
-    let items: Vec<Value> = match list.get_mut("items").map(Value::take) {
-        Some(Value::Array(items)) => items.into_iter().map(partial).collect(),
-        _ => Vec::new(),
-    };
-    let metadata = list
-        .get_mut("metadata")
-        .map(Value::take)
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    serde_json::json!({
-        "kind": "PartialObjectMetadataList",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": metadata,
-        "items": items,
-    })
+/// An object, a list or a watch event as far as a metadata-only answer needs it: its
+/// `kind`, its `metadata` and its items (or event object) as raw text borrowed from the
+/// JSON answer. Decoding it skips every other field without building anything, so
+/// reducing a list of large objects costs a scan of the text rather than a tree of it.
+#[derive(Deserialize)]
+struct MetadataOf<'a> {
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    items: Option<Vec<MetadataOf<'a>>>,
 }
 
+/// A `PartialObjectMetadata` or a `PartialObjectMetadataList`, written in the order a
+/// real server writes them.
+#[derive(Serialize)]
+struct Partial<'a> {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    metadata: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<Vec<Partial<'a>>>,
+}
+
+impl<'a> MetadataOf<'a> {
+    fn is_status(&self) -> bool {
+        self.kind.as_deref() == Some("Status")
+    }
+
+    /// The reduced form: a list (with its items reduced) when `list`, else one object.
+    fn partial(&self, list: bool) -> Result<Partial<'a>, Status> {
+        let metadata = match self.metadata {
+            Some(m) => m,
+            None => serde_json::from_str(EMPTY_OBJECT).map_err(internal)?,
+        };
+        let items = if list {
+            let items = self.items.as_deref().unwrap_or_default();
+            Some(
+                items
+                    .iter()
+                    .map(|i| i.partial(false))
+                    .collect::<Result<_, _>>()?,
+            )
+        } else {
+            None
+        };
+        Ok(Partial {
+            kind: if list {
+                "PartialObjectMetadataList"
+            } else {
+                "PartialObjectMetadata"
+            },
+            api_version: "meta.k8s.io/v1",
+            metadata,
+            items,
+        })
+    }
+}
+
+const EMPTY_OBJECT: &str = "{}";
+
 /// One watch line (`{"type":...,"object":...}\n`) with its object reduced to metadata;
-/// a line that does not decode is passed on as it is.
+/// an `ERROR` event's `Status`, and a line that does not decode, are passed on as they
+/// are.
 pub(crate) fn partial_watch_line(line: Bytes) -> Bytes {
-    let Ok(mut event) = serde_json::from_slice::<Value>(&line) else {
+    #[derive(Deserialize, Serialize)]
+    struct Event<'a, O> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+        object: O,
+    }
+    let Ok(event) = serde_json::from_slice::<Event<'_, MetadataOf<'_>>>(&line) else {
         return line;
     };
-    if let Some(obj) = event.get_mut("object") {
-        *obj = partial(obj.take());
+    if event.object.is_status() {
+        return line;
     }
-    match serde_json::to_vec(&event) {
+    let Ok(object) = event.object.partial(false) else {
+        return line;
+    };
+    let reduced = Event {
+        kind: event.kind,
+        object,
+    };
+    match serde_json::to_vec(&reduced) {
         Ok(mut bytes) => {
             bytes.push(b'\n');
             Bytes::from(bytes)
         }
         Err(_) => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reduce(shape: Shape, json: Value) -> Value {
+        let bytes = Bytes::from(serde_json::to_vec(&json).unwrap());
+        let (out, media) = encode(Output::Metadata, shape, bytes).unwrap();
+        assert_eq!(media, "application/json");
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn metadata_only_keeps_metadata_and_nothing_else() {
+        let list = serde_json::json!({
+            "kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
+            "items": [
+                {"metadata": {"name": "a", "labels": {"k\"ey": "v\u{e9}"}}, "spec": {"x": [1]}},
+                {"spec": {}},
+            ],
+        });
+        let pod = |m: Value| {
+            serde_json::json!({
+                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": m,
+            })
+        };
+        assert_eq!(
+            reduce(Shape::List, list.clone()),
+            serde_json::json!({
+                "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": "7"},
+                "items": [pod(list["items"][0]["metadata"].clone()), pod(serde_json::json!({}))],
+            })
+        );
+        assert_eq!(
+            reduce(Shape::Object, list["items"][0].clone()),
+            pod(list["items"][0]["metadata"].clone())
+        );
+        let status = serde_json::json!({"kind": "Status", "code": 410, "metadata": {}});
+        assert_eq!(reduce(Shape::Object, status.clone()), status);
+    }
+
+    #[test]
+    fn watch_lines_lose_all_but_metadata_and_errors_pass_unchanged() {
+        let line = |v: Value| Bytes::from(format!("{v}\n"));
+        let added = serde_json::json!({"type": "ADDED",
+            "object": {"kind": "Pod", "metadata": {"name": "a"}, "status": {"phase": "Running"}}});
+        let out = partial_watch_line(line(added));
+        assert!(out.ends_with(b"\n"));
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"type": "ADDED", "object": {"kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "a"}}})
+        );
+        let error = line(serde_json::json!({"type": "ERROR",
+            "object": {"kind": "Status", "code": 410, "reason": "Expired"}}));
+        assert_eq!(partial_watch_line(error.clone()), error);
+        let garbage = Bytes::from_static(b"not json\n");
+        assert_eq!(partial_watch_line(garbage.clone()), garbage);
     }
 }
