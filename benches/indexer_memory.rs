@@ -39,28 +39,34 @@
 //!
 //! ```text
 //!                                          requested        RSS  RSS/req.
-//! k8s-openapi Pod, Indexer + 2 indices       29,496 B   33,642 B     1.14x
-//! DynamicObject, Indexer + 2 indices         31,469 B   37,017 B     1.18x
-//! PartialObjectMetadata, Indexer + 2 ind.     3,840 B    4,835 B     1.26x
-//!   the same, managedFields dropped           2,352 B    3,073 B     1.31x
-//! LeanObject, Indexer + 2 indices             6,512 B    7,517 B     1.15x
-//!   the same, managedFields dropped           5,024 B    5,726 B     1.14x
+//! k8s-openapi Pod, Indexer + 2 indices       29,496 B   33,643 B     1.14x
+//! DynamicObject, Indexer + 2 indices         30,435 B   35,732 B     1.17x
+//! PartialObjectMetadata, Indexer + 2 ind.     2,806 B    3,526 B     1.26x
+//!   the same, managedFields dropped           1,318 B    1,751 B     1.33x
+//! LeanObject, Indexer + 2 indices             5,478 B    6,202 B     1.13x
+//!   the same, managedFields dropped           3,990 B    4,416 B     1.11x
 //! kube-runtime store of Pod                  29,300 B   33,421 B     1.14x
-//! kube-runtime store, PartialObjectMeta      15,245 B   17,709 B     1.16x
+//! kube-runtime store, PartialObjectMeta      15,245 B   17,711 B     1.16x
 //! ```
 //!
 //! Typed `Pod`s with the store and indices take 1.01x kube-runtime's store in requested
-//! bytes and in RSS (371 B per pod of it the store and indices);
-//! `PartialObjectMetadata` 3,840 B (3,470 B of objects), 0.25x kube-runtime's
-//! `PartialObjectMeta<Pod>` store (0.27x in RSS), most of which is the `managedFields`
-//! that k8s-openapi decodes into a `serde_json::Value` tree where this crate keeps their
-//! raw JSON text. `LeanObject` (typed metadata, the rest as compact JSON text) takes
-//! 0.22x the typed pod: of its 6,512 B, about 2,650 B is the JSON text of `spec` and
-//! `status` and the rest the typed `ObjectMeta` (its label and annotation B-trees above
-//! all), which is where a leaner form has to save next. The many small allocations of
-//! the metadata-only forms cost the most allocator overhead (1.26x to 1.31x). Figures
-//! before the pod-by-pod construction (31,952 B typed, 4,240 B metadata-only, 6,888 B
-//! lean) counted `size_of::<K>()` bytes per pod of a spent vector buffer.
+//! bytes and in RSS (371 B per pod of it the store and indices). `PartialObjectMetadata`
+//! takes 2,806 B (2,436 B of objects), 0.18x kube-runtime's `PartialObjectMeta<Pod>`
+//! store (0.20x in RSS), whose `managedFields` k8s-openapi decodes into a
+//! `serde_json::Value` tree where this crate keeps their raw JSON text; with them dropped,
+//! 1,318 B. `LeanObject` (typed metadata, the rest as compact JSON text) takes 0.19x the
+//! typed pod: of its 5,478 B, about 2,650 B is the JSON text of `spec` and `status` and
+//! about 1,490 B the `managedFields` (their `fieldsV1` text above all). Both forms keep
+//! labels and annotations in a `StringMap` (one buffer of text and one of offsets per
+//! map); with `BTreeMap`s, whose smallest node is over 500 bytes, they took about 400 B
+//! more per pod (3,206 B and 5,854 B). The small allocations of the metadata-only forms
+//! cost the most allocator overhead (1.26x to 1.33x). Figures before the pod-by-pod
+//! construction (31,952 B typed, 4,240 B metadata-only, 6,888 B lean) counted
+//! `size_of::<K>()` bytes per pod of a spent vector buffer.
+//!
+//! What a still leaner form has to save: the `managedFields` (client-go users drop them;
+//! their `fieldsV1` texts repeat across the pods of one owner and could be shared), and
+//! the JSON text of `spec` and `status`, whose keys repeat in every pod.
 
 mod support;
 

@@ -9,7 +9,20 @@ use super::StringMap;
 ///
 /// Field names follow the wire format in camelCase. Every field is optional and an absent
 /// field stays absent when the object is serialised again, so that a decoded object
-/// round-trips without gaining `null`s.
+/// round-trips without gaining `null`s. Labels and annotations are [`StringMap`]s, which
+/// read like a `BTreeMap` in a fraction of its memory:
+///
+/// ```
+/// use informer::meta::{ObjectMeta, StringMap};
+///
+/// let mut meta = ObjectMeta {
+///     name: Some("web".into()),
+///     labels: Some(StringMap::from([("app", "web")])),
+///     ..ObjectMeta::default()
+/// };
+/// meta.labels.get_or_insert_with(StringMap::new).insert("tier", "frontend");
+/// assert_eq!(meta.labels.as_ref().and_then(|l| l.get("tier")), Some("frontend"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
