@@ -28,8 +28,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// object. Each change rebuilds the map, so build a large map with `collect` or `from`
 /// rather than with repeated `insert`s.
 ///
-/// The keys and values together are limited to 4 GiB: decoding a larger map is an error,
-/// and building one in the program panics.
+/// The keys and values together must stay under 4 GiB: decoding a larger map is an
+/// error, and building one in the program panics.
 ///
 /// ```
 /// use informer::meta::StringMap;
@@ -303,8 +303,9 @@ impl<'de> Visitor<'de> for StringMapVisitor {
     }
 }
 
-/// A key or value while decoding: borrowed from the input where the deserializer can,
-/// so that only the map's own buffer is allocated.
+/// A key or value while decoding: borrowed from the input where the deserializer can
+/// (escaped text is copied), so that besides the map's two buffers only a temporary list
+/// of entries is allocated.
 struct Text<'de>(Cow<'de, str>);
 
 impl AsRef<str> for Text<'_> {
@@ -350,6 +351,10 @@ impl<'de> Deserialize<'de> for Text<'de> {
 /// assert_eq!(a, b);
 /// assert_eq!(b.to_btree_map(), tree);
 /// ```
+///
+/// `get` returns text borrowed from the metadata, while `view["key"]` is borrowed from the
+/// view, which in `obj.labels().unwrap()["key"]` is a temporary: use `get` for a value
+/// kept beyond the expression.
 #[derive(Clone, Copy)]
 pub struct StringMapRef<'a>(RefRepr<'a>);
 

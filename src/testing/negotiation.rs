@@ -174,13 +174,11 @@ pub(crate) fn encode(
             Ok((Bytes::from(yaml), "application/yaml"))
         }
         Output::Metadata => {
-            let answer: MetadataOf<'_> = serde_json::from_slice(&json).map_err(internal)?;
-            if answer.is_status() {
-                return Ok((json, "application/json"));
-            }
-            let list = shape == Shape::List;
-            let bytes = serde_json::to_vec(&answer.partial(list)?).map_err(internal)?;
-            Ok((Bytes::from(bytes), "application/json"))
+            let bytes = match partial_answer(&json, shape)? {
+                Some(bytes) => Bytes::from(bytes),
+                None => json,
+            };
+            Ok((bytes, "application/json"))
         }
         Output::Table(include) => {
             let value: Value = serde_json::from_slice(&json).map_err(internal)?;
@@ -274,18 +272,35 @@ fn partial(mut obj: Value) -> Value {
     })
 }
 
-/// An object, a list or a watch event as far as a metadata-only answer needs it: its
-/// `kind`, its `metadata` and its items (or event object) as raw text borrowed from the
-/// JSON answer. Decoding it skips every other field without building anything, so
-/// reducing a list of large objects costs a scan of the text rather than a tree of it.
+/// An object or a list as far as a metadata-only answer needs it: its `kind` (to pass a
+/// `Status` on unchanged), its `metadata` as raw text borrowed from the JSON answer, and
+/// (for a list) the same of each item. Decoding it skips every other field without
+/// building anything, so reducing a list of large objects costs a scan of the text
+/// rather than a tree of it.
 #[derive(Deserialize)]
 struct MetadataOf<'a> {
+    #[serde(default)]
+    kind: Option<String>,
     #[serde(default, borrow)]
-    kind: Option<Cow<'a, str>>,
+    metadata: Option<&'a RawValue>,
+}
+
+/// A list as far as a metadata-only answer needs it.
+#[derive(Deserialize)]
+struct ListMetadataOf<'a> {
+    #[serde(default)]
+    kind: Option<String>,
     #[serde(default, borrow)]
     metadata: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    items: Option<Vec<MetadataOf<'a>>>,
+    items: Vec<ItemMetadataOf<'a>>,
+}
+
+/// A list item as far as a metadata-only answer needs it.
+#[derive(Deserialize)]
+struct ItemMetadataOf<'a> {
+    #[serde(default, borrow)]
+    metadata: Option<&'a RawValue>,
 }
 
 /// A `PartialObjectMetadata` or a `PartialObjectMetadataList`, written in the order a
@@ -300,39 +315,51 @@ struct Partial<'a> {
     items: Option<Vec<Partial<'a>>>,
 }
 
-impl<'a> MetadataOf<'a> {
-    fn is_status(&self) -> bool {
-        self.kind.as_deref() == Some("Status")
-    }
-
-    /// The reduced form: a list (with its items reduced) when `list`, else one object.
-    fn partial(&self, list: bool) -> Result<Partial<'a>, Status> {
-        let metadata = match self.metadata {
+impl<'a> Partial<'a> {
+    fn new(
+        kind: &'static str,
+        metadata: Option<&'a RawValue>,
+        items: Option<Vec<Partial<'a>>>,
+    ) -> Result<Self, Status> {
+        let metadata = match metadata {
             Some(m) => m,
             None => serde_json::from_str(EMPTY_OBJECT).map_err(internal)?,
         };
-        let items = if list {
-            let items = self.items.as_deref().unwrap_or_default();
-            Some(
-                items
-                    .iter()
-                    .map(|i| i.partial(false))
-                    .collect::<Result<_, _>>()?,
-            )
-        } else {
-            None
-        };
         Ok(Partial {
-            kind: if list {
-                "PartialObjectMetadataList"
-            } else {
-                "PartialObjectMetadata"
-            },
+            kind,
             api_version: "meta.k8s.io/v1",
             metadata,
             items,
         })
     }
+}
+
+fn is_status(kind: &Option<String>) -> bool {
+    kind.as_deref() == Some("Status")
+}
+
+/// The metadata-only form of a JSON answer: `None` for a `Status`, which is sent as it
+/// is.
+fn partial_answer(json: &[u8], shape: Shape) -> Result<Option<Vec<u8>>, Status> {
+    let partial = if shape == Shape::List {
+        let list: ListMetadataOf<'_> = serde_json::from_slice(json).map_err(internal)?;
+        if is_status(&list.kind) {
+            return Ok(None);
+        }
+        let items = list
+            .items
+            .iter()
+            .map(|i| Partial::new("PartialObjectMetadata", i.metadata, None))
+            .collect::<Result<_, _>>()?;
+        Partial::new("PartialObjectMetadataList", list.metadata, Some(items))?
+    } else {
+        let obj: MetadataOf<'_> = serde_json::from_slice(json).map_err(internal)?;
+        if is_status(&obj.kind) {
+            return Ok(None);
+        }
+        Partial::new("PartialObjectMetadata", obj.metadata, None)?
+    };
+    serde_json::to_vec(&partial).map(Some).map_err(internal)
 }
 
 const EMPTY_OBJECT: &str = "{}";
@@ -350,10 +377,10 @@ pub(crate) fn partial_watch_line(line: Bytes) -> Bytes {
     let Ok(event) = serde_json::from_slice::<Event<'_, MetadataOf<'_>>>(&line) else {
         return line;
     };
-    if event.object.is_status() {
+    if is_status(&event.object.kind) {
         return line;
     }
-    let Ok(object) = event.object.partial(false) else {
+    let Ok(object) = Partial::new("PartialObjectMetadata", event.object.metadata, None) else {
         return line;
     };
     let reduced = Event {
@@ -406,6 +433,11 @@ mod tests {
             reduce(Shape::Object, list["items"][0].clone()),
             pod(list["items"][0]["metadata"].clone())
         );
+        let odd = serde_json::json!({"kind": "Widget", "metadata": {"name": "w"}, "items": 5});
+        assert_eq!(
+            reduce(Shape::Object, odd),
+            pod(serde_json::json!({"name": "w"}))
+        );
         let status = serde_json::json!({"kind": "Status", "code": 410, "metadata": {}});
         assert_eq!(reduce(Shape::Object, status.clone()), status);
     }
@@ -414,7 +446,8 @@ mod tests {
     fn watch_lines_lose_all_but_metadata_and_errors_pass_unchanged() {
         let line = |v: Value| Bytes::from(format!("{v}\n"));
         let added = serde_json::json!({"type": "ADDED",
-            "object": {"kind": "Pod", "metadata": {"name": "a"}, "status": {"phase": "Running"}}});
+            "object": {"kind": "Pod", "metadata": {"name": "a"}, "status": {"phase": "Running"},
+                "items": "not a list"}});
         let out = partial_watch_line(line(added));
         assert!(out.ends_with(b"\n"));
         let out: Value = serde_json::from_slice(&out).unwrap();
