@@ -26,9 +26,14 @@ use super::{Object, ObjectMeta};
 /// Against a typed k8s-openapi object it trades read speed for memory: a cached pod
 /// shaped like the fixture takes a fraction of the bytes (the `indexer_memory` bench
 /// counts them), while each [`decode`](Self::decode) of a field costs a scan of the
-/// object's JSON text plus the decoding of that field (microseconds for a pod), where a
-/// typed object's field is a pointer away. Metadata reads cost the same as on a typed
-/// object. Use it for caches of many objects whose bodies are read rarely.
+/// object's JSON text plus the decoding of that field, where a typed object's field is a
+/// pointer away. Measured on the fixture pod (`benches/decode.rs`, `field_read`, one run):
+/// reading `spec.nodeName` takes 3.1 µs against 17 ns for a clone of the typed field,
+/// decoding the whole `spec` into a `PodSpec` 9.2 µs against 2.2 µs for a clone, finding
+/// `status` as raw text ([`raw_field`](Self::raw_field)) 1.8 µs, and the whole pod
+/// ([`to_typed`](Self::to_typed)) 26.5 µs. Metadata reads cost the same as on a typed
+/// object. Use it for caches of many objects whose bodies are read rarely, and decode a
+/// field once per handler call rather than once per use.
 ///
 /// It decodes from JSON (bytes, text or a `serde_json::Value`) and serialises into
 /// JSON; other formats (YAML), and serde's buffering containers (`#[serde(flatten)]`,
