@@ -168,11 +168,14 @@
 //! 21.04 s, and held 5,931 B per pod (4,005 B without `managedFields`) against 31,438 B,
 //! with a relist peak of 1.02x its steady memory (kube-runtime 2.00x). The metadata-only
 //! informer synced in 3.59 s against kube-runtime's metadata-only watcher's 3.67 s (the
-//! two iterations: 4.8 s and 2.4 s for ours, 3.2 s and 4.2 s for theirs; the embedded
-//! server's share of the CPU is larger here than for full objects, and the sync
-//! varies most), took 56,767 events/s against 18,857, relisted in 5.90 s against 8.26 s
-//! (ours including the reflector's backoff after the `410`), and held 3,289 B per pod
-//! (1,394 B without `managedFields`) against 17,413 B, with a relist peak of 1.05x.
+//! two iterations: 4.8 s and 2.4 s for ours, 3.2 s and 4.2 s for theirs). That sync is
+//! bound by the embedded server more than by either client: in the verbose output our
+//! client used 1.86 and 1.53 CPU s during it, kube-runtime's 2.03 and 2.68, while the
+//! server used 3.44 and 1.19 CPU s for ours and 1.21 and 1.58 for theirs, more for
+//! whichever side listed first in the iteration. The metadata-only informer took 56,767
+//! events/s against 18,857, relisted in 5.90 s against 8.26 s (ours including the
+//! reflector's backoff after the `410`), and held 3,289 B per pod (1,394 B without
+//! `managedFields`) against 17,413 B, with a relist peak of 1.05x.
 //!
 //! Before the server change, at 10,000 pods, a verbose run showed the embedded server
 //! using 3.9 CPU s to render our metadata-only list (decoding the whole answer into a
