@@ -77,7 +77,7 @@ impl<K: DeserializeOwned> ListDecoder<K> {
             .push(chunk, &mut self.pieces)
             .map_err(|e| split_error(e, &self.context, self.max))?;
         for (offset, piece) in self.pieces.drain(..) {
-            let item = serde_json::from_slice::<K>(&piece).map_err(|e| {
+            let item = super::from_slice_exact::<K>(&piece).map_err(|e| {
                 Error::decode(
                     format!(
                         "decoding the answer to {} (item {}, which begins at byte {offset})",

@@ -40,6 +40,7 @@ mod auth;
 pub mod config;
 mod discovery;
 mod error;
+mod exact_decode;
 mod exec;
 mod files;
 pub mod list_stream;
@@ -60,6 +61,7 @@ pub use config::{
 };
 pub use discovery::{ApiGroupInfo, DiscoveredResource, Discovery, ServerVersion};
 pub use error::{BoxError, Error, Result};
+pub use exact_decode::from_slice_exact;
 pub use exec::{ExecConfig, ExecEnvVar, MAX_EXEC_OUTPUT};
 pub use files::MAX_FILE_SIZE;
 pub use http::Method;

@@ -416,7 +416,7 @@ impl RestClient {
         let bytes = self
             .request_bytes_as(method.clone(), path_and_query, body, accept)
             .await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        super::from_slice_exact(&bytes).map_err(|e| {
             Error::decode(
                 format!(
                     "decoding the answer to {method} {}",

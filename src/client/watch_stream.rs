@@ -93,7 +93,7 @@ pub fn decode_line<K: DeserializeOwned>(line: &[u8]) -> Option<Result<WatchEvent
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    Some(match serde_json::from_slice::<WatchEvent<K>>(line) {
+    Some(match super::from_slice_exact::<WatchEvent<K>>(line) {
         Ok(WatchEvent::Error(status)) => Err(Error::Api(Box::new(status))),
         Ok(ev) => Ok(ev),
         Err(e) => Err(Error::decode(
